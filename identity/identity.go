@@ -1,0 +1,183 @@
+// Package identity holds the rules that decide which person a row belongs to and
+// what it may change (SPEC §1 and §2). It has no SQL: a store loads the people a
+// batch names and writes back what the rules decided.
+package identity
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Limits from the peer platform (SPEC §2). A row over a limit is rejected, never truncated.
+const (
+	MaxIDBytes            = 150
+	MaxAttributeNameBytes = 150
+	MaxValueBytes         = 1000
+	MaxAttributes         = 300
+)
+
+// Reasons recorded for rejected rows, skipped rows and failed attribute changes.
+// They are stable: metrics and users group by them.
+const (
+	// A row is rejected: nothing of it is applied.
+	ReasonNoIdentifier          = "no_identifier"
+	ReasonInvalidEmail          = "invalid_email" // also a failed change when the row has another identifier
+	ReasonIDTooLong             = "id_too_long"
+	ReasonAttributeNameTooLong  = "attribute_name_too_long"
+	ReasonValueTooLong          = "value_too_long"
+	ReasonTooManyAttributes     = "too_many_attributes"
+	ReasonInvalidValue          = "invalid_value"
+	ReasonInvalidAttributeName  = "invalid_attribute_name"
+	ReasonDuplicateAttribute    = "duplicate_attribute"
+	ReasonCioIDNotFound         = "cio_id_not_found" // skipped, not rejected
+	ReasonIDChangeNotAllowed    = "id_change_not_allowed"
+	ReasonEmailChangeNotAllowed = "email_change_not_allowed"
+	ReasonIDInUse               = "id_in_use"
+	ReasonEmailInUse            = "email_in_use"
+)
+
+// Kinds of change log entries.
+const (
+	KindProfileCreate         = "profile_create"
+	KindAttributeChange       = "attribute_change"
+	KindFailedAttributeChange = "failed_attribute_change"
+	KindProfileMerge          = "profile_merge"
+)
+
+// Settings are the workspace settings (config `workspace:`).
+type Settings struct {
+	IDIdentifies         bool // `id` is in workspace.identifiers
+	EmailIdentifies      bool // `email` is in workspace.identifiers
+	AllowEmailUpdateByID bool
+	MergeDuplicates      bool
+}
+
+// DefaultSettings identifies people by id and email, with both switches off.
+func DefaultSettings() Settings {
+	return Settings{IDIdentifies: true, EmailIdentifies: true}
+}
+
+// Identifiers names the identifying fields, as in the config: [id email], [id] or [email].
+func (s Settings) Identifiers() []string {
+	var out []string
+	if s.IDIdentifies {
+		out = append(out, "id")
+	}
+	if s.EmailIdentifies {
+		out = append(out, "email")
+	}
+	return out
+}
+
+// Attr is one attribute of a row. Value is canonical JSON text; a nil Value removes
+// the attribute (a NULL under `nulls: unset`).
+type Attr struct {
+	Name  string
+	Value json.RawMessage
+}
+
+// Row is one source row after mapping. Empty strings mean "no value".
+type Row struct {
+	Key   string // the row's cursor key, recorded with a rejection
+	CioID string // with or without the cio_ prefix
+	ID    string
+	Email string
+	Attrs []Attr
+}
+
+// Person is a person as the store holds them. Attribute values are canonical JSON text.
+type Person struct {
+	CioID      string
+	ID         string
+	Email      string
+	Attributes map[string]json.RawMessage
+	CreatedAt  int64 // Unix seconds
+	UpdatedAt  int64
+	MergedInto string // set when this cio_id was retired by a merge
+	Deleted    bool
+	Suppressed bool
+}
+
+// Keys are the identifiers a batch names: what a store must load before the rules run.
+// Emails are lower-cased match keys.
+type Keys struct {
+	IDs    []string
+	Emails []string
+	CioIDs []string
+}
+
+// Loader loads the people that hold any of the keys (by id key, email key or cio_id),
+// plus the people those merged into, so retired cio_ids can be followed.
+type Loader interface {
+	LoadPeople(ctx context.Context, keys Keys) ([]Person, error)
+}
+
+// Write is one person to store in its final state after a batch.
+type Write struct {
+	Person   *Person
+	IDKey    string // unique match key for id ("" when none or when id does not identify)
+	EmailKey string // unique match key for email (lower-cased)
+	Insert   bool   // the person is new in this batch
+	// ClearKeys is set when a stored person's unique keys change in this batch. The
+	// store clears them first, so an email moving between people never collides
+	// with itself half way through the batch's writes.
+	ClearKeys bool
+}
+
+// Change is one entry of the change log.
+type Change struct {
+	Time      int64 // Unix seconds
+	Sync      string
+	RowKey    string
+	CioID     string // the person it happened to
+	Kind      string
+	Attribute string
+	From      json.RawMessage // nil: no value
+	To        json.RawMessage
+	Reason    string
+}
+
+// Rejection is a row that was not applied: rejected (bad input) or skipped (cio_id_not_found).
+type Rejection struct {
+	Time    int64
+	Sync    string
+	Key     string
+	Skipped bool
+	Reason  string
+	Detail  string // names the field, limit or value
+}
+
+// Result is what happened to one row.
+type Result int
+
+const (
+	Unchanged Result = iota
+	Created
+	Updated
+	Rejected
+	Skipped
+)
+
+func (r Result) String() string {
+	switch r {
+	case Created:
+		return "created"
+	case Updated:
+		return "updated"
+	case Rejected:
+		return "rejected"
+	case Skipped:
+		return "skipped"
+	default:
+		return "unchanged"
+	}
+}
+
+// Outcome is what the rules decided for one row.
+type Outcome struct {
+	Result Result
+	CioID  string // the person the row resolved to, if any
+	Reason string // for Rejected and Skipped
+	Detail string
+	Failed []Change // failed attribute changes, also in the batch's log
+}

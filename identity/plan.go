@@ -1,0 +1,493 @@
+package identity
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Planner applies the identity rules to batches of rows.
+type Planner struct {
+	Settings Settings
+	Now      func() time.Time // when nil, time.Now
+	NewCioID func() string    // when nil, NewCioID
+}
+
+// Batch is what the rules decided for a batch of rows: one outcome per row, the
+// people to write in their final state, the change log and the rows not applied.
+type Batch struct {
+	Outcomes []Outcome
+	Writes   []Write
+	Log      []Change
+	Rejected []Rejection
+}
+
+// Plan resolves rows to people as if they were applied one at a time in order
+// (SPEC §1 rule 6). It loads every person the batch names with one call to l, applies
+// the rules in memory and returns the writes; it writes nothing itself.
+func (pl *Planner) Plan(ctx context.Context, l Loader, sync string, rows []Row) (*Batch, error) {
+	now := time.Now
+	if pl.Now != nil {
+		now = pl.Now
+	}
+	newID := NewCioID
+	if pl.NewCioID != nil {
+		newID = pl.NewCioID
+	}
+	p := &planner{
+		s:     pl.Settings,
+		sync:  sync,
+		now:   now().Unix(),
+		newID: newID,
+		batch: &Batch{Outcomes: make([]Outcome, len(rows))},
+	}
+
+	prepared := make([]row, len(rows))
+	bad := make([]*rejection, len(rows))
+	var keys Keys
+	for i, in := range rows {
+		prepared[i], bad[i] = prepare(p.s, in)
+		if bad[i] != nil {
+			continue
+		}
+		// Load every identifier a row names: a cio_id row may still set an id or
+		// email, and must see who else holds it.
+		r := &prepared[i]
+		if r.cio != "" {
+			keys.CioIDs = append(keys.CioIDs, r.cio)
+		}
+		if p.s.IDIdentifies && r.id != "" {
+			keys.IDs = append(keys.IDs, r.id)
+		}
+		if p.s.EmailIdentifies && r.email != "" {
+			keys.Emails = append(keys.Emails, r.emailKey)
+		}
+	}
+	keys.IDs, keys.Emails, keys.CioIDs = dedupe(keys.IDs), dedupe(keys.Emails), dedupe(keys.CioIDs)
+
+	var people []Person
+	if len(keys.IDs)+len(keys.Emails)+len(keys.CioIDs) > 0 {
+		var err error
+		if people, err = l.LoadPeople(ctx, keys); err != nil {
+			return nil, fmt.Errorf("load people: %w", err)
+		}
+	}
+	p.ws = newWorkset(p.s, people)
+
+	for i := range rows {
+		if bad[i] != nil {
+			p.rejectRow(i, rows[i].Key, bad[i])
+			continue
+		}
+		p.apply(i, &prepared[i])
+	}
+	p.collectWrites()
+	return p.batch, nil
+}
+
+func dedupe(s []string) []string {
+	if len(s) < 2 {
+		return s
+	}
+	sort.Strings(s)
+	out := s[:1]
+	for _, v := range s[1:] {
+		if v != out[len(out)-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// entry is a person in the batch's working set.
+type entry struct {
+	Person
+	stored         bool   // loaded from the store (not created in this batch)
+	storedIDKey    string // keys as loaded, to know which must be cleared first
+	storedEmailKey string
+	dirty          bool
+	order          int // first time it became dirty, so writes follow row order
+}
+
+// workset is the batch's view of the store: the loaded people plus every change made
+// by earlier rows of the batch. Lookups here see exactly what a one-row-at-a-time run would.
+type workset struct {
+	s       Settings
+	byCio   map[string]*entry
+	byID    map[string]*entry // only when id identifies
+	byEmail map[string]*entry // only when email identifies
+}
+
+func newWorkset(s Settings, people []Person) *workset {
+	w := &workset{
+		s:       s,
+		byCio:   make(map[string]*entry, len(people)),
+		byID:    make(map[string]*entry, len(people)),
+		byEmail: make(map[string]*entry, len(people)),
+	}
+	for _, p := range people {
+		e := &entry{Person: p, stored: true}
+		if e.Attributes == nil {
+			e.Attributes = map[string]json.RawMessage{}
+		}
+		e.storedIDKey, e.storedEmailKey = w.idKey(&e.Person), w.emailKey(&e.Person)
+		w.add(e)
+	}
+	return w
+}
+
+func (w *workset) idKey(p *Person) string {
+	if !w.s.IDIdentifies {
+		return ""
+	}
+	return p.ID
+}
+
+func (w *workset) emailKey(p *Person) string {
+	if !w.s.EmailIdentifies || p.Email == "" {
+		return ""
+	}
+	return EmailKey(p.Email)
+}
+
+func (w *workset) add(e *entry) {
+	w.byCio[e.CioID] = e
+	if k := w.idKey(&e.Person); k != "" {
+		w.byID[k] = e
+	}
+	if k := w.emailKey(&e.Person); k != "" {
+		w.byEmail[k] = e
+	}
+}
+
+// findCio follows merges from a cio_id to the person who holds it now. Deleted and
+// unknown cio_ids find no one.
+func (w *workset) findCio(cio string) *entry {
+	e := w.byCio[cio]
+	for hops := 0; e != nil && e.MergedInto != "" && hops < 64; hops++ {
+		e = w.byCio[e.MergedInto]
+	}
+	if e == nil || e.Deleted || e.MergedInto != "" {
+		return nil
+	}
+	return e
+}
+
+func (w *workset) setID(e *entry, id string) {
+	e.ID = id
+	if k := w.idKey(&e.Person); k != "" {
+		w.byID[k] = e
+	}
+}
+
+func (w *workset) setEmail(e *entry, email string) {
+	if k := w.emailKey(&e.Person); k != "" && w.byEmail[k] == e {
+		delete(w.byEmail, k)
+	}
+	e.Email = email
+	if k := w.emailKey(&e.Person); k != "" {
+		w.byEmail[k] = e
+	}
+}
+
+type planner struct {
+	s     Settings
+	sync  string
+	now   int64
+	newID func() string
+	ws    *workset
+	batch *Batch
+	dirty int
+}
+
+func (p *planner) rejectRow(i int, key string, why *rejection) {
+	key = printable(key)
+	p.batch.Outcomes[i] = Outcome{Result: Rejected, Reason: why.reason, Detail: why.detail}
+	p.batch.Rejected = append(p.batch.Rejected, Rejection{
+		Time: p.now, Sync: p.sync, Key: key, Reason: why.reason, Detail: why.detail,
+	})
+}
+
+func (p *planner) sameEmail(stored, given string) bool {
+	if p.s.EmailIdentifies {
+		return EmailKey(stored) == EmailKey(given)
+	}
+	return stored == given
+}
+
+// decision is where a row goes and which identifier changes it makes, decided before
+// anything is changed so that a row over a limit changes nothing.
+type decision struct {
+	target    *entry // nil: create a person
+	mergeFrom *entry
+	setID     string
+	setEmail  string
+	failed    []failure
+}
+
+func (p *planner) apply(i int, r *row) {
+	d := decision{failed: r.failed}
+	w := p.ws
+	if r.cio != "" {
+		// Rule 3: only cio_id finds the person.
+		d.target = w.findCio(r.cio)
+		if d.target == nil {
+			p.batch.Outcomes[i] = Outcome{Result: Skipped, Reason: ReasonCioIDNotFound,
+				Detail: fmt.Sprintf("no person has cio_id %q", r.cio)}
+			p.batch.Rejected = append(p.batch.Rejected, Rejection{Time: p.now, Sync: p.sync, Key: r.key,
+				Skipped: true, Reason: ReasonCioIDNotFound, Detail: p.batch.Outcomes[i].Detail})
+			return
+		}
+		t := d.target
+		if r.id != "" && r.id != t.ID {
+			switch other := w.byID[r.id]; {
+			case t.ID != "":
+				d.fail("id", r.id, ReasonIDChangeNotAllowed)
+			case p.s.IDIdentifies && other != nil && other != t:
+				d.fail("id", r.id, ReasonIDInUse)
+			default:
+				d.setID = r.id
+			}
+		}
+		if r.email != "" && !p.sameEmail(t.Email, r.email) {
+			if other := w.byEmail[r.emailKey]; p.s.EmailIdentifies && other != nil && other != t {
+				d.fail("email", r.email, ReasonEmailInUse)
+			} else {
+				d.setEmail = r.email
+			}
+		}
+	} else {
+		// Rule 4: A by id, B by email.
+		var a, b *entry
+		if p.s.IDIdentifies && r.id != "" {
+			a = w.byID[r.id]
+		}
+		if p.s.EmailIdentifies && r.email != "" {
+			b = w.byEmail[r.emailKey]
+		}
+		switch {
+		case a == nil && b == nil:
+			d.setID, d.setEmail = r.id, r.email
+		case a != nil && (b == nil || b == a):
+			d.target = a
+			p.emailByID(&d, a, r.email, r.email)
+		case a == nil:
+			d.target = b
+			if r.id != "" && r.id != b.ID {
+				if b.ID != "" {
+					d.fail("id", r.id, ReasonIDChangeNotAllowed)
+				} else {
+					d.setID = r.id // a lead becomes a customer
+				}
+			}
+		default: // a and b are two people
+			d.target = a
+			if p.s.MergeDuplicates && b.ID == "" {
+				d.mergeFrom = b
+				p.emailByID(&d, a, r.email, b.Email)
+			} else {
+				d.fail("email", r.email, ReasonEmailInUse)
+			}
+		}
+	}
+
+	if why := p.checkCount(&d, r); why != nil {
+		p.rejectRow(i, r.key, why)
+		return
+	}
+	p.batch.Outcomes[i] = p.change(&d, r)
+}
+
+// emailByID decides the email of a person found by id (rule 4, "only A"): set when
+// it has none, changed only when allowed. stored is the value to store, which keeps
+// the case first given when the email comes from a merged person.
+func (p *planner) emailByID(d *decision, a *entry, given, stored string) {
+	switch {
+	case given == "" || p.sameEmail(a.Email, given):
+	case a.Email == "" || !p.s.EmailIdentifies || p.s.AllowEmailUpdateByID:
+		d.setEmail = stored
+	default:
+		d.fail("email", given, ReasonEmailChangeNotAllowed)
+	}
+}
+
+func (d *decision) fail(attribute, value, reason string) {
+	d.failed = append(d.failed, failure{attribute: attribute, value: value, reason: reason})
+}
+
+// checkCount rejects a row that would leave its person with more than MaxAttributes.
+func (p *planner) checkCount(d *decision, r *row) *rejection {
+	var have map[string]json.RawMessage
+	if d.target != nil {
+		have = d.target.Attributes
+	}
+	n := len(have)
+	if n+len(r.attrs) <= MaxAttributes && d.mergeFrom == nil {
+		return nil // cannot be over: fast path for the usual row
+	}
+	var from map[string]json.RawMessage
+	if d.mergeFrom != nil {
+		from = d.mergeFrom.Attributes
+		for name := range from {
+			if _, ok := have[name]; !ok {
+				n++
+			}
+		}
+	}
+	for _, a := range r.attrs {
+		_, inHave := have[a.Name]
+		_, inFrom := from[a.Name]
+		switch {
+		case a.Value != nil && !inHave && !inFrom:
+			n++
+		case a.Value == nil && (inHave || inFrom):
+			n--
+		}
+	}
+	if n > MaxAttributes {
+		return reject(ReasonTooManyAttributes, "the person would have %d attributes, over the limit of %d", n, MaxAttributes)
+	}
+	return nil
+}
+
+// change carries out a decision on the working set and logs every outcome.
+func (p *planner) change(d *decision, r *row) Outcome {
+	e := d.target
+	out := Outcome{Result: Unchanged}
+	changed := false
+	if e == nil {
+		e = &entry{Person: Person{
+			CioID:      p.newID(),
+			ID:         d.setID,
+			Email:      d.setEmail,
+			Attributes: make(map[string]json.RawMessage, len(r.attrs)),
+			CreatedAt:  p.now,
+		}}
+		p.ws.add(e)
+		d.setID, d.setEmail = "", ""
+		out.Result = Created
+		p.log(r, e, KindProfileCreate, "", nil, identifiersJSON(e.ID, e.Email), "")
+		changed = true
+	}
+	out.CioID = e.CioID
+
+	if b := d.mergeFrom; b != nil {
+		p.merge(r, e, b)
+		changed = true
+	}
+	if d.setID != "" {
+		p.log(r, e, KindAttributeChange, "id", stringJSON(e.ID), stringJSON(d.setID), "")
+		p.ws.setID(e, d.setID)
+		changed = true
+	}
+	if d.setEmail != "" {
+		p.log(r, e, KindAttributeChange, "email", stringJSON(e.Email), stringJSON(d.setEmail), "")
+		p.ws.setEmail(e, d.setEmail)
+		changed = true
+	}
+	for _, f := range d.failed {
+		c := p.log(r, e, KindFailedAttributeChange, f.attribute, nil, stringJSON(f.value), f.reason)
+		out.Failed = append(out.Failed, c)
+	}
+	created := out.Result == Created
+	for _, a := range r.attrs {
+		old, had := e.Attributes[a.Name]
+		switch {
+		case a.Value == nil && had:
+			delete(e.Attributes, a.Name)
+		case a.Value == nil, had && bytes.Equal(old, a.Value):
+			continue
+		default:
+			e.Attributes[a.Name] = a.Value
+		}
+		if !created { // a new profile's first attributes are not logged one by one
+			p.log(r, e, KindAttributeChange, a.Name, old, a.Value, "")
+		}
+		changed = true
+	}
+
+	if changed {
+		e.UpdatedAt = p.now
+		p.markDirty(e)
+		if out.Result == Unchanged {
+			out.Result = Updated
+		}
+	}
+	return out
+}
+
+// merge retires b into a (SPEC §1 rule 4, merge_duplicates): a keeps its values and
+// takes b's for the attributes it lacks; b's cio_id then leads to a.
+func (p *planner) merge(r *row, a, b *entry) {
+	p.log(r, a, KindProfileMerge, "", stringJSON(b.CioID), stringJSON(a.CioID), "")
+	names := make([]string, 0, len(b.Attributes))
+	for name := range b.Attributes {
+		if _, ok := a.Attributes[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		a.Attributes[name] = b.Attributes[name]
+		p.log(r, a, KindAttributeChange, name, nil, b.Attributes[name], "")
+	}
+	p.ws.setEmail(b, "")
+	b.Attributes = map[string]json.RawMessage{}
+	b.MergedInto = a.CioID
+	b.UpdatedAt = p.now
+	p.markDirty(b)
+}
+
+func (p *planner) markDirty(e *entry) {
+	if !e.dirty {
+		e.dirty = true
+		e.order = p.dirty
+		p.dirty++
+	}
+}
+
+func (p *planner) log(r *row, e *entry, kind, attribute string, from, to json.RawMessage, reason string) Change {
+	c := Change{Time: p.now, Sync: p.sync, RowKey: r.key, CioID: e.CioID, Kind: kind,
+		Attribute: attribute, From: from, To: to, Reason: reason}
+	p.batch.Log = append(p.batch.Log, c)
+	return c
+}
+
+// collectWrites lists the changed people in the order they first changed.
+func (p *planner) collectWrites() {
+	writes := make([]Write, p.dirty)
+	for _, e := range p.ws.byCio {
+		if !e.dirty {
+			continue
+		}
+		idKey, emailKey := p.ws.idKey(&e.Person), p.ws.emailKey(&e.Person)
+		writes[e.order] = Write{
+			Person:    &e.Person,
+			IDKey:     idKey,
+			EmailKey:  emailKey,
+			Insert:    !e.stored,
+			ClearKeys: e.stored && (e.storedIDKey != "" && e.storedIDKey != idKey || e.storedEmailKey != "" && e.storedEmailKey != emailKey),
+		}
+	}
+	p.batch.Writes = writes
+}
+
+func stringJSON(s string) json.RawMessage {
+	if s == "" {
+		return nil
+	}
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func identifiersJSON(id, email string) json.RawMessage {
+	v := struct {
+		ID    string `json:"id,omitempty"`
+		Email string `json:"email,omitempty"`
+	}{id, email}
+	b, _ := json.Marshal(v)
+	return b
+}

@@ -1,0 +1,160 @@
+package identity
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// ValidEmail reports whether s looks like an address: one @, a non-empty local part
+// and domain, and no spaces or control characters.
+func ValidEmail(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 || strings.IndexByte(s[at+1:], '@') >= 0 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
+}
+
+// EmailKey is the match key of an email: emails are case-insensitive.
+func EmailKey(email string) string { return strings.ToLower(email) }
+
+// TrimCioPrefix accepts a cio_id with or without the cio_ prefix.
+func TrimCioPrefix(s string) string { return strings.TrimPrefix(s, "cio_") }
+
+// row is a Row after the checks that need no store: identifiers cleaned, limits
+// checked, rule 2 applied.
+type row struct {
+	key      string
+	cio      string
+	id       string
+	email    string
+	emailKey string
+	attrs    []Attr
+	failed   []failure // failed changes known before resolution (invalid_email)
+}
+
+type failure struct {
+	attribute string
+	value     string
+	reason    string
+}
+
+// rejection is why a row cannot be applied at all.
+type rejection struct {
+	reason string
+	detail string
+}
+
+func (r *rejection) Error() string { return r.reason + ": " + r.detail }
+
+func reject(reason, format string, args ...any) *rejection {
+	return &rejection{reason: reason, detail: fmt.Sprintf(format, args...)}
+}
+
+// prepare checks a row against everything that does not depend on the store.
+func prepare(s Settings, in Row) (row, *rejection) {
+	r := row{key: printable(in.Key), attrs: in.Attrs}
+	if err := checkText("cio_id", in.CioID); err != nil {
+		return r, err
+	}
+	if err := checkText("id", in.ID); err != nil {
+		return r, err
+	}
+	if err := checkText("email", in.Email); err != nil {
+		return r, err
+	}
+	r.cio = TrimCioPrefix(in.CioID)
+	r.id = in.ID
+
+	email := strings.TrimSpace(in.Email)
+	switch {
+	case email == "":
+	case len(email) > MaxValueBytes:
+		return r, reject(ReasonValueTooLong, "email is %d bytes, over the limit of %d", len(email), MaxValueBytes)
+	case !ValidEmail(email):
+		r.failed = append(r.failed, failure{attribute: "email", value: in.Email, reason: ReasonInvalidEmail})
+	default:
+		r.email = email
+	}
+
+	// Rule 2: an id that is an email address is the email, when email identifies and
+	// the row has no email of its own.
+	if s.EmailIdentifies && email == "" && r.id != "" && ValidEmail(r.id) {
+		r.email, r.id = r.id, ""
+	}
+	if len(r.id) > MaxIDBytes {
+		return r, reject(ReasonIDTooLong, "id is %d bytes, over the limit of %d", len(r.id), MaxIDBytes)
+	}
+	if r.email != "" {
+		r.emailKey = EmailKey(r.email)
+	}
+
+	// Rule 1: at least one identifier the workspace accepts.
+	if r.cio == "" && !(s.IDIdentifies && r.id != "") && !(s.EmailIdentifies && r.email != "") {
+		if s.EmailIdentifies && len(r.failed) > 0 {
+			return r, reject(ReasonInvalidEmail, "email %q is not an address and the row has no other identifier", in.Email)
+		}
+		return r, reject(ReasonNoIdentifier, "the row has none of cio_id, %s", strings.Join(s.Identifiers(), ", "))
+	}
+
+	seen := make(map[string]struct{}, len(r.attrs))
+	for _, a := range r.attrs {
+		switch {
+		case a.Name == "":
+			return r, reject(ReasonInvalidAttributeName, "an attribute has an empty name")
+		case len(a.Name) > MaxAttributeNameBytes:
+			return r, reject(ReasonAttributeNameTooLong, "attribute name %q is %d bytes, over the limit of %d",
+				a.Name[:32]+"…", len(a.Name), MaxAttributeNameBytes)
+		case !utf8.ValidString(a.Name) || strings.IndexByte(a.Name, 0) >= 0:
+			return r, reject(ReasonInvalidAttributeName, "attribute name %q is not valid UTF-8 text", a.Name)
+		}
+		if _, dup := seen[a.Name]; dup {
+			return r, reject(ReasonDuplicateAttribute, "attribute %q is given twice", a.Name)
+		}
+		seen[a.Name] = struct{}{}
+		if n := valueSize(a.Value); n > MaxValueBytes {
+			return r, reject(ReasonValueTooLong, "attribute %q is %d bytes, over the limit of %d", a.Name, n, MaxValueBytes)
+		}
+	}
+	return r, nil
+}
+
+func checkText(field, s string) *rejection {
+	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+		return reject(ReasonInvalidValue, "%s is not valid UTF-8 text or holds NUL", field)
+	}
+	return nil
+}
+
+// valueSize is the size a value counts against the limit: a string's own bytes,
+// anything else its JSON text.
+func valueSize(v json.RawMessage) int {
+	if len(v) <= MaxValueBytes || v[0] != '"' {
+		return len(v)
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return len(v) - 2
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return len(v)
+	}
+	return len(s)
+}
+
+// printable makes a row key safe to store and show: a key is recorded even when it
+// is not valid text.
+func printable(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\\0"), "\uFFFD")
+}
