@@ -1,0 +1,152 @@
+package store
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/lib/pq"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// dialect is what differs between the two stores. The SQL itself is shared.
+type dialect struct {
+	name      string
+	numbered  bool   // $1 placeholders instead of ?
+	maxParams int    // bound parameters per statement
+	forUpdate string // row locks for the rows a batch reads, where the database has them
+	open      func(dsn string, create bool) (*sql.DB, error)
+	describe  func(dsn string) string // where the store is, without secrets
+	retryable func(error) bool        // a collision with a concurrent writer: run the transaction again
+	missing   func(error) bool        // the schema is not there: a store never written
+	inList    func(column string) string
+	listArg   func([]string) any
+}
+
+func dialectFor(driver string) (*dialect, error) {
+	switch driver {
+	case "", "sqlite":
+		return sqliteDialect, nil
+	case "postgres":
+		return postgresDialect, nil
+	}
+	return nil, fmt.Errorf("unknown store driver %q (want sqlite or postgres)", driver)
+}
+
+var sqliteDialect = &dialect{
+	name:      "sqlite",
+	maxParams: 32766,
+	open:      openSQLite,
+	describe:  func(dsn string) string { return strings.TrimPrefix(sqlitePath(dsn), "file:") },
+	retryable: func(err error) bool {
+		var e *sqlite.Error
+		if !errors.As(err, &e) {
+			return false
+		}
+		code := e.Code() & 0xff
+		return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+	},
+	missing: func(err error) bool {
+		return err != nil && strings.Contains(err.Error(), "no such table")
+	},
+	inList: func(column string) string { return column + " IN (SELECT value FROM json_each(?))" },
+	listArg: func(values []string) any {
+		if values == nil {
+			values = []string{}
+		}
+		b, _ := json.Marshal(values)
+		return string(b)
+	},
+}
+
+func sqlitePath(dsn string) string {
+	if dsn == "" {
+		dsn = "dbsync.db"
+	}
+	path, _, _ := strings.Cut(dsn, "?")
+	return path
+}
+
+// openSQLite opens the file in WAL mode with a busy timeout, so reads (people get)
+// go on while a run writes, and writers queue instead of failing. Write transactions
+// take the write lock when they begin, so a batch never fails half way to upgrade it.
+func openSQLite(dsn string, create bool) (*sql.DB, error) {
+	path := strings.TrimPrefix(sqlitePath(dsn), "file:")
+	if !create {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, ErrNoStore
+		}
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	return db, nil
+}
+
+var postgresDialect = &dialect{
+	name:      "postgres",
+	numbered:  true,
+	maxParams: 65535,
+	forUpdate: " FOR UPDATE",
+	open: func(dsn string, _ bool) (*sql.DB, error) {
+		db, err := sql.Open("postgres", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres store %s: %w", describePostgres(dsn), errors.New("bad DSN"))
+		}
+		db.SetMaxOpenConns(8)
+		return db, nil
+	},
+	describe: describePostgres,
+	retryable: func(err error) bool {
+		var e *pq.Error
+		if !errors.As(err, &e) {
+			return false
+		}
+		switch e.Code {
+		case "40001", "40P01", "23505": // serialization failure, deadlock, unique key taken concurrently
+			return true
+		}
+		return false
+	},
+	missing: func(err error) bool {
+		var e *pq.Error
+		return errors.As(err, &e) && e.Code == "42P01"
+	},
+	inList:  func(column string) string { return column + " = ANY(?)" },
+	listArg: func(values []string) any { return pq.Array(values) },
+}
+
+// describePostgres names the server and database of a DSN, never the password.
+func describePostgres(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.Host != "" {
+		return u.Host + u.Path
+	}
+	var host, port, db string
+	for _, f := range strings.Fields(dsn) {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "host":
+			host = v
+		case "port":
+			port = v
+		case "dbname":
+			db = v
+		}
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return host + "/" + db
+}

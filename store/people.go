@@ -1,0 +1,308 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/dbsync/dbsync/identity"
+)
+
+const personColumns = `internal_id, external_id, email, attributes, created_at, updated_at, merged_into, deleted, suppressed`
+
+// LoadPeople loads everyone holding one of the keys, and the people their retired
+// cio_ids were merged into. On PostgreSQL the rows stay locked until the transaction
+// ends, so a concurrent batch cannot change them between read and write.
+func (t *Tx) LoadPeople(ctx context.Context, keys identity.Keys) ([]identity.Person, error) {
+	d := t.d
+	q := `SELECT ` + personColumns + ` FROM people WHERE ` +
+		d.inList("id_key") + ` OR ` + d.inList("email_key") + ` OR ` + d.inList("internal_id") +
+		` ORDER BY internal_id` + d.forUpdate
+	people, err := t.queryPeople(ctx, q, d.listArg(keys.IDs), d.listArg(keys.Emails), d.listArg(keys.CioIDs))
+	if err != nil {
+		return nil, err
+	}
+	// Follow merges: a retired cio_id leads to the person it was merged into.
+	loaded := make(map[string]bool, len(people))
+	for _, p := range people {
+		loaded[p.CioID] = true
+	}
+	for next := people; len(next) > 0; {
+		var want []string
+		for _, p := range next {
+			if p.MergedInto != "" && !loaded[p.MergedInto] {
+				loaded[p.MergedInto] = true
+				want = append(want, p.MergedInto)
+			}
+		}
+		if len(want) == 0 {
+			break
+		}
+		q := `SELECT ` + personColumns + ` FROM people WHERE ` + d.inList("internal_id") + ` ORDER BY internal_id` + d.forUpdate
+		if next, err = t.queryPeople(ctx, q, d.listArg(want)); err != nil {
+			return nil, err
+		}
+		people = append(people, next...)
+	}
+	return people, nil
+}
+
+func (t *Tx) queryPeople(ctx context.Context, q string, args ...any) ([]identity.Person, error) {
+	rows, err := t.tx.QueryContext(ctx, t.d.rebind(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("load people: %w", err)
+	}
+	defer rows.Close()
+	var out []identity.Person
+	for rows.Next() {
+		p, err := scanPerson(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load people: %w", err)
+	}
+	return out, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanPerson(row scanner) (identity.Person, error) {
+	var (
+		p                        identity.Person
+		id, email, merged, attrs sql.NullString
+	)
+	err := row.Scan(&p.CioID, &id, &email, &attrs, &p.CreatedAt, &p.UpdatedAt, &merged, &p.Deleted, &p.Suppressed)
+	if err != nil {
+		return p, fmt.Errorf("read person: %w", err)
+	}
+	p.ID, p.Email, p.MergedInto = id.String, email.String, merged.String
+	p.Attributes = map[string]json.RawMessage{}
+	if attrs.String != "" {
+		if err := json.Unmarshal([]byte(attrs.String), &p.Attributes); err != nil {
+			return p, fmt.Errorf("read person %s: attributes: %w", p.CioID, err)
+		}
+	}
+	return p, nil
+}
+
+// Write stores what the rules decided for a batch: people in their final state, the
+// change log and the rows not applied.
+func (t *Tx) Write(ctx context.Context, b *identity.Batch) error {
+	var clear []string
+	for _, w := range b.Writes {
+		if w.ClearKeys {
+			clear = append(clear, w.Person.CioID)
+		}
+	}
+	if len(clear) > 0 {
+		q := `UPDATE people SET id_key = NULL, email_key = NULL WHERE ` + t.d.inList("internal_id")
+		if _, err := t.tx.ExecContext(ctx, t.d.rebind(q), t.d.listArg(clear)); err != nil {
+			return fmt.Errorf("release changed identifiers: %w", err)
+		}
+	}
+	if err := t.writePeople(ctx, b.Writes); err != nil {
+		return err
+	}
+	if err := t.writeLog(ctx, b.Log); err != nil {
+		return err
+	}
+	return t.writeRejected(ctx, b.Rejected)
+}
+
+func (t *Tx) writePeople(ctx context.Context, writes []identity.Write) error {
+	cols := []string{"internal_id", "external_id", "email", "id_key", "email_key", "attributes",
+		"created_at", "updated_at", "merged_into", "deleted", "suppressed"}
+	upsert := ` ON CONFLICT (internal_id) DO UPDATE SET external_id = excluded.external_id,
+		email = excluded.email, id_key = excluded.id_key, email_key = excluded.email_key,
+		attributes = excluded.attributes, updated_at = excluded.updated_at,
+		merged_into = excluded.merged_into, deleted = excluded.deleted, suppressed = excluded.suppressed`
+	args := make([]any, 0, len(cols))
+	return t.insert(ctx, "people", cols, upsert, len(writes), func(i int) []any {
+		w := writes[i]
+		p := w.Person
+		args = append(args[:0], p.CioID, nullable(p.ID), nullable(p.Email), nullable(w.IDKey), nullable(w.EmailKey),
+			encodeAttributes(p.Attributes), p.CreatedAt, p.UpdatedAt, nullable(p.MergedInto), p.Deleted, p.Suppressed)
+		return args
+	})
+}
+
+func (t *Tx) writeLog(ctx context.Context, log []identity.Change) error {
+	cols := []string{"at", "sync", "row_key", "internal_id", "kind", "attribute", "from_value", "to_value", "reason"}
+	args := make([]any, 0, len(cols))
+	return t.insert(ctx, "change_log", cols, "", len(log), func(i int) []any {
+		c := log[i]
+		args = append(args[:0], c.Time, c.Sync, nullable(c.RowKey), c.CioID, c.Kind, nullable(c.Attribute),
+			nullableJSON(c.From), nullableJSON(c.To), nullable(c.Reason))
+		return args
+	})
+}
+
+func (t *Tx) writeRejected(ctx context.Context, rejected []identity.Rejection) error {
+	cols := []string{"at", "sync", "row_key", "skipped", "reason", "detail"}
+	args := make([]any, 0, len(cols))
+	return t.insert(ctx, "rejected", cols, "", len(rejected), func(i int) []any {
+		r := rejected[i]
+		args = append(args[:0], r.Time, r.Sync, nullable(r.Key), r.Skipped, r.Reason, nullable(r.Detail))
+		return args
+	})
+}
+
+// insert writes n rows with multi-row INSERT statements, as many rows to a statement
+// as the dialect's parameter limit allows. row(i) returns the values of row i; the
+// slice may be reused between calls.
+func (t *Tx) insert(ctx context.Context, table string, cols []string, suffix string, n int, row func(i int) []any) error {
+	if n == 0 {
+		return nil
+	}
+	per := t.d.maxParams / len(cols)
+	if per > 1000 {
+		per = 1000
+	}
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
+	head := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES "
+	var full string // the statement for a full chunk, built once
+	args := make([]any, 0, per*len(cols))
+	for start := 0; start < n; start += per {
+		end := min(start+per, n)
+		args = args[:0]
+		for i := start; i < end; i++ {
+			args = append(args, row(i)...)
+		}
+		q := full
+		if end-start < per || q == "" {
+			q = t.d.rebind(head + strings.TrimSuffix(strings.Repeat(tuple+", ", end-start), ", ") + suffix)
+			if end-start == per {
+				full = q
+			}
+		}
+		if _, err := t.tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("write %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullableJSON(v json.RawMessage) any {
+	if v == nil {
+		return nil
+	}
+	return string(v)
+}
+
+// encodeAttributes writes attributes as one JSON object with sorted keys. Values are
+// already canonical JSON, so equal attributes always give equal text.
+func encodeAttributes(attrs map[string]json.RawMessage) string {
+	if len(attrs) == 0 {
+		return "{}"
+	}
+	names := make([]string, 0, len(attrs))
+	size := 2
+	for name, v := range attrs {
+		names = append(names, name)
+		size += len(name) + len(v) + 4
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteByte('{')
+	for i, name := range names {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeJSONString(&b, name)
+		b.WriteByte(':')
+		b.Write(attrs[name])
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+func writeJSONString(b *strings.Builder, s string) {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		b.WriteByte('"')
+		b.WriteString(s)
+		b.WriteByte('"')
+		return
+	}
+	enc, _ := json.Marshal(s)
+	b.Write(enc)
+}
+
+// FindPerson looks a person up the way `dbsync people get` takes an identifier:
+// cio_<internal_customer_id>, an id, or an email. A retired cio_id leads to the person
+// it was merged into. It returns ErrNotFound when no one matches, including when the
+// store was never written.
+func (s *Store) FindPerson(ctx context.Context, settings identity.Settings, identifier string) (*identity.Person, error) {
+	if identifier == "" {
+		return nil, ErrNotFound
+	}
+	var tries []struct{ where, arg string }
+	add := func(where, arg string) { tries = append(tries, struct{ where, arg string }{where, arg}) }
+	if cio, ok := strings.CutPrefix(identifier, "cio_"); ok {
+		add("internal_id = ?", cio)
+	}
+	if settings.IDIdentifies {
+		add("id_key = ?", identifier)
+	} else {
+		add("external_id = ?", identifier)
+	}
+	if identity.ValidEmail(identifier) {
+		if settings.EmailIdentifies {
+			add("email_key = ?", identity.EmailKey(identifier))
+		} else {
+			add("LOWER(email) = ?", strings.ToLower(identifier))
+		}
+	}
+	for _, try := range tries {
+		p, err := s.personWhere(ctx, try.where, try.arg)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	return nil, ErrNotFound
+}
+
+func (s *Store) personWhere(ctx context.Context, where string, arg any) (*identity.Person, error) {
+	for hops := 0; hops < 64; hops++ {
+		q := s.d.rebind(`SELECT ` + personColumns + ` FROM people WHERE ` + where + ` ORDER BY internal_id LIMIT 1`)
+		p, err := scanPerson(s.db.QueryRowContext(ctx, q, arg))
+		switch {
+		case errors.Is(err, sql.ErrNoRows), s.d.missing(err):
+			return nil, ErrNotFound
+		case err != nil:
+			return nil, err
+		case p.Deleted:
+			return nil, ErrNotFound
+		case p.MergedInto != "":
+			where, arg = "internal_id = ?", p.MergedInto
+			continue
+		}
+		return &p, nil
+	}
+	return nil, fmt.Errorf("merge chain from %v is too long", arg)
+}

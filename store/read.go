@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/dbsync/dbsync/identity"
+)
+
+// EachPerson calls fn for every person, retired and deleted ones included, in
+// internal_customer_id order. It streams: memory stays flat however many there are.
+func (s *Store) EachPerson(ctx context.Context, fn func(identity.Person) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+personColumns+` FROM people ORDER BY internal_id`)
+	if err != nil {
+		return fmt.Errorf("read people: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		p, err := scanPerson(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// EachChange calls fn for every change log entry, oldest first. With cioIDs it reads
+// only the entries of those people.
+func (s *Store) EachChange(ctx context.Context, fn func(identity.Change) error, cioIDs ...string) error {
+	q := `SELECT at, sync, row_key, internal_id, kind, attribute, from_value, to_value, reason FROM change_log`
+	var args []any
+	if len(cioIDs) > 0 {
+		q += ` WHERE ` + s.d.inList("internal_id")
+		args = append(args, s.d.listArg(cioIDs))
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(q+` ORDER BY seq`), args...)
+	if err != nil {
+		return fmt.Errorf("read change log: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			c                              identity.Change
+			rowKey, attr, from, to, reason sql.NullString
+		)
+		if err := rows.Scan(&c.Time, &c.Sync, &rowKey, &c.CioID, &c.Kind, &attr, &from, &to, &reason); err != nil {
+			return fmt.Errorf("read change log: %w", err)
+		}
+		c.RowKey, c.Attribute, c.Reason = rowKey.String, attr.String, reason.String
+		if from.Valid {
+			c.From = []byte(from.String)
+		}
+		if to.Valid {
+			c.To = []byte(to.String)
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// DeletePerson marks a person deleted and releases their identifiers, so a later row
+// with the same id or email creates a new person; the cio_id is never reused.
+func (s *Store) DeletePerson(ctx context.Context, cioID string) error {
+	res, err := s.db.ExecContext(ctx, s.d.rebind(
+		`UPDATE people SET deleted = TRUE, id_key = NULL, email_key = NULL, updated_at = ?
+		 WHERE internal_id = ? AND NOT deleted`), time.Now().Unix(), cioID)
+	if err != nil {
+		return fmt.Errorf("delete person %s: %w", cioID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

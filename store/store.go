@@ -1,0 +1,155 @@
+// Package store keeps the identity store: people, the change log, rejected rows,
+// watermarks, run history and leases, in SQLite (embedded, one file) or PostgreSQL.
+// Both run the same SQL; a dialect holds the few differences.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrNotFound = errors.New("not found")
+	// ErrNoStore means the store was never created: read commands find no one.
+	ErrNoStore = errors.New("the store does not exist yet")
+)
+
+// Store is an open identity store.
+type Store struct {
+	db *sql.DB
+	d  *dialect
+}
+
+// Open opens the store and creates or upgrades its schema. driver is "sqlite"
+// (dsn: a file path) or "postgres" (dsn: a URL or key=value string).
+func Open(ctx context.Context, driver, dsn string) (*Store, error) {
+	s, err := open(ctx, driver, dsn, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenExisting opens a store for reading without creating anything: a SQLite file
+// that does not exist gives ErrNoStore.
+func OpenExisting(ctx context.Context, driver, dsn string) (*Store, error) {
+	return open(ctx, driver, dsn, false)
+}
+
+func open(ctx context.Context, driver, dsn string, create bool) (*Store, error) {
+	d, err := dialectFor(driver)
+	if err != nil {
+		return nil, err
+	}
+	db, err := d.open(dsn, create)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s store %s: %w", driver, d.describe(dsn), err)
+	}
+	return &Store{db: db, d: d}, nil
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Driver is "sqlite" or "postgres".
+func (s *Store) Driver() string { return s.d.name }
+
+// Tx is one store transaction: a batch's people, log, rejected rows and cursor
+// commit together or not at all.
+type Tx struct {
+	tx *sql.Tx
+	d  *dialect
+}
+
+// Begin starts a write transaction.
+func (s *Store) Begin(ctx context.Context) (*Tx, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return &Tx{tx: tx, d: s.d}, nil
+}
+
+// Commit commits the transaction.
+func (t *Tx) Commit() error {
+	if err := t.tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Rollback abandons the transaction; it is safe after Commit.
+func (t *Tx) Rollback() error {
+	err := t.tx.Rollback()
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
+}
+
+// InTx runs fn in a transaction and commits it. When two writers collide (a unique
+// key taken by a concurrent batch, a deadlock, a busy SQLite file) it rolls back and
+// runs fn again, a few times, so fn must start from what it reads in the transaction.
+func (s *Store) InTx(ctx context.Context, fn func(*Tx) error) error {
+	const attempts = 5
+	var err error
+	for attempt := 1; attempt <= attempts; attempt++ {
+		err = s.inTx(ctx, fn)
+		if err == nil || !s.d.retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(attempt*attempt) * 20 * time.Millisecond)
+	}
+	return err
+}
+
+func (s *Store) inTx(ctx context.Context, fn func(*Tx) error) error {
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// queryer is what *sql.DB and *sql.Tx share, so reads run in or out of a transaction.
+type queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// rebind turns the ? placeholders of the shared SQL into the dialect's.
+func (d *dialect) rebind(query string) string {
+	if !d.numbered {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
