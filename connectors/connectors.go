@@ -1,0 +1,156 @@
+// Package connectors reads changed rows from a customer's database. Each source type
+// is its own package (connectors/postgres, connectors/mysql, connectors/sqlite,
+// connectors/bigquery) that registers itself here; every one passes the same
+// conformance suite (connectors/conformance).
+//
+// A source reads rows in (watermark column, key) order strictly after a cursor, in
+// batches, and hands back values in a small set of Go types (see Value), so mapping
+// never needs to know which database a value came from.
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Spec says where a sync reads from and what. It comes from one `syncs[]` entry of
+// the config.
+type Spec struct {
+	Sync string // the sync's name, for errors
+
+	Type     string
+	DSN      string         // postgres, mysql, sqlite; never printed
+	Timezone *time.Location // how zone-less DATETIME/TIMESTAMP values are read; nil means UTC
+
+	// BigQuery.
+	Project, Dataset, Location, CredentialsFile, Endpoint string
+	Anonymous                                             bool
+
+	// Exactly one of Table and Query.
+	Table string // may be schema-qualified: "public.users"
+	Query string // may use {{last_sync_time}}
+
+	Watermark Watermark // empty Column: no cursor, every run reads every row
+}
+
+// Watermark names the cursor columns: rows are read in (Column, Key) order. Key is unique.
+type Watermark struct {
+	Column string
+	Key    string
+}
+
+// Cursor is the (column, key) of the last row read. Values are typed: time.Time (an
+// instant, full precision), int64, Decimal or string.
+type Cursor struct {
+	Value any
+	Key   any // nil with Value set: read from Value inclusive (a lookback restart)
+}
+
+// Request is one run's read.
+type Request struct {
+	After        *Cursor // nil: from the first row
+	BatchSize    int
+	LastSyncTime int64 // Unix seconds for {{last_sync_time}}, bound as a parameter
+}
+
+// Column is a selected column.
+type Column struct {
+	Name string
+	Type string // the source's own type name, for messages ("timestamptz", "DATETIME")
+}
+
+// Source is an open connection to one sync's source.
+type Source interface {
+	// Read starts reading the rows after req.After. Rows whose watermark column is
+	// NULL are never returned; the stream counts them.
+	Read(ctx context.Context, req Request) (Stream, error)
+	Close() error
+}
+
+// Stream hands out a run's rows in batches.
+type Stream interface {
+	Columns() []Column
+	// Next returns the next batch of at most BatchSize rows, each in Columns order,
+	// or io.EOF after the last one. The slices are the caller's to keep.
+	Next(ctx context.Context) ([][]any, error)
+	// NullCursorRows is how many rows were left out because their watermark column is NULL.
+	NullCursorRows() int64
+	Close() error
+}
+
+// Checker is a Source that can say more than "it connects" for `validate --connect`:
+// for BigQuery, the bytes a run's query would scan.
+type Checker interface {
+	Check(ctx context.Context) (string, error)
+}
+
+// Decimal is an exact numeric as its decimal text ("12345.6700", "-1e-30" is never
+// used: always plain digits, a sign and at most one point).
+type Decimal string
+
+// JSON is a JSON document from a JSON column (json, jsonb, MySQL JSON, BigQuery JSON,
+// STRUCT and ARRAY).
+type JSON []byte
+
+// The Go types a value in a row may have:
+//
+//	nil        SQL NULL
+//	bool
+//	int64      integers that fit; larger ones are Decimal
+//	Decimal    exact numerics (numeric, decimal, BIGNUMERIC, unsigned 64-bit)
+//	float64    approximate numerics; may be NaN or ±Inf, which mapping rejects
+//	string     text, as the database returned it (mapping checks UTF-8 and NUL)
+//	[]byte     binary
+//	time.Time  dates (midnight UTC), and timestamps as instants; zone-less ones
+//	           are read in Spec.Timezone
+//	JSON       JSON documents
+type Value = any
+
+// Opener opens a Source for a spec.
+type Opener func(ctx context.Context, spec Spec) (Source, error)
+
+var (
+	mu      sync.Mutex
+	openers = map[string]Opener{}
+)
+
+// Register makes a source type available to Open. It panics when the type is
+// registered twice, which is a programming error.
+func Register(typ string, open Opener) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := openers[typ]; dup {
+		panic(fmt.Sprintf("connectors: source type %q registered twice", typ))
+	}
+	openers[typ] = open
+}
+
+// Types lists the registered source types.
+func Types() []string {
+	mu.Lock()
+	defer mu.Unlock()
+	out := make([]string, 0, len(openers))
+	for t := range openers {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ErrUnknownType is returned by Open for a type nobody registered.
+var ErrUnknownType = errors.New("unknown source type")
+
+// Open opens the source a spec names.
+func Open(ctx context.Context, spec Spec) (Source, error) {
+	mu.Lock()
+	open, ok := openers[spec.Type]
+	mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w %q (forgotten import?)", ErrUnknownType, spec.Type)
+	}
+	return open(ctx, spec)
+}
