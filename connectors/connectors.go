@@ -96,6 +96,13 @@ type Decimal string
 // STRUCT and ARRAY).
 type JSON []byte
 
+// Invalid stands for a value the connector could not represent (a PostgreSQL
+// 'infinity' timestamp, a MySQL zero date). Mapping rejects the row, naming the
+// column and Reason; the run goes on.
+type Invalid struct {
+	Reason string
+}
+
 // The Go types a value in a row may have:
 //
 //	nil        SQL NULL
@@ -108,6 +115,7 @@ type JSON []byte
 //	time.Time  dates (midnight UTC), and timestamps as instants; zone-less ones
 //	           are read in Spec.Timezone
 //	JSON       JSON documents
+//	Invalid    a value that cannot be represented
 type Value = any
 
 // Opener opens a Source for a spec.
