@@ -109,7 +109,6 @@ type entry struct {
 	storedIDKey    string // keys as loaded, to know which must be cleared first
 	storedEmailKey string
 	dirty          bool
-	order          int // first time it became dirty, so writes follow row order
 }
 
 // workset is the batch's view of the store: the loaded people plus every change made
@@ -200,7 +199,7 @@ type planner struct {
 	newID func() string
 	ws    *workset
 	batch *Batch
-	dirty int
+	dirty []*entry // changed people, in the order they first changed
 }
 
 func (p *planner) rejectRow(i int, key string, why *rejection) {
@@ -444,8 +443,7 @@ func (p *planner) merge(r *row, a, b *entry) {
 func (p *planner) markDirty(e *entry) {
 	if !e.dirty {
 		e.dirty = true
-		e.order = p.dirty
-		p.dirty++
+		p.dirty = append(p.dirty, e)
 	}
 }
 
@@ -458,13 +456,10 @@ func (p *planner) log(r *row, e *entry, kind, attribute string, from, to json.Ra
 
 // collectWrites lists the changed people in the order they first changed.
 func (p *planner) collectWrites() {
-	writes := make([]Write, p.dirty)
-	for _, e := range p.ws.byCio {
-		if !e.dirty {
-			continue
-		}
+	writes := make([]Write, len(p.dirty))
+	for i, e := range p.dirty {
 		idKey, emailKey := p.ws.idKey(&e.Person), p.ws.emailKey(&e.Person)
-		writes[e.order] = Write{
+		writes[i] = Write{
 			Person:    &e.Person,
 			IDKey:     idKey,
 			EmailKey:  emailKey,
