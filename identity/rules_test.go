@@ -141,7 +141,7 @@ var ruleCases = []ruleCase{
 		deleted:  []int{0},
 		row:      byCio("@0", "", "", "plan", "pro"),
 		result:   identity.Skipped, reason: identity.ReasonCioIDNotFound,
-		people:   []string{`deleted:u1|a@x.io|{}`},
+		people: []string{`deleted:u1|a@x.io|{}`},
 	},
 	{
 		name:     "rule 3: cio_id with the cio_ prefix finds the person",
@@ -496,7 +496,7 @@ var ruleCases = []ruleCase{
 		given:    []identity.Row{person("u1", "", manyAttrs(0, 299)...)},
 		row:      person("u1", "a@x.io", manyAttrs(299, 2)...),
 		result:   identity.Rejected, reason: identity.ReasonTooManyAttributes,
-		find:     map[string]string{"a@x.io": ""},
+		find: map[string]string{"a@x.io": ""},
 	},
 	{
 		name:     "an id that is not valid UTF-8 is rejected",
