@@ -1,0 +1,396 @@
+// Package mapping turns a source row into an identity row (SPEC §2): columns to
+// identifiers and attributes, renames, exclude, nulls, and every value into
+// canonical JSON — times as Unix seconds, JSON columns as nested values, exact
+// numerics with all their digits, binary as base64.
+package mapping
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dbsync/dbsync/config"
+	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/identity"
+)
+
+// ReasonInvalidValue is recorded for a row with a value that cannot be converted or stored.
+const ReasonInvalidValue = identity.ReasonInvalidValue
+
+// Mapper maps the rows of one stream, whose columns it resolved once.
+type Mapper struct {
+	key, id, email, cio int // column indexes; -1 when not mapped
+	attrs               []attrColumn
+	unset               bool
+	columns             []connectors.Column
+}
+
+type attrColumn struct {
+	name string
+	col  int
+}
+
+// New resolves a sync's mapping against the columns a source returned. A mapped
+// column the source does not return is an error: the sync cannot run as configured.
+func New(s config.Sync, columns []connectors.Column) (*Mapper, error) {
+	index := make(map[string]int, len(columns))
+	for i, c := range columns {
+		index[c.Name] = i
+	}
+	m := &Mapper{key: -1, id: -1, email: -1, cio: -1, unset: s.Nulls == config.NullsUnset, columns: columns}
+	var missing []string
+	find := func(field, col string) int {
+		if col == "" {
+			return -1
+		}
+		i, ok := index[col]
+		if !ok {
+			missing = append(missing, fmt.Sprintf("%s: column %q", field, col))
+			return -1
+		}
+		return i
+	}
+	m.id = find("identifiers.id", s.Identifiers.ID)
+	m.email = find("identifiers.email", s.Identifiers.Email)
+	m.cio = find("identifiers.cio_id", s.Identifiers.CioID)
+	if s.Watermark != nil {
+		m.key = find("watermark.key", s.Watermark.Key)
+	}
+
+	excluded := make(map[string]bool, len(s.Exclude))
+	for _, c := range s.Exclude {
+		excluded[c] = true
+	}
+	if s.Attributes != nil {
+		names := make([]string, 0, len(s.Attributes))
+		for name := range s.Attributes {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			col := s.Attributes[name]
+			if excluded[col] {
+				continue
+			}
+			if i := find("attributes."+name, col); i >= 0 {
+				m.attrs = append(m.attrs, attrColumn{name: name, col: i})
+			}
+		}
+	} else {
+		identifier := map[string]bool{s.Identifiers.ID: true, s.Identifiers.Email: true, s.Identifiers.CioID: true}
+		for i, c := range columns {
+			if !identifier[c.Name] && !excluded[c.Name] {
+				m.attrs = append(m.attrs, attrColumn{name: c.Name, col: i})
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("the source returns no %s (it returns %s)", strings.Join(missing, ", no "), columnNames(columns))
+	}
+	return m, nil
+}
+
+func columnNames(cols []connectors.Column) string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// Rejection is a row mapping could not convert; it names the column.
+type Rejection struct {
+	Reason string
+	Detail string
+}
+
+// Row maps one source row. A value that cannot be converted rejects the row, never the sync.
+func (m *Mapper) Row(values []any) (identity.Row, *Rejection) {
+	var r identity.Row
+	if m.key >= 0 {
+		r.Key = keyText(values[m.key])
+	}
+	var bad *Rejection
+	ident := func(i int) string {
+		if i < 0 || bad != nil {
+			return ""
+		}
+		s, err := identifierText(values[i])
+		if err != nil {
+			bad = m.reject(i, err)
+		}
+		return s
+	}
+	r.ID, r.Email, r.CioID = ident(m.id), ident(m.email), ident(m.cio)
+	if r.Key == "" {
+		r.Key = firstNonEmpty(r.ID, r.Email, r.CioID)
+	}
+	if bad != nil {
+		return r, bad
+	}
+	r.Attrs = make([]identity.Attr, 0, len(m.attrs))
+	for _, a := range m.attrs {
+		v := values[a.col]
+		if v == nil {
+			if m.unset {
+				r.Attrs = append(r.Attrs, identity.Attr{Name: a.name})
+			}
+			continue
+		}
+		enc, err := Value(v)
+		if err != nil {
+			return r, m.reject(a.col, err)
+		}
+		r.Attrs = append(r.Attrs, identity.Attr{Name: a.name, Value: enc})
+	}
+	return r, nil
+}
+
+func (m *Mapper) reject(col int, err error) *Rejection {
+	return &Rejection{Reason: ReasonInvalidValue, Detail: fmt.Sprintf("column %q: %v", m.columns[col].Name, err)}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// keyText shows a cursor key for the rejected-rows log.
+func keyText(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	case time.Time:
+		return v.UTC().Format(time.RFC3339Nano)
+	}
+	return fmt.Sprint(v)
+}
+
+// identifierText turns an identifier column's value into text; NULL is no value.
+func identifierText(v any) (string, error) {
+	switch v := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return v, nil
+	case int64:
+		return strconv.FormatInt(v, 10), nil
+	case connectors.Decimal:
+		return string(v), nil
+	case []byte:
+		if !utf8.Valid(v) {
+			return "", fmt.Errorf("binary value is not text")
+		}
+		return string(v), nil
+	}
+	return "", fmt.Errorf("a %s cannot be an identifier", typeName(v))
+}
+
+// The store's range for dates: years 1 to 9999.
+var (
+	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// Value converts one non-NULL value to canonical JSON text: equal values always give
+// equal text, so an unchanged row is seen as unchanged.
+func Value(v any) (json.RawMessage, error) {
+	switch v := v.(type) {
+	case bool:
+		if v {
+			return json.RawMessage("true"), nil
+		}
+		return json.RawMessage("false"), nil
+	case int64:
+		return strconv.AppendInt(nil, v, 10), nil
+	case connectors.Decimal:
+		if !isJSONNumber(string(v)) {
+			return nil, fmt.Errorf("%q is not a number the store holds", string(v))
+		}
+		return json.RawMessage(v), nil
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("%v is not a number the store holds", v)
+		}
+		return json.Marshal(v)
+	case string:
+		if err := checkText(v); err != nil {
+			return nil, err
+		}
+		return appendString(nil, v), nil
+	case []byte:
+		return appendString(nil, base64.StdEncoding.EncodeToString(v)), nil
+	case time.Time:
+		if v.Before(minTime) || !v.Before(maxTime) {
+			return nil, fmt.Errorf("%s is outside the dates the store holds (years 1 to 9999)", v.UTC().Format(time.RFC3339))
+		}
+		return strconv.AppendInt(nil, v.Unix(), 10), nil
+	case connectors.JSON:
+		return canonicalJSON(v)
+	case connectors.Invalid:
+		return nil, fmt.Errorf("%s", v.Reason)
+	}
+	return nil, fmt.Errorf("values of type %s are not supported", typeName(v))
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case bool:
+		return "boolean"
+	case float64:
+		return "floating-point number"
+	case time.Time:
+		return "date or time"
+	case connectors.JSON:
+		return "JSON value"
+	case connectors.Invalid:
+		return "invalid value"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func checkText(s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("text is not valid UTF-8")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return fmt.Errorf("text holds a NUL character")
+	}
+	return nil
+}
+
+// isJSONNumber reports whether s is a number in JSON's grammar.
+func isJSONNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i - start
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// canonicalJSON re-encodes a JSON document with sorted keys and no insignificant
+// space, keeping numbers exactly as written.
+func canonicalJSON(doc []byte) (json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("invalid JSON: more than one value")
+	}
+	return appendJSON(nil, v), nil
+}
+
+func appendJSON(b []byte, v any) []byte {
+	switch v := v.(type) {
+	case nil:
+		return append(b, "null"...)
+	case bool:
+		return strconv.AppendBool(b, v)
+	case json.Number:
+		return append(b, v...)
+	case string:
+		return appendString(b, v)
+	case []any:
+		b = append(b, '[')
+		for i, e := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSON(b, e)
+		}
+		return append(b, ']')
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendJSON(b, v[k])
+		}
+		return append(b, '}')
+	}
+	panic(fmt.Sprintf("mapping: unexpected JSON value %T", v))
+}
+
+// appendString writes s as a JSON string, escaping only what JSON requires (no HTML
+// escaping: "<" stays "<").
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

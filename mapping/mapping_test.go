@@ -1,0 +1,175 @@
+package mapping
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dbsync/dbsync/config"
+	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/identity"
+)
+
+func TestValue(t *testing.T) {
+	cases := []struct {
+		name string
+		in   any
+		want string // canonical JSON; "" when the value is refused
+		err  string
+	}{
+		{"true", true, "true", ""},
+		{"false", false, "false", ""},
+		{"int64", int64(-9223372036854775808), "-9223372036854775808", ""},
+		{"decimal keeps every digit", connectors.Decimal("123456789012345678901234567890.000100"), "123456789012345678901234567890.000100", ""},
+		{"decimal NaN", connectors.Decimal("NaN"), "", "not a number the store holds"},
+		{"decimal with a leading point", connectors.Decimal(".5"), "", "not a number"},
+		{"float", 0.1, "0.1", ""},
+		{"float NaN", math.NaN(), "", "NaN is not a number the store holds"},
+		{"float +Inf", math.Inf(1), "", "+Inf is not a number the store holds"},
+		{"float -Inf", math.Inf(-1), "", "-Inf is not a number"},
+		{"text", `say "hi" <b>&</b>` + "\n\x01", `"say \"hi\" <b>&</b>\n\u0001"`, ""},
+		{"text not UTF-8", "a\xffb", "", "not valid UTF-8"},
+		{"text with NUL", "a\x00b", "", "NUL"},
+		{"bytes as base64", []byte{0, 1, 2, 0xff}, `"AAEC/w=="`, ""},
+		{"time as Unix seconds", time.Date(2024, 5, 1, 10, 0, 0, 999_999_000, time.FixedZone("x", 3600)), "1714554000", ""},
+		{"date before 1970", time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC), "-86400", ""},
+		{"year 9999", time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), "253402300799", ""},
+		{"year 10000", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), "", "outside the dates the store holds"},
+		{"year 0", time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC), "", "outside the dates"},
+		{"JSON nested, keys sorted, numbers exact", connectors.JSON(`{"b": [1, 2.50, {"z": null, "a": true}], "a": 12345678901234567890}`),
+			`{"a":12345678901234567890,"b":[1,2.50,{"a":true,"z":null}]}`, ""},
+		{"JSON scalar", connectors.JSON(`"x"`), `"x"`, ""},
+		{"JSON invalid", connectors.JSON(`{"a":`), "", "invalid JSON"},
+		{"invalid", connectors.Invalid{Reason: "infinity is not a date"}, "", "infinity is not a date"},
+		{"unsupported", struct{}{}, "", "not supported"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Value(tc.in)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("Value(%v) = %s, %v; want an error containing %q", tc.in, got, err, tc.err)
+				}
+				return
+			}
+			if err != nil || string(got) != tc.want {
+				t.Fatalf("Value(%v) = %s, %v; want %s", tc.in, got, err, tc.want)
+			}
+			if !json.Valid(got) {
+				t.Fatalf("Value(%v) = %s is not valid JSON", tc.in, got)
+			}
+		})
+	}
+}
+
+func cols(names ...string) []connectors.Column {
+	out := make([]connectors.Column, len(names))
+	for i, n := range names {
+		out[i] = connectors.Column{Name: n, Type: "text"}
+	}
+	return out
+}
+
+func TestRow(t *testing.T) {
+	columns := cols("user_id", "email", "plan_name", "updated_at", "age", "notes")
+	values := []any{int64(42), "A@x.io", "pro", time.Unix(1_700_000_000, 0), nil, "hi"}
+	cases := []struct {
+		name  string
+		sync  config.Sync
+		attrs string // name=value pairs; name= for an unset
+	}{
+		{
+			name:  "every other column under its own name; NULL leaves the attribute",
+			sync:  config.Sync{Identifiers: config.Identifiers{ID: "user_id", Email: "email"}},
+			attrs: "plan_name=\"pro\"|updated_at=1700000000|notes=\"hi\"",
+		},
+		{
+			name:  "exclude",
+			sync:  config.Sync{Identifiers: config.Identifiers{ID: "user_id", Email: "email"}, Exclude: []string{"updated_at", "notes"}},
+			attrs: "plan_name=\"pro\"",
+		},
+		{
+			name:  "nulls: unset removes",
+			sync:  config.Sync{Identifiers: config.Identifiers{ID: "user_id"}, Nulls: config.NullsUnset, Exclude: []string{"email", "notes", "updated_at"}},
+			attrs: "plan_name=\"pro\"|age=",
+		},
+		{
+			name:  "attributes: renames, and only those",
+			sync:  config.Sync{Identifiers: config.Identifiers{ID: "user_id"}, Attributes: map[string]string{"plan": "plan_name", "seen": "updated_at"}},
+			attrs: "plan=\"pro\"|seen=1700000000",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.sync.Watermark = &config.Watermark{Column: "updated_at", Key: "user_id"}
+			m, err := New(tc.sync, columns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, rej := m.Row(values)
+			if rej != nil {
+				t.Fatalf("rejected: %+v", rej)
+			}
+			if r.Key != "42" || r.ID != "42" {
+				t.Errorf("key %q, id %q; want 42", r.Key, r.ID)
+			}
+			var got []string
+			for _, a := range r.Attrs {
+				got = append(got, a.Name+"="+string(a.Value))
+			}
+			want := strings.Split(tc.attrs, "|")
+			if strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Errorf("attributes %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestRowRejectsBadValueNamingTheColumn(t *testing.T) {
+	m, err := New(config.Sync{Identifiers: config.Identifiers{ID: "id"}}, cols("id", "score", "bio"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rej := m.Row([]any{"u1", math.NaN(), "ok"})
+	if rej == nil || rej.Reason != identity.ReasonInvalidValue || !strings.Contains(rej.Detail, `column "score"`) {
+		t.Fatalf("rejection = %+v, want invalid_value naming column score", rej)
+	}
+	_, rej = m.Row([]any{true, 1.0, "ok"})
+	if rej == nil || !strings.Contains(rej.Detail, `column "id": a boolean cannot be an identifier`) {
+		t.Fatalf("rejection = %+v, want one naming column id", rej)
+	}
+}
+
+func TestNewNamesMissingColumns(t *testing.T) {
+	s := config.Sync{
+		Identifiers: config.Identifiers{ID: "user_id", Email: "mail"},
+		Attributes:  map[string]string{"plan": "plan_nme"},
+	}
+	_, err := New(s, cols("user_id", "email", "plan_name"))
+	if err == nil || !strings.Contains(err.Error(), `identifiers.email: column "mail"`) ||
+		!strings.Contains(err.Error(), `attributes.plan: column "plan_nme"`) {
+		t.Fatalf("err = %v, want both missing columns named", err)
+	}
+}
+
+// FuzzCanonicalJSON: canonical JSON never panics, is valid, and is a fixed point.
+func FuzzCanonicalJSON(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `[1,"x",null,true,{"b":[]}]`, `"\u0000"`, `1e400`, `{"a":{"a":{"a":"<>&"}}}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		out, err := Value(connectors.JSON(doc))
+		if err != nil {
+			return
+		}
+		if !json.Valid(out) {
+			t.Fatalf("canonical form of %q is not valid JSON: %s", doc, out)
+		}
+		again, err := Value(connectors.JSON(out))
+		if err != nil || string(again) != string(out) {
+			t.Fatalf("not a fixed point: %s -> %s (%v)", out, again, err)
+		}
+	})
+}
