@@ -79,3 +79,70 @@ func (s *Store) DeletePerson(ctx context.Context, cioID string) error {
 	}
 	return nil
 }
+
+// Rejection is a recorded rejected or skipped row.
+type Rejection struct {
+	Time    int64
+	Sync    string
+	Key     string
+	Skipped bool
+	Reason  string
+	Detail  string
+}
+
+// EachRejected calls fn for each rejected or skipped row, oldest first; sync "" means all.
+func (s *Store) EachRejected(ctx context.Context, sync string, fn func(Rejection) error) error {
+	q := `SELECT at, sync, row_key, skipped, reason, detail FROM rejected`
+	var args []any
+	if sync != "" {
+		q += ` WHERE sync = ?`
+		args = append(args, sync)
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(q+` ORDER BY seq`), args...)
+	if s.d.missing(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read rejected rows: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r Rejection
+		var key, detail sql.NullString
+		if err := rows.Scan(&r.Time, &r.Sync, &key, &r.Skipped, &r.Reason, &detail); err != nil {
+			return fmt.Errorf("read rejected rows: %w", err)
+		}
+		r.Key, r.Detail = key.String, detail.String
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// PersonHistory lists the cio_ids whose change log belongs to a person: their own and
+// those of everyone merged into them, directly or through others.
+func (s *Store) PersonHistory(ctx context.Context, cioID string) ([]string, error) {
+	ids := []string{cioID}
+	for next := []string{cioID}; len(next) > 0; {
+		rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT internal_id FROM people WHERE merged_into IS NOT NULL AND `+s.d.inList("merged_into")), s.d.listArg(next))
+		if err != nil {
+			return nil, fmt.Errorf("read merges into %s: %w", cioID, err)
+		}
+		next = next[:0:0]
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			next = append(next, id)
+		}
+		rows.Close()
+		ids = append(ids, next...)
+		if len(ids) > 10000 {
+			break
+		}
+	}
+	return ids, nil
+}
