@@ -4,8 +4,12 @@
 package config
 
 import (
+	"errors"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/identity"
 )
 
@@ -25,6 +29,8 @@ type Config struct {
 	Syncs     []Sync    `yaml:"syncs"`
 
 	Path string `yaml:"-"` // the file it was loaded from
+
+	lines map[string]int `yaml:"-"` // field path -> line, for messages; nil when not parsed
 }
 
 // Store is where the identity store lives.
@@ -105,3 +111,58 @@ type Identifiers struct {
 
 // Duration is a time.Duration written as "5m", "30s", "1h30m".
 type Duration time.Duration
+
+// errDuration is what Duration.UnmarshalYAML says about a value it cannot take. It
+// never repeats the value, which may have come from the environment.
+var errDuration = errors.New("must be a duration like 5m, 30s or 1h30m")
+
+var errNegativeDuration = errors.New("must not be negative")
+
+// UnmarshalYAML reads a duration like "5m", "30s", "1h30m" or "0s" (time.ParseDuration).
+// Negative durations are refused.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return errDuration
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return errDuration
+	}
+	if v < 0 {
+		return errNegativeDuration
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration the way UnmarshalYAML reads it.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// String is the duration as time.Duration prints it ("5m0s").
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// Spec is what a connector needs from a validated sync. An empty timezone is UTC; one
+// that does not load (the sync was not validated) is left nil, which connectors read
+// as UTC.
+func (s Sync) Spec() connectors.Spec {
+	spec := connectors.Spec{
+		Sync:            s.Name,
+		Type:            s.Source.Type,
+		DSN:             s.Source.DSN,
+		Project:         s.Source.Project,
+		Dataset:         s.Source.Dataset,
+		Location:        s.Source.Location,
+		CredentialsFile: s.Source.CredentialsFile,
+		Endpoint:        s.Source.Endpoint,
+		Anonymous:       s.Source.Anonymous,
+		Table:           s.Table,
+		Query:           s.Query,
+	}
+	if loc, err := time.LoadLocation(s.Source.Timezone); err == nil {
+		spec.Timezone = loc
+	}
+	if s.Watermark != nil {
+		spec.Watermark = connectors.Watermark{Column: s.Watermark.Column, Key: s.Watermark.Key}
+	}
+	return spec
+}

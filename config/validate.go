@@ -1,0 +1,465 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// FieldError is one problem in a config file. Its message never holds the field's
+// value (a value may be a secret or come from the environment); the line points at it.
+type FieldError struct {
+	Path string // the field, "syncs[2].watermark.key"; empty for the file as a whole
+	Line int    // 1-based; 0 when unknown
+	Msg  string
+}
+
+func (e FieldError) Error() string {
+	switch {
+	case e.Path != "" && e.Line > 0:
+		return fmt.Sprintf("%s (line %d): %s", e.Path, e.Line, e.Msg)
+	case e.Path != "":
+		return e.Path + ": " + e.Msg
+	case e.Line > 0:
+		return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+	default:
+		return e.Msg
+	}
+}
+
+// Errors is every problem found in a config file. Parse and Validate return it as
+// *Errors; a command maps it to exit code 2.
+type Errors struct {
+	List []FieldError
+}
+
+// Error prints one problem a line.
+func (e *Errors) Error() string {
+	lines := make([]string, len(e.List))
+	for i, fe := range e.List {
+		lines[i] = fe.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap lets errors.As find each FieldError.
+func (e *Errors) Unwrap() []error {
+	errs := make([]error, len(e.List))
+	for i, fe := range e.List {
+		errs[i] = fe
+	}
+	return errs
+}
+
+// Source types.
+const (
+	SourcePostgres = "postgres"
+	SourceMySQL    = "mysql"
+	SourceSQLite   = "sqlite"
+	SourceBigQuery = "bigquery"
+)
+
+// MaxAttributeName is the longest attribute name the store takes, in bytes (SPEC §2).
+const MaxAttributeName = 150
+
+// MaxBatchSize is the largest batch_size.
+const MaxBatchSize = 1_000_000
+
+var syncName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// Validate checks a config as Parse leaves it (defaults applied) and returns an
+// *Errors with every problem, or nil. A config that was not parsed from a file has
+// no lines to report.
+func (c *Config) Validate() error {
+	return c.validate(nil)
+}
+
+// validate is Validate, knowing which values Parse could not read (they were reported
+// and left zero): a problem at such a path, or below it, or one that a zero there
+// would cause, is not reported again. An unset ${VAR} in a dsn is not also "dsn:
+// required".
+func (c *Config) validate(unread []string) error {
+	v := &validator{lines: c.lines, unread: unread}
+	c.validateStore(v)
+	c.validateWorkspace(v)
+	if len(c.Syncs) == 0 && v.readable("syncs") {
+		v.add("syncs", "at least one sync is required")
+	}
+	firstName := map[string]int{} // name -> index of the first sync with it
+	for i := range c.Syncs {
+		c.validateSync(v, i, firstName)
+	}
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return &Errors{List: v.errs}
+}
+
+type validator struct {
+	lines  map[string]int
+	unread []string
+	errs   []FieldError
+}
+
+// add reports a problem at path, on the line of path or, when path is not in the file
+// (a missing key), of the nearest field above it that is.
+func (v *validator) add(path, msg string) {
+	for _, u := range v.unread {
+		if u == "" || path == u || under(path, u) {
+			return
+		}
+	}
+	v.errs = append(v.errs, FieldError{Path: path, Line: v.line(path), Msg: msg})
+}
+
+// readable says whether every value at or below path could be read.
+func (v *validator) readable(path string) bool {
+	for _, u := range v.unread {
+		if u == path || under(u, path) {
+			return false
+		}
+	}
+	return true
+}
+
+// under says whether path is below parent: parent.x or parent[i].
+func under(path, parent string) bool {
+	return strings.HasPrefix(path, parent+".") || strings.HasPrefix(path, parent+"[")
+}
+
+func (v *validator) line(path string) int {
+	for p := path; p != ""; {
+		if l, ok := v.lines[p]; ok {
+			return l
+		}
+		p = p[:max(strings.LastIndexByte(p, '.'), strings.LastIndexByte(p, '['), 0)]
+	}
+	return 0
+}
+
+func (c *Config) validateStore(v *validator) {
+	switch c.Store.Driver {
+	case "sqlite":
+	case "postgres":
+		if c.Store.DSN == "" {
+			v.add("store.dsn", "required when store.driver is postgres")
+		}
+	default:
+		v.add("store.driver", "must be sqlite or postgres")
+	}
+}
+
+func (c *Config) validateWorkspace(v *validator) {
+	ids := c.Workspace.Identifiers
+	if len(ids) == 0 && v.readable("workspace.identifiers") {
+		v.add("workspace.identifiers", "must list id, email or both")
+	}
+	for i, id := range ids {
+		p := fmt.Sprintf("workspace.identifiers[%d]", i)
+		switch {
+		case id != "id" && id != "email":
+			v.add(p, "must be id or email")
+		case slices.Index(ids, id) < i:
+			v.add(p, "listed twice")
+		}
+	}
+}
+
+func (c *Config) validateSync(v *validator, i int, firstName map[string]int) {
+	s := c.Syncs[i]
+	p := fmt.Sprintf("syncs[%d]", i)
+
+	switch first, dup := firstName[s.Name]; {
+	case s.Name == "":
+		v.add(p+".name", "required")
+	case !syncName.MatchString(s.Name):
+		v.add(p+".name", "may only hold letters, digits, _, - and .")
+	case dup:
+		fp := fmt.Sprintf("syncs[%d]", first)
+		v.add(p+".name", fmt.Sprintf("duplicate name: %s on line %d has it too", fp, v.line(fp+".name")))
+	default:
+		firstName[s.Name] = i
+	}
+
+	if s.Schedule != "" {
+		if !cronParses(s.Schedule) {
+			v.add(p+".schedule", "must be a cron expression of 5 fields (minute hour day month weekday) or a descriptor like @hourly or @every 15m")
+		}
+	}
+
+	validateSource(v, p+".source", s.Source)
+
+	switch {
+	case s.Table == "" && s.Query == "":
+		if v.readable(p+".table") && v.readable(p+".query") {
+			v.add(p, "needs a table or a query")
+		}
+	case s.Table != "" && s.Query != "":
+		v.add(p+".query", "cannot be used together with table")
+	case s.Query != "" && strings.TrimSpace(s.Query) == "":
+		v.add(p+".query", "must not be empty")
+	case s.Query != "" && selectsStar(s.Query):
+		v.add(p+".query", "must name its columns, not SELECT *")
+	}
+
+	if wm := s.Watermark; wm != nil {
+		if wm.Column == "" {
+			v.add(p+".watermark.column", "required when watermark is set")
+		}
+		switch {
+		case wm.Key == "" && wm.Column != "":
+			v.add(p+".watermark.key", "required when watermark.column is set")
+		case wm.Key == "":
+			v.add(p+".watermark.key", "required when watermark is set")
+		}
+	}
+	if s.Lookback > 0 && s.Watermark == nil && v.readable(p+".watermark") {
+		v.add(p+".lookback", "only used with a watermark")
+	}
+
+	if s.BatchSize < 1 || s.BatchSize > MaxBatchSize {
+		v.add(p+".batch_size", fmt.Sprintf("must be between 1 and %d", MaxBatchSize))
+	}
+
+	ids := s.Identifiers
+	switch {
+	case !v.readable(p + ".identifiers"):
+	case ids.ID == "" && ids.Email == "" && ids.CioID == "":
+		v.add(p+".identifiers", "map at least one of id, email, cio_id to a column")
+	case ids.ID == "" && ids.CioID == "" && len(c.Workspace.Identifiers) > 0 &&
+		!slices.Contains(c.Workspace.Identifiers, "email"):
+		// Only email is mapped, and email does not identify: every row would be
+		// rejected with no_identifier.
+		v.add(p+".identifiers", "map id or cio_id to a column: email does not identify people when workspace.identifiers is [id]")
+	}
+
+	names := make([]string, 0, len(s.Attributes))
+	for name := range s.Attributes {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		ap := keyPath(p+".attributes", name)
+		switch {
+		case name == "":
+			v.add(ap, "attribute name must not be empty")
+		case len(name) > MaxAttributeName:
+			v.add(ap, fmt.Sprintf("attribute name is longer than %d bytes", MaxAttributeName))
+		case name == "id" || name == "email" || name == "cio_id":
+			v.add(ap, "is an identifier, not an attribute: map it under identifiers")
+		}
+		if s.Attributes[name] == "" {
+			v.add(ap, "column required")
+		}
+	}
+
+	for j, col := range s.Exclude {
+		if col == "" {
+			v.add(fmt.Sprintf("%s.exclude[%d]", p, j), "must not be empty")
+		}
+	}
+
+	if s.Nulls != NullsIgnore && s.Nulls != NullsUnset {
+		v.add(p+".nulls", "must be ignore or unset")
+	}
+}
+
+func validateSource(v *validator, p string, src Source) {
+	switch src.Type {
+	case "":
+		v.add(p+".type", "required")
+	case SourcePostgres, SourceMySQL, SourceSQLite:
+		if src.DSN == "" {
+			v.add(p+".dsn", "required for a "+src.Type+" source")
+		}
+		for _, f := range []struct {
+			key string
+			set bool
+		}{
+			{"project", src.Project != ""},
+			{"dataset", src.Dataset != ""},
+			{"location", src.Location != ""},
+			{"credentials_file", src.CredentialsFile != ""},
+			{"endpoint", src.Endpoint != ""},
+			{"anonymous", src.Anonymous},
+		} {
+			if f.set {
+				v.add(p+"."+f.key, "only used by bigquery sources")
+			}
+		}
+	case SourceBigQuery:
+		if src.Project == "" {
+			v.add(p+".project", "required for a bigquery source")
+		}
+		if src.Dataset == "" {
+			v.add(p+".dataset", "required for a bigquery source")
+		}
+		if src.DSN != "" {
+			v.add(p+".dsn", "not used by bigquery sources (set project, dataset and credentials_file)")
+		}
+		if src.Anonymous && src.CredentialsFile != "" {
+			v.add(p+".anonymous", "cannot be used together with credentials_file")
+		}
+	default:
+		v.add(p+".type", "must be one of postgres, mysql, sqlite, bigquery")
+	}
+	if _, err := time.LoadLocation(src.Timezone); err != nil {
+		v.add(p+".timezone", "unknown time zone (use an IANA name like UTC or Europe/Berlin)")
+	}
+}
+
+// cronParses says whether serve's scheduler takes the schedule.
+func cronParses(spec string) bool {
+	// cron v3.0.1 slices out of range (a panic) on "TZ=..." with nothing after it.
+	if (strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=")) && !strings.Contains(spec, " ") {
+		return false
+	}
+	_, err := cron.ParseStandard(spec)
+	return err == nil
+}
+
+// selectsStar says whether a query selects * (or t.*) at its top level: in the select
+// list of a SELECT outside parentheses (so count(*), subqueries and CTE bodies are
+// fine). It skips string literals, quoted identifiers and comments.
+func selectsStar(q string) bool {
+	inList := false   // in the select list of a top-level SELECT
+	itemStart := true // the next token starts a select-list item
+	prev := ""        // the previous top-level token, upper-cased
+	distinctOn := false
+	depth := 0
+	for _, tok := range sqlTokens(q) {
+		switch tok {
+		case "(":
+			if depth == 0 {
+				distinctOn = itemStart && prev == "ON"
+			}
+			depth++
+			continue
+		case ")":
+			if depth > 0 {
+				depth--
+			}
+			if depth == 0 {
+				itemStart = itemStart && distinctOn
+				prev = ")"
+			}
+			continue
+		}
+		if depth > 0 {
+			continue
+		}
+		word := strings.ToUpper(tok)
+		switch {
+		case word == "SELECT":
+			inList, itemStart = true, true
+		case stopList[word]:
+			inList, itemStart = false, false
+		case !inList:
+		case tok == "*" && (itemStart || prev == "."):
+			return true
+		case tok == ",":
+			itemStart = true
+		case itemStart && isSelectModifier(word, prev):
+			// still before the first item
+		default:
+			itemStart = false
+		}
+		prev = word
+	}
+	return false
+}
+
+// Words that end a select list.
+var stopList = map[string]bool{
+	"FROM": true, "INTO": true, "WHERE": true, "GROUP": true, "HAVING": true, "ORDER": true,
+	"LIMIT": true, "WINDOW": true, "QUALIFY": true, "UNION": true, "INTERSECT": true, "EXCEPT": true,
+}
+
+// isSelectModifier says whether word, after prev, still comes before the first item of
+// a select list: DISTINCT, DISTINCT ON (...), MySQL's SQL_NO_CACHE and the like,
+// BigQuery's AS STRUCT and AS VALUE.
+func isSelectModifier(word, prev string) bool {
+	switch word {
+	case "DISTINCT", "ALL", "DISTINCTROW", "HIGH_PRIORITY", "STRAIGHT_JOIN", "SQL_SMALL_RESULT",
+		"SQL_BIG_RESULT", "SQL_BUFFER_RESULT", "SQL_NO_CACHE", "SQL_CACHE", "SQL_CALC_FOUND_ROWS":
+		return true
+	case "ON":
+		return prev == "DISTINCT"
+	case "AS":
+		return prev == "SELECT" || prev == "DISTINCT" || prev == "ALL"
+	case "STRUCT", "VALUE":
+		return prev == "AS"
+	}
+	return false
+}
+
+// sqlTokens splits SQL into words, numbers and single punctuation characters, leaving
+// out whitespace, comments (-- and /* */), string literals ('...') and quoted
+// identifiers ("..." and `...`), each of which becomes one placeholder token.
+func sqlTokens(q string) []string {
+	var toks []string
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			i++
+		case strings.HasPrefix(q[i:], "--"):
+			if j := strings.IndexByte(q[i:], '\n'); j >= 0 {
+				i += j + 1
+			} else {
+				i = len(q)
+			}
+		case strings.HasPrefix(q[i:], "/*"):
+			if j := strings.Index(q[i+2:], "*/"); j >= 0 {
+				i += 2 + j + 2
+			} else {
+				i = len(q)
+			}
+		case c == '\'' || c == '"' || c == '`':
+			i = skipQuoted(q, i)
+			if c == '\'' {
+				toks = append(toks, "'…'")
+			} else {
+				toks = append(toks, `"…"`)
+			}
+		case isWordByte(c):
+			j := i + 1
+			for j < len(q) && (isWordByte(q[j]) || c >= '0' && c <= '9' && q[j] == '.') {
+				j++
+			}
+			toks = append(toks, q[i:j])
+			i = j
+		default:
+			toks = append(toks, q[i:i+1])
+			i++
+		}
+	}
+	return toks
+}
+
+// skipQuoted returns the index just after the quoted text starting at q[i]. A doubled
+// quote stands for itself; in '...' a backslash escapes the next byte (MySQL).
+func skipQuoted(q string, i int) int {
+	quote := q[i]
+	for j := i + 1; j < len(q); j++ {
+		switch {
+		case q[j] == '\\' && quote == '\'':
+			j++
+		case q[j] == quote:
+			if j+1 < len(q) && q[j+1] == quote {
+				j++
+				continue
+			}
+			return j + 1
+		}
+	}
+	return len(q)
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+}
