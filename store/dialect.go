@@ -20,6 +20,7 @@ type dialect struct {
 	numbered  bool   // $1 placeholders instead of ?
 	maxParams int    // bound parameters per statement
 	forUpdate string // row locks for the rows a batch reads, where the database has them
+	copy      bool   // plain inserts go through COPY
 	open      func(dsn string, create bool) (*sql.DB, error)
 	describe  func(dsn string) string // where the store is, without secrets
 	retryable func(error) bool        // a collision with a concurrent writer: run the transaction again
@@ -100,6 +101,7 @@ var postgresDialect = &dialect{
 	numbered:  true,
 	maxParams: 65535,
 	forUpdate: " FOR UPDATE",
+	copy:      true,
 	open: func(dsn string, _ bool) (*sql.DB, error) {
 		db, err := sql.Open("postgres", dsn)
 		if err != nil {

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/lib/pq"
+
 	"github.com/dbsync/dbsync/identity"
 )
 
@@ -116,6 +118,7 @@ func (t *Tx) Write(ctx context.Context, b *identity.Batch) error {
 	return t.writeRejected(ctx, b.Rejected)
 }
 
+// writePeople inserts the new people and upserts the changed ones.
 func (t *Tx) writePeople(ctx context.Context, writes []identity.Write) error {
 	cols := []string{"internal_id", "external_id", "email", "id_key", "email_key", "attributes",
 		"created_at", "updated_at", "merged_into", "deleted", "suppressed"}
@@ -123,14 +126,28 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write) error {
 		email = excluded.email, id_key = excluded.id_key, email_key = excluded.email_key,
 		attributes = excluded.attributes, updated_at = excluded.updated_at,
 		merged_into = excluded.merged_into, deleted = excluded.deleted, suppressed = excluded.suppressed`
+	var inserts, updates []identity.Write
+	for _, w := range writes {
+		if w.Insert {
+			inserts = append(inserts, w)
+		} else {
+			updates = append(updates, w)
+		}
+	}
 	args := make([]any, 0, len(cols))
-	return t.insert(ctx, "people", cols, upsert, len(writes), func(i int) []any {
-		w := writes[i]
-		p := w.Person
-		args = append(args[:0], p.CioID, nullable(p.ID), nullable(p.Email), nullable(w.IDKey), nullable(w.EmailKey),
-			encodeAttributes(p.Attributes), p.CreatedAt, p.UpdatedAt, nullable(p.MergedInto), p.Deleted, p.Suppressed)
-		return args
-	})
+	values := func(ws []identity.Write) func(i int) []any {
+		return func(i int) []any {
+			w := ws[i]
+			p := w.Person
+			args = append(args[:0], p.CioID, nullable(p.ID), nullable(p.Email), nullable(w.IDKey), nullable(w.EmailKey),
+				encodeAttributes(p.Attributes), p.CreatedAt, p.UpdatedAt, nullable(p.MergedInto), p.Deleted, p.Suppressed)
+			return args
+		}
+	}
+	if err := t.insert(ctx, "people", cols, "", len(inserts), values(inserts)); err != nil {
+		return err
+	}
+	return t.insert(ctx, "people", cols, upsert, len(updates), values(updates))
 }
 
 func (t *Tx) writeLog(ctx context.Context, log []identity.Change) error {
@@ -161,6 +178,9 @@ func (t *Tx) insert(ctx context.Context, table string, cols []string, suffix str
 	if n == 0 {
 		return nil
 	}
+	if suffix == "" && t.d.copy {
+		return t.copyRows(ctx, table, cols, n, row)
+	}
 	per := t.d.maxParams / len(cols)
 	if per > 1000 {
 		per = 1000
@@ -185,6 +205,24 @@ func (t *Tx) insert(ctx context.Context, table string, cols []string, suffix str
 		if _, err := t.tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("write %s: %w", table, err)
 		}
+	}
+	return nil
+}
+
+// copyRows writes plain inserts with COPY, PostgreSQL's bulk load.
+func (t *Tx) copyRows(ctx context.Context, table string, cols []string, n int, row func(i int) []any) error {
+	stmt, err := t.tx.PrepareContext(ctx, pq.CopyIn(table, cols...))
+	if err != nil {
+		return fmt.Errorf("write %s: %w", table, err)
+	}
+	defer stmt.Close()
+	for i := 0; i < n; i++ {
+		if _, err := stmt.ExecContext(ctx, row(i)...); err != nil {
+			return fmt.Errorf("write %s: %w", table, err)
+		}
+	}
+	if _, err := stmt.ExecContext(ctx); err != nil {
+		return fmt.Errorf("write %s: %w", table, err)
 	}
 	return nil
 }

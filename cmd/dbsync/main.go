@@ -1,0 +1,213 @@
+// Command dbsync keeps an identity store of people in step with customers' databases.
+// See the README and SPEC §5 for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/mattn/go-isatty"
+	"github.com/sirupsen/logrus"
+
+	"github.com/dbsync/dbsync/config"
+	"github.com/dbsync/dbsync/store"
+)
+
+// Exit codes (SPEC §5).
+const (
+	exitOK       = 0
+	exitFailed   = 1 // a sync failed
+	exitUsage    = 2 // a bad config or bad usage
+	exitNotFound = 3 // no one matches
+)
+
+// exitError carries an exit code to main; the message, if any, is printed to stderr.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// env is what a command runs with, so tests can run commands in process.
+type env struct {
+	stdout, stderr io.Writer
+	terminal       bool // stdout is a terminal: tables rather than JSON lines
+	errTerminal    bool // stderr is a terminal: live progress, text logs
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+var commands = []command{
+	{"run", "run each sync (or the named ones) once and exit", runCmd},
+	{"validate", "check the config (and with --connect, each source and the store)", validateCmd},
+	{"preview", "show what a run would do to each row, writing nothing", previewCmd},
+	{"state", "show the cursors and last runs, or reset a sync", stateCmd},
+	{"people", "look a person up, or show their change log", peopleCmd},
+	{"rejected", "show rejected and skipped rows", rejectedCmd},
+	{"runs", "show the run history", runsCmd},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	e := &env{
+		stdout:      os.Stdout,
+		stderr:      os.Stderr,
+		terminal:    isatty.IsTerminal(os.Stdout.Fd()),
+		errTerminal: isatty.IsTerminal(os.Stderr.Fd()),
+	}
+	os.Exit(e.main(ctx, os.Args[1:]))
+}
+
+// main runs a command line and returns its exit code; errors are mapped to exit
+// codes here and only here.
+func (e *env) main(ctx context.Context, args []string) int {
+	err := e.dispatch(ctx, args)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(e.stderr, "dbsync:", ee.err)
+		}
+		return ee.code
+	}
+	var cerr *config.Errors
+	if errors.As(err, &cerr) {
+		fmt.Fprintf(e.stderr, "dbsync: the config has %d problem(s):\n%v\n", len(cerr.List), cerr)
+		return exitUsage
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return exitUsage
+	}
+	fmt.Fprintln(e.stderr, "dbsync:", err)
+	return exitFailed
+}
+
+func (e *env) dispatch(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		e.usage()
+		return &exitError{code: exitUsage}
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(ctx, e, args[1:])
+		}
+	}
+	e.usage()
+	return usageError("unknown command %q", args[0])
+}
+
+func (e *env) usage() {
+	fmt.Fprintln(e.stderr, "usage: dbsync COMMAND -c FILE [flags]")
+	fmt.Fprintln(e.stderr)
+	for _, c := range commands {
+		fmt.Fprintf(e.stderr, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(e.stderr, "\nRun dbsync COMMAND -h for a command's flags.")
+}
+
+// flags makes a command's flag set, with the -c FILE every command takes.
+func (e *env) flags(name, usage string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("dbsync "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "usage: dbsync %s %s\n", name, usage)
+		fs.PrintDefaults()
+	}
+	cfg := fs.String("c", "", "the config file (required)")
+	return fs, cfg
+}
+
+// parse parses flags, allowing them before and after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, &exitError{code: exitUsage}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+// load reads the config file named by -c.
+func (e *env) load(fs *flag.FlagSet, path string) (*config.Config, error) {
+	if path == "" {
+		fs.Usage()
+		return nil, usageError("-c FILE is required")
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		var cerr *config.Errors
+		if errors.As(err, &cerr) {
+			return nil, err
+		}
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	return cfg, nil
+}
+
+// openStore opens (creating or upgrading) the config's store and checks that it was
+// built for the workspace's identifiers.
+func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	st, err := store.Open(ctx, cfg.Store.Driver, cfg.Store.DSN)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.CheckWorkspace(ctx, cfg.Workspace.Settings()); err != nil {
+		st.Close()
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	return st, nil
+}
+
+// logger logs to stderr: text on a terminal, JSON otherwise. DBSYNC_LOG_LEVEL sets
+// the level (info by default; debug shows one line per batch).
+func (e *env) logger() *logrus.Logger {
+	l := logrus.New()
+	l.SetOutput(e.stderr)
+	if e.errTerminal {
+		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	} else {
+		l.SetFormatter(&logrus.JSONFormatter{})
+	}
+	if lvl, err := logrus.ParseLevel(strings.ToLower(os.Getenv("DBSYNC_LOG_LEVEL"))); err == nil {
+		l.SetLevel(lvl)
+	}
+	return l
+}
+
+// multiFlag collects a flag given several times (--sync a --sync b).
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/sync"
+)
+
+// previewCmd: dbsync preview -c FILE --sync NAME [--limit N]
+func previewCmd(ctx context.Context, e *env, args []string) error {
+	fs, path := e.flags("preview", "-c FILE --sync NAME [--limit N]")
+	name := fs.String("sync", "", "the sync to preview (required)")
+	limit := fs.Int("limit", 20, "rows to preview")
+	asJSON := fs.Bool("json", false, "one JSON object a line, even on a terminal")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *limit <= 0 {
+		return usageError("--limit must be at least 1")
+	}
+	cfg, err := e.load(fs, *path)
+	if err != nil {
+		return err
+	}
+	if *name == "" {
+		fs.Usage()
+		return usageError("--sync NAME is required")
+	}
+	syncs, err := pick(cfg, []string{*name})
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	out := newRowWriter(e, *asJSON, "KEY", "RESULT", "PERSON", "CHANGES")
+	var werr error
+	opt := sync.Options{DryRun: true, Limit: *limit, OnBatch: func(rows []sync.RowOutcome, log []identity.Change) {
+		for _, r := range rows {
+			var changes []changeOut
+			for len(log) > 0 && log[0].RowKey == r.Key {
+				c := log[0]
+				changes = append(changes, changeOut{c.Time, c.Sync, c.Kind, c.Attribute, c.From, c.To, c.Reason})
+				log = log[1:]
+			}
+			if werr == nil {
+				werr = writePreview(out, r, changes)
+			}
+		}
+	}}
+	res := e.engine(cfg, st).Run(ctx, syncs[0], opt)
+	if err := out.flush(); err != nil {
+		return err
+	}
+	if werr != nil {
+		return werr
+	}
+	if res.Err != nil {
+		return &exitError{code: exitFailed, err: res.Err}
+	}
+	return nil
+}
+
+type previewOut struct {
+	Key     string      `json:"key"`
+	Result  string      `json:"result"`
+	CioID   string      `json:"cio_id,omitempty"`
+	Reason  string      `json:"reason,omitempty"`
+	Detail  string      `json:"detail,omitempty"`
+	Changes []changeOut `json:"changes,omitempty"`
+}
+
+func writePreview(out *rowWriter, r sync.RowOutcome, changes []changeOut) error {
+	o := r.Outcome
+	v := previewOut{Key: r.Key, Result: o.Result.String(), CioID: o.CioID, Reason: o.Reason, Detail: o.Detail, Changes: changes}
+	var desc []string
+	if o.Reason != "" {
+		desc = append(desc, o.Reason+": "+o.Detail)
+	}
+	for _, c := range changes {
+		switch c.Kind {
+		case identity.KindAttributeChange:
+			desc = append(desc, fmt.Sprintf("%s: %s -> %s", c.Attribute, orNone(c.From), orNone(c.To)))
+		case identity.KindFailedAttributeChange:
+			desc = append(desc, fmt.Sprintf("%s: %s refused (%s)", c.Attribute, c.To, c.Reason))
+		case identity.KindProfileCreate:
+			desc = append(desc, "new person "+string(c.To))
+		case identity.KindProfileMerge:
+			desc = append(desc, fmt.Sprintf("merges %s into this person", c.From))
+		}
+	}
+	person := ""
+	if o.CioID != "" {
+		person = "cio_" + o.CioID
+	}
+	return out.write(v, r.Key, v.Result, person, strings.Join(desc, "; "))
+}
+
+func orNone(v []byte) string {
+	if v == nil {
+		return "(none)"
+	}
+	return string(v)
+}

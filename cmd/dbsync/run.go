@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dbsync/dbsync/config"
+	"github.com/dbsync/dbsync/store"
+	"github.com/dbsync/dbsync/sync"
+)
+
+// runCmd: dbsync run -c FILE [--sync NAME]... [--dry-run]
+func runCmd(ctx context.Context, e *env, args []string) error {
+	fs, path := e.flags("run", "-c FILE [--sync NAME]... [--dry-run]")
+	var names multiFlag
+	fs.Var(&names, "sync", "run only this sync (repeatable)")
+	dryRun := fs.Bool("dry-run", false, "read and apply in a transaction that is rolled back: write nothing")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := e.load(fs, *path)
+	if err != nil {
+		return err
+	}
+	syncs, err := pick(cfg, names)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	engine := e.engine(cfg, st)
+	failed := 0
+	for _, s := range syncs {
+		if ctx.Err() != nil {
+			break
+		}
+		res := engine.Run(ctx, s, sync.Options{DryRun: *dryRun})
+		res.WriteSummary(e.stdout)
+		if res.Status == store.RunFailed {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d syncs failed", failed, len(syncs))}
+	}
+	return nil
+}
+
+// pick returns the syncs named by --sync, in the order given, or all of them.
+func pick(cfg *config.Config, names []string) ([]config.Sync, error) {
+	if len(names) == 0 {
+		return cfg.Syncs, nil
+	}
+	var out []config.Sync
+	for _, n := range names {
+		found := false
+		for _, s := range cfg.Syncs {
+			if s.Name == n {
+				out = append(out, s)
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, usageError("--sync %s: no sync of that name in %s", n, cfg.Path)
+		}
+	}
+	return out, nil
+}
+
+func (e *env) engine(cfg *config.Config, st *store.Store) *sync.Engine {
+	log := e.logger()
+	return &sync.Engine{
+		Store:    st,
+		Settings: cfg.Workspace.Settings(),
+		Log:      log,
+		Progress: &sync.Progress{W: e.stderr, Live: e.errTerminal, Every: 5 * time.Second, Log: log},
+	}
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dbsync/dbsync/store"
+)
+
+type runOut struct {
+	Sync         string `json:"sync,omitempty"`
+	Started      string `json:"start"`
+	Ended        string `json:"end,omitempty"`
+	Status       string `json:"status"`
+	RowsRead     int64  `json:"rows_read"`
+	Created      int64  `json:"created,omitempty"`
+	Updated      int64  `json:"updated,omitempty"`
+	Unchanged    int64  `json:"unchanged,omitempty"`
+	Rejected     int64  `json:"rejected,omitempty"`
+	CursorBefore string `json:"cursor_before,omitempty"`
+	CursorAfter  string `json:"cursor_after,omitempty"`
+	Error        string `json:"error,omitempty"`
+}
+
+// runsCmd: dbsync runs -c FILE [--sync NAME] [--limit N]
+func runsCmd(ctx context.Context, e *env, args []string) error {
+	fs, path := e.flags("runs", "-c FILE [--sync NAME] [--limit N]")
+	name := fs.String("sync", "", "only this sync's runs")
+	limit := fs.Int("limit", 20, "newest runs to show")
+	asJSON := fs.Bool("json", false, "one JSON object a line, even on a terminal")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := e.load(fs, *path)
+	if err != nil {
+		return err
+	}
+	st, err := store.OpenExisting(ctx, cfg.Store.Driver, cfg.Store.DSN)
+	if err == store.ErrNoStore {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	runs, err := st.Runs(ctx, *name, *limit)
+	if err != nil {
+		return err
+	}
+	out := newRowWriter(e, *asJSON, "SYNC", "START", "END", "STATUS", "READ", "CREATED", "UPDATED", "UNCHANGED", "REJECTED", "CURSOR BEFORE", "CURSOR AFTER")
+	for _, r := range runs {
+		v := runOut{Sync: r.Sync, Started: r.Started.Format(time.RFC3339), Status: r.Status, RowsRead: r.RowsRead,
+			Created: r.Created, Updated: r.Updated, Unchanged: r.Unchanged, Rejected: r.Rejected + r.Skipped,
+			CursorBefore: r.CursorBefore, CursorAfter: r.CursorAfter, Error: r.Error}
+		if !r.Ended.IsZero() {
+			v.Ended = r.Ended.Format(time.RFC3339)
+		}
+		err := out.write(v, v.Sync, v.Started, v.Ended, v.Status, fmt.Sprint(v.RowsRead), fmt.Sprint(v.Created),
+			fmt.Sprint(v.Updated), fmt.Sprint(v.Unchanged), fmt.Sprint(v.Rejected), v.CursorBefore, v.CursorAfter)
+		if err != nil {
+			return err
+		}
+	}
+	return out.flush()
+}
+
+// rejectedCmd: dbsync rejected -c FILE [--sync NAME]
+func rejectedCmd(ctx context.Context, e *env, args []string) error {
+	fs, path := e.flags("rejected", "-c FILE [--sync NAME]")
+	name := fs.String("sync", "", "only this sync's rows")
+	asJSON := fs.Bool("json", false, "one JSON object a line, even on a terminal")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := e.load(fs, *path)
+	if err != nil {
+		return err
+	}
+	st, err := store.OpenExisting(ctx, cfg.Store.Driver, cfg.Store.DSN)
+	if err == store.ErrNoStore {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	type rejectedOut struct {
+		Time   int64  `json:"time"`
+		Sync   string `json:"sync"`
+		Key    string `json:"key"`
+		Reason string `json:"reason"`
+		Detail string `json:"detail,omitempty"`
+	}
+	out := newRowWriter(e, *asJSON, "TIME", "SYNC", "KEY", "REASON", "DETAIL")
+	err = st.EachRejected(ctx, *name, func(r store.Rejection) error {
+		reason := r.Reason
+		if r.Skipped {
+			reason = "skipped: " + reason
+		}
+		return out.write(rejectedOut{r.Time, r.Sync, r.Key, reason, r.Detail}, unixTime(r.Time), r.Sync, r.Key, reason, r.Detail)
+	})
+	if err != nil {
+		return err
+	}
+	return out.flush()
+}

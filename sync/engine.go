@@ -1,0 +1,387 @@
+// Package sync runs a sync: it reads changed rows from the source after the stored
+// cursor, maps them, applies the identity rules, and commits each batch's writes
+// together with its cursor, under a lease so that only one run of a sync goes at a time.
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/dbsync/dbsync/config"
+	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/mapping"
+	"github.com/dbsync/dbsync/state"
+	"github.com/dbsync/dbsync/store"
+)
+
+// ErrInterrupted means the run stopped on a signal after committing its current batch.
+var ErrInterrupted = errors.New("interrupted: stopped after the current batch; the next run goes on from the cursor")
+
+// Engine runs syncs against one store.
+type Engine struct {
+	Store    *store.Store
+	Settings identity.Settings
+	Log      logrus.FieldLogger
+	Holder   string           // names this process in leases; state.Holder() when empty
+	Now      func() time.Time // when nil, time.Now
+	Progress *Progress        // nil: no progress reports
+}
+
+// Options change what a run does.
+type Options struct {
+	// DryRun reads and applies everything in one transaction that is rolled back:
+	// it writes nothing, not even the run history, and takes no lease.
+	DryRun bool
+	// Limit stops after this many rows (preview); 0 means no limit.
+	Limit int
+	// OnBatch sees every batch: each source row's outcome and the batch's log.
+	OnBatch func(rows []RowOutcome, log []identity.Change)
+}
+
+// RowOutcome is what became of one source row.
+type RowOutcome struct {
+	Key     string
+	Outcome identity.Outcome
+}
+
+// Result is one run's summary.
+type Result struct {
+	Sync           string
+	Status         string // store.RunOK, store.RunFailed, store.RunAlreadyRunning
+	Err            error
+	Started, Ended time.Time
+	RowsRead       int64
+	Created        int64
+	Updated        int64
+	Unchanged      int64
+	Rejected       int64
+	Skipped        int64
+	NullCursorRows int64
+	RejectedBy     map[string]int64 // rejected and skipped rows by reason
+	FailedBy       map[string]int64 // failed attribute changes by reason
+	CursorBefore   *connectors.Cursor
+	CursorAfter    *connectors.Cursor
+	DryRun         bool
+}
+
+// FailedChanges is the number of failed attribute changes.
+func (r *Result) FailedChanges() int64 {
+	var n int64
+	for _, c := range r.FailedBy {
+		n += c
+	}
+	return n
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// Run runs one sync once. It never panics on bad data: rows that cannot be applied
+// are recorded and counted; the run fails only when the source, the store or the
+// config stop it, and then nothing after the last committed batch is lost.
+func (e *Engine) Run(ctx context.Context, s config.Sync, opt Options) *Result {
+	res := &Result{Sync: s.Name, Started: e.now(), DryRun: opt.DryRun,
+		RejectedBy: map[string]int64{}, FailedBy: map[string]int64{}}
+	log := e.Log.WithField("sync", s.Name)
+	res.Err = e.run(ctx, s, opt, res, log)
+	res.Ended = e.now()
+	switch {
+	case errors.Is(res.Err, state.ErrAlreadyRunning):
+		res.Status = store.RunAlreadyRunning
+		log.Warn("skipped: already running")
+	case res.Err != nil:
+		res.Status = store.RunFailed
+		log.WithError(res.Err).Error("sync failed")
+	default:
+		res.Status = store.RunOK
+		log.WithFields(logrus.Fields{
+			"rows": res.RowsRead, "created": res.Created, "updated": res.Updated, "unchanged": res.Unchanged,
+			"rejected": res.Rejected, "skipped": res.Skipped, "failed_changes": res.FailedChanges(),
+			"seconds": res.Ended.Sub(res.Started).Seconds(),
+		}).Info("sync done")
+	}
+	return res
+}
+
+func (e *Engine) run(ctx context.Context, s config.Sync, opt Options, res *Result, log logrus.FieldLogger) error {
+	holder := e.Holder
+	if holder == "" {
+		holder = state.Holder()
+	}
+	var lease *state.Lease
+	if !opt.DryRun {
+		var err error
+		lease, err = state.Acquire(ctx, e.Store, s.Name, holder)
+		if errors.Is(err, state.ErrAlreadyRunning) {
+			now := e.now()
+			_, rerr := e.Store.StartRun(ctx, store.Run{Sync: s.Name, Started: res.Started, Ended: now, Status: store.RunAlreadyRunning})
+			return errors.Join(err, rerr)
+		}
+		if err != nil {
+			return err
+		}
+		defer lease.Release(ctx)
+		if err := e.Store.AbandonRuns(ctx, s.Name, res.Started); err != nil {
+			return err
+		}
+	}
+
+	wm, err := e.Store.Watermark(ctx, s.Name)
+	if err != nil {
+		return err
+	}
+	if res.CursorBefore, err = state.DecodeCursor(wm.Cursor); err != nil {
+		return err
+	}
+	res.CursorAfter = res.CursorBefore
+
+	if !opt.DryRun {
+		run := store.Run{Sync: s.Name, Started: res.Started, Status: store.RunRunning, CursorBefore: wm.Cursor}
+		if run.ID, err = e.Store.StartRun(ctx, run); err != nil {
+			return err
+		}
+		defer func() {
+			// Record the end even when ctx is cancelled: the run history must say how it ended.
+			e.finish(context.WithoutCancel(ctx), run, res, log)
+		}()
+	}
+
+	r := &reader{engine: e, sync: s, opt: opt, res: res, log: log, lease: lease}
+	return r.read(ctx, wm)
+}
+
+func (e *Engine) finish(ctx context.Context, run store.Run, res *Result, log logrus.FieldLogger) {
+	run.Ended = e.now()
+	run.Status = store.RunOK
+	if res.Err != nil {
+		run.Status, run.Error = store.RunFailed, res.Err.Error()
+	}
+	run.RowsRead, run.Created, run.Updated, run.Unchanged = res.RowsRead, res.Created, res.Updated, res.Unchanged
+	run.Rejected, run.Skipped, run.FailedChanges, run.NullCursorRows = res.Rejected, res.Skipped, res.FailedChanges(), res.NullCursorRows
+	run.CursorAfter, _ = state.EncodeCursor(res.CursorAfter)
+	if err := e.Store.FinishRun(ctx, run); err != nil {
+		log.WithError(err).Error("record the end of the run")
+	}
+	if res.Err == nil {
+		if err := e.Store.FinishSync(ctx, res.Sync, res.Started); err != nil {
+			log.WithError(err).Error("record last_sync_time")
+		}
+	}
+}
+
+// reader is one run's read loop.
+type reader struct {
+	engine *Engine
+	sync   config.Sync
+	opt    Options
+	res    *Result
+	log    logrus.FieldLogger
+	lease  *state.Lease
+	dryTx  *store.Tx
+}
+
+func (r *reader) read(ctx context.Context, wm store.Watermark) error {
+	s, res := r.sync, r.res
+	after, err := lookbackStart(res.CursorBefore, time.Duration(s.Lookback))
+	if err != nil {
+		return err
+	}
+	src, err := connectors.Open(ctx, s.Spec())
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	stream, err := src.Read(ctx, connectors.Request{After: after, BatchSize: s.BatchSize, LastSyncTime: wm.LastSyncTime})
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	res.NullCursorRows = stream.NullCursorRows()
+	if res.NullCursorRows > 0 {
+		r.log.WithField("rows", res.NullCursorRows).Warn("rows with a NULL watermark column are not read; " +
+			"fix the data, or sync them with a query: that COALESCEs the column")
+	}
+
+	cols := stream.Columns()
+	mapper, err := mapping.New(s, cols)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", s.Name, err)
+	}
+	valueCol, keyCol := -1, -1
+	if s.Watermark != nil {
+		for i, c := range cols {
+			switch c.Name {
+			case s.Watermark.Column:
+				valueCol = i
+			case s.Watermark.Key:
+				keyCol = i
+			}
+		}
+		if valueCol < 0 || keyCol < 0 {
+			return fmt.Errorf("sync %s: the source returns no watermark column %q or key %q", s.Name, s.Watermark.Column, s.Watermark.Key)
+		}
+	}
+
+	if r.opt.DryRun {
+		if r.dryTx, err = r.engine.Store.Begin(ctx); err != nil {
+			return err
+		}
+		defer r.dryTx.Rollback()
+	}
+	planner := &identity.Planner{Settings: r.engine.Settings, Now: r.engine.Now}
+	progress := r.engine.Progress.start(s.Name, res)
+	defer progress.stop()
+
+	for batchNo := 1; ; batchNo++ {
+		if ctx.Err() != nil {
+			return ErrInterrupted
+		}
+		if r.lease != nil {
+			select {
+			case <-r.lease.Lost():
+				return fmt.Errorf("sync %s: %w", s.Name, store.ErrLeaseLost)
+			default:
+			}
+		}
+		values, err := stream.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ErrInterrupted
+			}
+			return err
+		}
+		if r.opt.Limit > 0 && int(res.RowsRead)+len(values) > r.opt.Limit {
+			values = values[:r.opt.Limit-int(res.RowsRead)]
+		}
+		if len(values) == 0 {
+			return nil
+		}
+		var cursor *connectors.Cursor
+		if valueCol >= 0 {
+			last := values[len(values)-1]
+			cursor = &connectors.Cursor{Value: last[valueCol], Key: last[keyCol]}
+		}
+		if err := r.apply(ctx, planner, mapper, values, cursor); err != nil {
+			return err
+		}
+		r.log.WithFields(logrus.Fields{"batch": batchNo, "rows": len(values)}).Debug("batch committed")
+		progress.batch()
+		if r.opt.Limit > 0 && int(res.RowsRead) >= r.opt.Limit {
+			return nil
+		}
+	}
+}
+
+// lookbackStart is where a run starts reading: after the cursor, or lookback before
+// its time, inclusive, to catch rows committed late with an earlier time.
+func lookbackStart(c *connectors.Cursor, lookback time.Duration) (*connectors.Cursor, error) {
+	if c == nil || lookback <= 0 {
+		return c, nil
+	}
+	t, ok := c.Value.(time.Time)
+	if !ok {
+		return nil, fmt.Errorf("lookback needs a date or time watermark column; the cursor holds %T", c.Value)
+	}
+	return &connectors.Cursor{Value: t.Add(-lookback)}, nil
+}
+
+// apply maps a batch and commits its writes with its cursor in one transaction. The
+// transaction does not see ctx's cancellation: a SIGTERM lets the batch commit.
+func (r *reader) apply(ctx context.Context, planner *identity.Planner, mapper *mapping.Mapper,
+	values [][]any, cursor *connectors.Cursor) error {
+	s, res := r.sync, r.res
+	encoded, err := state.EncodeCursor(cursor)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", s.Name, err)
+	}
+	rows := make([]identity.Row, 0, len(values))
+	outcomes := make([]RowOutcome, len(values))
+	planned := make([]int, 0, len(values)) // which source rows went to the planner
+	var mapRejects []identity.Rejection
+	now := r.engine.now().Unix()
+	for i, v := range values {
+		row, rej := mapper.Row(v)
+		outcomes[i].Key = row.Key
+		if rej != nil {
+			outcomes[i].Outcome = identity.Outcome{Result: identity.Rejected, Reason: rej.Reason, Detail: rej.Detail}
+			mapRejects = append(mapRejects, identity.Rejection{Time: now, Sync: s.Name, Key: row.Key, Reason: rej.Reason, Detail: rej.Detail})
+			continue
+		}
+		rows = append(rows, row)
+		planned = append(planned, i)
+	}
+
+	var batch *identity.Batch
+	write := func(tx *store.Tx) error {
+		wctx := context.WithoutCancel(ctx)
+		if r.lease != nil {
+			if err := tx.RenewLease(wctx, r.lease.Name, r.lease.Holder, r.lease.Expiry()); err != nil {
+				return err
+			}
+		}
+		var err error
+		if batch, err = planner.Plan(wctx, tx, s.Name, rows); err != nil {
+			return err
+		}
+		batch.Rejected = append(batch.Rejected, mapRejects...)
+		if err := tx.Write(wctx, batch); err != nil {
+			return err
+		}
+		if cursor == nil {
+			return nil
+		}
+		return tx.SaveCursor(wctx, s.Name, encoded)
+	}
+	if r.dryTx != nil {
+		err = write(r.dryTx)
+	} else {
+		err = r.engine.Store.InTx(context.WithoutCancel(ctx), write)
+	}
+	if err != nil {
+		return fmt.Errorf("sync %s: apply batch: %w", s.Name, err)
+	}
+
+	for j, o := range batch.Outcomes {
+		outcomes[planned[j]].Outcome = o
+	}
+	res.RowsRead += int64(len(values))
+	for _, o := range outcomes {
+		switch o.Outcome.Result {
+		case identity.Created:
+			res.Created++
+		case identity.Updated:
+			res.Updated++
+		case identity.Unchanged:
+			res.Unchanged++
+		case identity.Rejected:
+			res.Rejected++
+			res.RejectedBy[o.Outcome.Reason]++
+		case identity.Skipped:
+			res.Skipped++
+			res.RejectedBy[o.Outcome.Reason]++
+		}
+		for _, f := range o.Outcome.Failed {
+			res.FailedBy[f.Reason]++
+		}
+	}
+	if cursor != nil {
+		res.CursorAfter = cursor
+	}
+	if r.opt.OnBatch != nil {
+		r.opt.OnBatch(outcomes, batch.Log)
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+package sync
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/state"
+)
+
+// Progress reports a long run as it goes: on a terminal a live line per sync on W
+// (rows read, rows/s, how far the cursor is behind now); off a terminal a log line
+// every Every.
+type Progress struct {
+	W     io.Writer // the terminal, when Live
+	Live  bool
+	Every time.Duration // between log lines when not Live; default 5s
+	Log   logrus.FieldLogger
+}
+
+type tracker struct {
+	p     *Progress
+	sync  string
+	res   *Result
+	start time.Time
+	last  time.Time
+	shown bool
+}
+
+func (p *Progress) start(sync string, res *Result) *tracker {
+	if p == nil {
+		return nil
+	}
+	now := time.Now()
+	return &tracker{p: p, sync: sync, res: res, start: now, last: now}
+}
+
+// batch is called after each committed batch; it prints when it is time to.
+func (t *tracker) batch() {
+	if t == nil {
+		return
+	}
+	now := time.Now()
+	every := t.p.Every
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	if t.p.Live {
+		every = 250 * time.Millisecond
+	}
+	if now.Sub(t.last) < every {
+		return
+	}
+	t.last = now
+	rate := float64(t.res.RowsRead) / now.Sub(t.start).Seconds()
+	lag := Lag(t.res.CursorAfter, now)
+	if t.p.Live {
+		fmt.Fprintf(t.p.W, "\r\033[K%s: %d rows read, %.0f rows/s, cursor %s", t.sync, t.res.RowsRead, rate, lagText(lag, t.res.CursorAfter))
+		t.shown = true
+		return
+	}
+	fields := logrus.Fields{"sync": t.sync, "rows": t.res.RowsRead, "rows_per_second": int64(rate),
+		"cursor": state.FormatCursor(t.res.CursorAfter)}
+	if lag >= 0 {
+		fields["cursor_lag_seconds"] = int64(lag.Seconds())
+	}
+	t.p.Log.WithFields(fields).Info("progress")
+}
+
+func (t *tracker) stop() {
+	if t != nil && t.shown {
+		fmt.Fprint(t.p.W, "\r\033[K")
+	}
+}
+
+// Lag is how far a time cursor is behind now; -1 when the cursor is not a time.
+func Lag(c *connectors.Cursor, now time.Time) time.Duration {
+	if c == nil {
+		return -1
+	}
+	t, ok := c.Value.(time.Time)
+	if !ok {
+		return -1
+	}
+	return now.Sub(t)
+}
+
+func lagText(lag time.Duration, c *connectors.Cursor) string {
+	if lag < 0 {
+		return "at " + state.FormatCursor(c)
+	}
+	return lag.Round(time.Second).String() + " behind"
+}

@@ -1,0 +1,57 @@
+package sync
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/dbsync/dbsync/state"
+)
+
+// WriteSummary prints a run's one-screen summary.
+func (r *Result) WriteSummary(w io.Writer) {
+	title := r.Sync
+	if r.DryRun {
+		title += " (dry run: nothing written)"
+	}
+	fmt.Fprintf(w, "%s: %s\n", title, r.Status)
+	if r.Err != nil {
+		fmt.Fprintf(w, "  error:           %v\n", r.Err)
+	}
+	if r.Status == "skipped: already running" {
+		return
+	}
+	d := r.Ended.Sub(r.Started)
+	rate := 0.0
+	if d > 0 {
+		rate = float64(r.RowsRead) / d.Seconds()
+	}
+	fmt.Fprintf(w, "  rows read:       %d\n", r.RowsRead)
+	fmt.Fprintf(w, "  people created:  %d\n", r.Created)
+	fmt.Fprintf(w, "  people updated:  %d\n", r.Updated)
+	fmt.Fprintf(w, "  unchanged:       %d\n", r.Unchanged)
+	fmt.Fprintf(w, "  rows rejected:   %d%s\n", r.Rejected+r.Skipped, byReason(r.RejectedBy))
+	fmt.Fprintf(w, "  failed changes:  %d%s\n", r.FailedChanges(), byReason(r.FailedBy))
+	if r.NullCursorRows > 0 {
+		fmt.Fprintf(w, "  not read:        %d rows with a NULL watermark column\n", r.NullCursorRows)
+	}
+	fmt.Fprintf(w, "  cursor:          %s -> %s\n", state.FormatCursor(r.CursorBefore), state.FormatCursor(r.CursorAfter))
+	fmt.Fprintf(w, "  duration:        %s (%.0f rows/s)\n", d.Round(d/100+1), rate)
+}
+
+func byReason(m map[string]int64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	reasons := make([]string, 0, len(m))
+	for k := range m {
+		reasons = append(reasons, k)
+	}
+	sort.Strings(reasons)
+	parts := make([]string, len(reasons))
+	for i, k := range reasons {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
