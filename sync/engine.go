@@ -113,14 +113,13 @@ func (e *Engine) Run(ctx context.Context, s config.Sync, opt Options) *Result {
 	return res
 }
 
-func (e *Engine) run(ctx context.Context, s config.Sync, opt Options, res *Result, log logrus.FieldLogger) error {
+func (e *Engine) run(ctx context.Context, s config.Sync, opt Options, res *Result, log logrus.FieldLogger) (err error) {
 	holder := e.Holder
 	if holder == "" {
 		holder = state.Holder()
 	}
 	var lease *state.Lease
 	if !opt.DryRun {
-		var err error
 		lease, err = state.Acquire(ctx, e.Store, s.Name, holder)
 		if errors.Is(err, state.ErrAlreadyRunning) {
 			now := e.now()
@@ -152,7 +151,7 @@ func (e *Engine) run(ctx context.Context, s config.Sync, opt Options, res *Resul
 		}
 		defer func() {
 			// Record the end even when ctx is cancelled: the run history must say how it ended.
-			e.finish(context.WithoutCancel(ctx), run, res, log)
+			e.finish(context.WithoutCancel(ctx), run, res, err, log)
 		}()
 	}
 
@@ -160,11 +159,11 @@ func (e *Engine) run(ctx context.Context, s config.Sync, opt Options, res *Resul
 	return r.read(ctx, wm)
 }
 
-func (e *Engine) finish(ctx context.Context, run store.Run, res *Result, log logrus.FieldLogger) {
+func (e *Engine) finish(ctx context.Context, run store.Run, res *Result, runErr error, log logrus.FieldLogger) {
 	run.Ended = e.now()
 	run.Status = store.RunOK
-	if res.Err != nil {
-		run.Status, run.Error = store.RunFailed, res.Err.Error()
+	if runErr != nil {
+		run.Status, run.Error = store.RunFailed, runErr.Error()
 	}
 	run.RowsRead, run.Created, run.Updated, run.Unchanged = res.RowsRead, res.Created, res.Updated, res.Unchanged
 	run.Rejected, run.Skipped, run.FailedChanges, run.NullCursorRows = res.Rejected, res.Skipped, res.FailedChanges(), res.NullCursorRows
@@ -172,7 +171,7 @@ func (e *Engine) finish(ctx context.Context, run store.Run, res *Result, log log
 	if err := e.Store.FinishRun(ctx, run); err != nil {
 		log.WithError(err).Error("record the end of the run")
 	}
-	if res.Err == nil {
+	if runErr == nil {
 		if err := e.Store.FinishSync(ctx, res.Sync, res.Started); err != nil {
 			log.WithError(err).Error("record last_sync_time")
 		}
@@ -310,14 +309,11 @@ func (r *reader) apply(ctx context.Context, planner *identity.Planner, mapper *m
 	rows := make([]identity.Row, 0, len(values))
 	outcomes := make([]RowOutcome, len(values))
 	planned := make([]int, 0, len(values)) // which source rows went to the planner
-	var mapRejects []identity.Rejection
-	now := r.engine.now().Unix()
 	for i, v := range values {
 		row, rej := mapper.Row(v)
 		outcomes[i].Key = row.Key
 		if rej != nil {
 			outcomes[i].Outcome = identity.Outcome{Result: identity.Rejected, Reason: rej.Reason, Detail: rej.Detail}
-			mapRejects = append(mapRejects, identity.Rejection{Time: now, Sync: s.Name, Key: row.Key, Reason: rej.Reason, Detail: rej.Detail})
 			continue
 		}
 		rows = append(rows, row)
@@ -336,7 +332,7 @@ func (r *reader) apply(ctx context.Context, planner *identity.Planner, mapper *m
 		if batch, err = planner.Plan(wctx, tx, s.Name, rows); err != nil {
 			return err
 		}
-		batch.Rejected = append(batch.Rejected, mapRejects...)
+		batch.Rejected = mergeRejected(outcomes, planned, batch, s.Name, r.engine.now().Unix())
 		if err := tx.Write(wctx, batch); err != nil {
 			return err
 		}
@@ -384,4 +380,27 @@ func (r *reader) apply(ctx context.Context, planner *identity.Planner, mapper *m
 		r.opt.OnBatch(outcomes, batch.Log)
 	}
 	return nil
+}
+
+// mergeRejected lists the batch's rejected and skipped rows in source order: those
+// mapping refused and those the identity rules did.
+func mergeRejected(outcomes []RowOutcome, planned []int, b *identity.Batch, sync string, now int64) []identity.Rejection {
+	if len(planned) == len(outcomes) {
+		return b.Rejected
+	}
+	out := make([]identity.Rejection, 0, len(b.Rejected)+len(outcomes)-len(planned))
+	fromPlan := b.Rejected
+	next := 0 // index into planned
+	for i, o := range outcomes {
+		if next < len(planned) && planned[next] == i {
+			if r := b.Outcomes[next].Result; r == identity.Rejected || r == identity.Skipped {
+				out = append(out, fromPlan[0])
+				fromPlan = fromPlan[1:]
+			}
+			next++
+			continue
+		}
+		out = append(out, identity.Rejection{Time: now, Sync: sync, Key: o.Key, Reason: o.Outcome.Reason, Detail: o.Outcome.Detail})
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/dbsync/dbsync/state"
 )
@@ -37,7 +38,7 @@ func (r *Result) WriteSummary(w io.Writer) {
 		fmt.Fprintf(w, "  not read:        %d rows with a NULL watermark column\n", r.NullCursorRows)
 	}
 	fmt.Fprintf(w, "  cursor:          %s -> %s\n", state.FormatCursor(r.CursorBefore), state.FormatCursor(r.CursorAfter))
-	fmt.Fprintf(w, "  duration:        %s (%.0f rows/s)\n", d.Round(d/100+1), rate)
+	fmt.Fprintf(w, "  duration:        %s (%.0f rows/s)\n", d.Round(time.Millisecond), rate)
 }
 
 func byReason(m map[string]int64) string {

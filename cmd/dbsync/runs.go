@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -52,7 +53,7 @@ func runsCmd(ctx context.Context, e *env, args []string) error {
 	for _, r := range runs {
 		v := runOut{Sync: r.Sync, Started: r.Started.Format(time.RFC3339), Status: r.Status, RowsRead: r.RowsRead,
 			Created: r.Created, Updated: r.Updated, Unchanged: r.Unchanged, Rejected: r.Rejected + r.Skipped,
-			CursorBefore: r.CursorBefore, CursorAfter: r.CursorAfter, Error: r.Error}
+			CursorBefore: showCursor(r.CursorBefore), CursorAfter: showCursor(r.CursorAfter), Error: r.Error}
 		if !r.Ended.IsZero() {
 			v.Ended = r.Ended.Format(time.RFC3339)
 		}
@@ -104,4 +105,13 @@ func rejectedCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return out.flush()
+}
+
+// showCursor shows a stored cursor as a person reads it.
+func showCursor(stored string) string {
+	c, err := state.DecodeCursor(stored)
+	if err != nil {
+		return stored
+	}
+	return state.FormatCursor(c)
 }

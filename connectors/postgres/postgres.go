@@ -1,0 +1,167 @@
+// Package postgres reads a sync's rows from PostgreSQL through lib/pq; importing
+// it registers the source type "postgres". Keyset reading is connectors/sqlsource's.
+//
+// Every query runs in a BEGIN READ ONLY transaction that is rolled back, so a
+// query: sync that tries to write fails (also through a function, and a query
+// cannot turn it off: set_config cannot make a read-only transaction writable).
+// The session default (default_transaction_read_only) is left alone: poolers
+// such as PgBouncer refuse it as a startup parameter, and a SET would outlive
+// the session in a transaction-mode pool.
+//
+// Values:
+//
+//	smallint, integer, bigint          int64
+//	numeric, decimal                   connectors.Decimal, the digits as PostgreSQL gives them ("12.50");
+//	                                   NaN and ±Infinity as float64 NaN and ±Inf
+//	real, double precision             float64
+//	boolean                            bool
+//	bytea                              []byte
+//	date                               time.Time, midnight UTC
+//	timestamp                          time.Time, the wall clock read in Spec.Timezone (UTC when nil)
+//	timestamptz                        time.Time, the instant (in UTC)
+//	json, jsonb                        connectors.JSON
+//	time, timetz                       string ("15:04:05.123456")
+//	'infinity' dates and timestamps    connectors.Invalid
+//	anything else (text, uuid, ...)    string, as PostgreSQL writes it
+//
+// A cursor on a timestamp column is bound as its wall clock in Spec.Timezone, on
+// timestamptz as the instant, on date as the date, all with microseconds.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/connectors/sqlsource"
+)
+
+func init() {
+	connectors.Register("postgres", Open)
+}
+
+// Open connects to the PostgreSQL database spec.DSN names (a URL or key=value
+// DSN, as lib/pq reads them).
+func Open(ctx context.Context, spec connectors.Spec) (connectors.Source, error) {
+	cfg, err := pq.NewConfig(spec.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("sync %s: postgres: %w", spec.Sync, sqlsource.Redact(fmt.Errorf("read dsn: %w", err), spec.DSN, ""))
+	}
+	if cfg.ApplicationName == "" {
+		cfg.ApplicationName = "dbsync"
+	}
+	where := fmt.Sprintf("postgres %s/%s", net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), cfg.Database)
+	conn, err := pq.NewConnectorConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("sync %s: connect to %s: %w", spec.Sync, where, sqlsource.Redact(err, spec.DSN, cfg.Password))
+	}
+	loc := spec.Timezone
+	if loc == nil {
+		loc = time.UTC
+	}
+	src, err := sqlsource.Open(ctx, sqlsource.Config{
+		DB:      sql.OpenDB(conn),
+		Dialect: dialect{loc: loc},
+		Spec:    spec,
+		Where:   where,
+	})
+	return src, sqlsource.Redact(err, spec.DSN, cfg.Password)
+}
+
+type dialect struct {
+	loc *time.Location // of timestamp (without time zone) values
+}
+
+// Quote quotes an identifier: double quotes, inner ones doubled.
+func Quote(name string) string {
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
+
+func (dialect) Quote(name string) string { return Quote(name) }
+
+func (dialect) Placeholder(n int) string { return "$" + strconv.Itoa(n) }
+
+// After is a row comparison, which a (column, key) index serves.
+func (dialect) After(col, key string, value, k any, bind func(any) string) string {
+	return fmt.Sprintf("(%s, %s) > (%s, %s)", col, key, bind(value), bind(k))
+}
+
+func (d dialect) Columns(_ context.Context, _ *sql.DB, _ *sqlsource.Table, probe []*sql.ColumnType) ([]sqlsource.Column, error) {
+	cols := make([]sqlsource.Column, len(probe))
+	for i, ct := range probe {
+		cols[i] = d.column(ct.Name(), ct.DatabaseTypeName())
+	}
+	return cols, nil
+}
+
+// column reads a column by the type name lib/pq reports ("INT8", "TIMESTAMPTZ").
+func (d dialect) column(name, typ string) sqlsource.Column {
+	c := sqlsource.Column{Name: name, Type: strings.ToLower(typ)}
+	if c.Type == "" {
+		c.Type = "unknown"
+	}
+	switch typ {
+	case "INT2", "INT4", "INT8":
+		c.Decode, c.Bind = sqlsource.DecodeInt, sqlsource.BindInt
+	case "NUMERIC":
+		c.Decode, c.Bind = sqlsource.DecodeDecimal, sqlsource.BindDecimal
+	case "FLOAT4", "FLOAT8":
+		c.Decode, c.Bind = sqlsource.DecodeFloat, sqlsource.BindFloat
+	case "BOOL":
+		c.Decode = sqlsource.DecodeBool
+	case "BYTEA":
+		c.Decode = sqlsource.DecodeBytes
+	case "JSON", "JSONB":
+		c.Decode = sqlsource.DecodeJSON
+	case "DATE":
+		c.Decode = decodeTime("date", sqlsource.DateOf)
+		c.Bind = sqlsource.BindTime(func(t time.Time) any { return t.UTC().Format(sqlsource.DateLayout) })
+	case "TIMESTAMP":
+		c.Decode = decodeTime("timestamp", func(t time.Time) time.Time { return sqlsource.InZone(t, d.loc) })
+		c.Bind = sqlsource.BindTime(func(t time.Time) any { return t.In(d.loc).Format(sqlsource.WallLayout) })
+	case "TIMESTAMPTZ":
+		c.Decode = decodeTime("timestamptz", time.Time.UTC)
+		c.Bind = sqlsource.BindTime(func(t time.Time) any { return t.UTC().Format(sqlsource.WallLayout + "Z07:00") })
+	case "TIME":
+		c.Decode = decodeClock("15:04:05.999999")
+	case "TIMETZ":
+		c.Decode = decodeClock("15:04:05.999999Z07:00")
+	default:
+		c.Decode, c.Bind = sqlsource.DecodeText, sqlsource.BindText
+	}
+	return c
+}
+
+// decodeTime reads a date or timestamp lib/pq has parsed; 'infinity' and
+// '-infinity' come as text and are Invalid.
+func decodeTime(typ string, conv func(time.Time) time.Time) func(any) (connectors.Value, error) {
+	return func(v any) (connectors.Value, error) {
+		switch v := v.(type) {
+		case time.Time:
+			return conv(v), nil
+		case []byte:
+			return connectors.Invalid{Reason: fmt.Sprintf("%s '%s'", typ, v)}, nil
+		}
+		return nil, fmt.Errorf("want a %s, the driver gave a %T", typ, v)
+	}
+}
+
+// decodeClock gives a time of day (lib/pq parses it into a time.Time) as text.
+func decodeClock(layout string) func(any) (connectors.Value, error) {
+	return func(v any) (connectors.Value, error) {
+		switch v := v.(type) {
+		case time.Time:
+			return v.Format(layout), nil
+		case []byte:
+			return string(v), nil
+		}
+		return nil, fmt.Errorf("want a time of day, the driver gave a %T", v)
+	}
+}

@@ -1,0 +1,258 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"io"
+	"math"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/connectors/conformance"
+	"github.com/dbsync/dbsync/connectors/conformance/sqlharness"
+	"github.com/dbsync/dbsync/internal/testdb"
+)
+
+var types = map[conformance.Kind]string{
+	conformance.Text:        "text",
+	conformance.Int:         "integer",
+	conformance.BigInt:      "bigint",
+	conformance.Decimal:     "numeric(20,2)",
+	conformance.Float:       "double precision",
+	conformance.Bool:        "boolean",
+	conformance.Date:        "date",
+	conformance.Timestamp:   "timestamp",
+	conformance.TimestampTZ: "timestamptz",
+	conformance.JSON:        "jsonb",
+	conformance.Bytes:       "bytea",
+}
+
+// newDB is a schema of its own in the test database.
+func newDB(t testing.TB) *sqlharness.DB {
+	dsn := testdb.Postgres(t)
+	db, err := sql.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &sqlharness.DB{
+		SQL:        db,
+		Source:     connectors.Spec{Type: "postgres", DSN: dsn},
+		SchemaName: u.Query().Get("search_path"),
+		Dialect: sqlharness.Dialect{
+			Quote:       Quote,
+			Placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
+			Types:       types,
+		},
+	}
+}
+
+func TestConformance(t *testing.T) {
+	conformance.Run(t, sqlharness.Harness{
+		New:   func(t *testing.T) *sqlharness.DB { return newDB(t) },
+		Chars: "\"'`; -",
+	})
+}
+
+// read opens spec and reads every row.
+func read(t *testing.T, spec connectors.Spec, req connectors.Request) ([]connectors.Column, [][]any, error) {
+	t.Helper()
+	ctx := context.Background()
+	if spec.Sync == "" {
+		spec.Sync = "test"
+	}
+	src, err := connectors.Open(ctx, spec)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer src.Close()
+	if req.BatchSize == 0 {
+		req.BatchSize = 100
+	}
+	st, err := src.Read(ctx, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer st.Close()
+	var rows [][]any
+	for {
+		batch, err := st.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return st.Columns(), rows, nil
+		}
+		if err != nil {
+			return st.Columns(), rows, err
+		}
+		rows = append(rows, batch...)
+	}
+}
+
+func TestReadOnly(t *testing.T) {
+	db := newDB(t)
+	db.Exec(t, `CREATE TABLE accounts (id int PRIMARY KEY, balance int)`)
+	db.Exec(t, `INSERT INTO accounts VALUES (1, 100)`)
+	db.Exec(t, `CREATE FUNCTION drain() RETURNS int LANGUAGE plpgsql AS $$
+		BEGIN UPDATE accounts SET balance = 0; RETURN 1; END $$`)
+
+	for _, q := range []string{
+		`SELECT drain() AS x`,
+		`UPDATE accounts SET balance = 0 RETURNING *`,
+		`WITH u AS (UPDATE accounts SET balance = 0 RETURNING *) SELECT * FROM u`,
+		`SELECT 1 AS x; UPDATE accounts SET balance = 0`,
+		`SELECT set_config('default_transaction_read_only', 'off', false) AS x, drain() AS y`,
+	} {
+		spec := db.Source
+		spec.Query = q
+		_, _, err := read(t, spec, connectors.Request{})
+		if err == nil {
+			t.Errorf("query %q: read without an error", q)
+		}
+		var balance int
+		if err := db.SQL.QueryRow(`SELECT balance FROM accounts`).Scan(&balance); err != nil {
+			t.Fatal(err)
+		}
+		if balance != 100 {
+			t.Fatalf("query %q wrote to the source: balance %d", q, balance)
+		}
+	}
+	spec := db.Source
+	spec.Query = `SELECT drain() AS x`
+	if _, _, err := read(t, spec, connectors.Request{}); err == nil || !strings.Contains(err.Error(), "read-only transaction") {
+		t.Errorf("error %v, want one about the read-only transaction", err)
+	}
+}
+
+func TestValues(t *testing.T) {
+	db := newDB(t)
+	db.Exec(t, `CREATE TABLE v (
+		id int PRIMARY KEY, n numeric, n2 numeric(10,2), r real, u uuid, j json, tm time, tmtz timetz, arr text[], s smallint, c char(3))`)
+	db.Exec(t, `INSERT INTO v VALUES
+		(1, 12345678901234567890.123456789012345678, 12.5, 1.1, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+		 '{"b": 1,  "a": [true]}', '13:14:15.123456', '13:14:15+02', '{a,"b c"}', -32768, 'ab'),
+		(2, 'NaN', -0.01, 'NaN', NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+		(3, 'Infinity', 0, 'Infinity', NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+		(4, '-Infinity', 0, '-Infinity', NULL, NULL, NULL, NULL, NULL, NULL, NULL)`)
+	spec := db.Source
+	spec.Table = "v"
+	cols, rows, err := read(t, spec, connectors.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, c := range cols {
+		types = append(types, c.Type)
+	}
+	if want := []string{"int4", "numeric", "numeric", "float4", "uuid", "json", "time", "timetz", "_text", "int2", "bpchar"}; !reflect.DeepEqual(types, want) {
+		t.Errorf("types %v, want %v", types, want)
+	}
+	want := []any{int64(1), connectors.Decimal("12345678901234567890.123456789012345678"), connectors.Decimal("12.50"), 1.1,
+		"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", connectors.JSON(`{"b": 1,  "a": [true]}`), "13:14:15.123456", "13:14:15+02:00",
+		`{a,"b c"}`, int64(-32768), "ab "}
+	if !reflect.DeepEqual(rows[0], want) {
+		t.Errorf("row 1\n got %#v\nwant %#v", rows[0], want)
+	}
+	if n2 := rows[1][2]; n2 != connectors.Decimal("-0.01") {
+		t.Errorf("numeric(10,2) -0.01 read as %#v", n2)
+	}
+	for i, w := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		for _, col := range []int{1, 3} {
+			g, ok := rows[i+1][col].(float64)
+			if !ok || !(math.IsNaN(w) && math.IsNaN(g) || g == w) {
+				t.Errorf("row %d column %s: %#v, want float64 %v", i+2, cols[col].Name, rows[i+1][col], w)
+			}
+		}
+	}
+}
+
+func TestInfinity(t *testing.T) {
+	db := newDB(t)
+	db.Exec(t, `CREATE TABLE inf (id int PRIMARY KEY, ts timestamp, tstz timestamptz, d date)`)
+	db.Exec(t, `INSERT INTO inf VALUES (1, 'infinity', '-infinity', 'infinity'), (2, '2024-01-02 03:04:05', '2024-01-02 03:04:05Z', '2024-01-02')`)
+	spec := db.Source
+	spec.Table = "inf"
+	_, rows, err := read(t, spec, connectors.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []any{
+		connectors.Invalid{Reason: "timestamp 'infinity'"},
+		connectors.Invalid{Reason: "timestamptz '-infinity'"},
+		connectors.Invalid{Reason: "date 'infinity'"},
+	} {
+		if rows[0][i+1] != want {
+			t.Errorf("column %d: %#v, want %#v", i+1, rows[0][i+1], want)
+		}
+	}
+	if got := rows[1][1]; got != time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC) {
+		t.Errorf("a finite timestamp next to them: %#v", got)
+	}
+
+	// As a watermark, infinity cannot become a cursor: the read says so.
+	spec.Watermark = connectors.Watermark{Column: "ts", Key: "id"}
+	_, _, err = read(t, spec, connectors.Request{})
+	if err == nil || !strings.Contains(err.Error(), `"ts" cannot be a cursor`) {
+		t.Errorf("infinity watermark: %v, want an error about the cursor", err)
+	}
+}
+
+// TestDownSource connects to a port nobody listens on.
+func TestDownSource(t *testing.T) {
+	const password = "s3cr3t-pw"
+	for _, dsn := range []string{
+		"postgres://dbsync:" + password + "@127.0.0.1:1/app?sslmode=disable&connect_timeout=5",
+		"host=127.0.0.1 port=1 user=dbsync password=" + password + " dbname=app sslmode=disable",
+	} {
+		_, err := connectors.Open(context.Background(), connectors.Spec{Sync: "app_users", Type: "postgres", DSN: dsn})
+		if err == nil {
+			t.Fatal("open: no error")
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "sync app_users: connect to postgres 127.0.0.1:1/app: ") {
+			t.Errorf("error %q does not name the sync and the source", msg)
+		}
+		if strings.Contains(msg, password) {
+			t.Errorf("error %q shows the password", msg)
+		}
+	}
+	// A DSN that does not parse is not echoed with its password either.
+	_, err := connectors.Open(context.Background(), connectors.Spec{Sync: "app_users", Type: "postgres",
+		DSN: "postgres://dbsync:" + password + "@127.0.0.1:notaport/app"})
+	if err == nil || strings.Contains(err.Error(), password) || !strings.Contains(err.Error(), "sync app_users") {
+		t.Errorf("bad DSN: %v", err)
+	}
+}
+
+func TestMissingColumns(t *testing.T) {
+	db := newDB(t)
+	db.Exec(t, `CREATE TABLE t (id int PRIMARY KEY, "UpdatedAt" timestamptz, flag boolean)`)
+	spec := db.Source
+	spec.Table = "t"
+	for _, tc := range []struct {
+		wm   connectors.Watermark
+		want string
+	}{
+		{connectors.Watermark{Column: "updated", Key: "id"}, `watermark column: "updated" is not among the selected columns (id, UpdatedAt, flag)`},
+		{connectors.Watermark{Column: "UpdatedAt", Key: "nope"}, `watermark key: "nope" is not among`},
+		{connectors.Watermark{Column: "flag", Key: "id"}, `column "flag" (bool) cannot be a watermark column or key`},
+	} {
+		spec.Watermark = tc.wm
+		if _, _, err := read(t, spec, connectors.Request{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.wm, err, tc.want)
+		}
+	}
+	// A name that differs only in case is found.
+	spec.Watermark = connectors.Watermark{Column: "updatedat", Key: "ID"}
+	if _, _, err := read(t, spec, connectors.Request{}); err != nil {
+		t.Errorf("case-insensitive match: %v", err)
+	}
+}

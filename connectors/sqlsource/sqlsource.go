@@ -1,0 +1,210 @@
+// Package sqlsource is the keyset reader the database/sql sources share
+// (connectors/postgres, connectors/mysql, connectors/sqlite). A source package
+// opens a *sql.DB and gives a Dialect: how the database quotes names, numbers
+// its parameters, writes "after the cursor", and reads each column's values.
+// Everything else is here, once:
+//
+//   - a `table:` sync reads `SELECT * FROM "schema"."table"`, every identifier
+//     quoted; a `query:` sync reads `SELECT * FROM (<query>) AS dbsync_src`, with
+//     each {{last_sync_time}} bound as its own parameter;
+//   - at Read, a `LIMIT 0` probe learns the columns and their types, so cursor
+//     values are bound in the source's own type and time zone; one COUNT query
+//     counts the rows left out for a NULL watermark column or key;
+//   - with a watermark, each Stream.Next is one query: the rows strictly after the
+//     last row of the previous batch in (column, key) order, LIMIT BatchSize, so
+//     memory stays flat whatever the table size; without one, one streaming query
+//     is handed out in batches;
+//   - every query runs in a read-only transaction that is rolled back.
+package sqlsource
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dbsync/dbsync/connectors"
+)
+
+// DefaultBatchSize is the batch size of a Request that gives none.
+const DefaultBatchSize = 5000
+
+// Dialect is what one database does differently.
+type Dialect interface {
+	// Quote returns name as a quoted identifier: read as a name, whatever it holds.
+	Quote(name string) string
+	// Placeholder is the marker of the n-th bound parameter, from 1.
+	Placeholder(n int) string
+	// After is the condition for rows strictly after (value, key) in (col, key)
+	// order; col and key are SQL expressions. bind adds a parameter and returns
+	// its placeholder.
+	After(col, key string, value, k any, bind func(any) string) string
+	// Columns says how to read each column a probe found. table is nil for a
+	// query: sync.
+	Columns(ctx context.Context, db *sql.DB, table *Table, probe []*sql.ColumnType) ([]Column, error)
+}
+
+// Table is a `table:` sync's table; Schema is empty when the name has no dot.
+type Table struct {
+	Schema, Name string
+}
+
+// Column is how a dialect reads one selected column.
+type Column struct {
+	Name string
+	Type string // the source's own type name, for messages
+
+	// Decode turns a non-NULL driver value into one of the connectors value
+	// types. Data it cannot represent becomes connectors.Invalid; an error means
+	// the driver gave a Go type the dialect did not expect. nil passes values on.
+	Decode func(v any) (connectors.Value, error)
+	// Bind turns a cursor value back into a parameter compared with Order. nil:
+	// the column cannot be a watermark or key.
+	Bind func(v any) (any, error)
+
+	Select string // how the column is selected; "" selects it by its quoted name
+	Order  string // what it is compared and sorted by; "" is its quoted name
+}
+
+// Config is an opened database/sql source.
+type Config struct {
+	DB      *sql.DB
+	Dialect Dialect
+	Spec    connectors.Spec
+	// Where names the source in errors without a secret: "postgres 10.0.0.5:5432/app".
+	Where string
+}
+
+// Open checks that the source answers and returns it; it closes cfg.DB when it
+// does not.
+func Open(ctx context.Context, cfg Config) (connectors.Source, error) {
+	if err := cfg.DB.PingContext(ctx); err != nil {
+		cfg.DB.Close()
+		return nil, fmt.Errorf("sync %s: connect to %s: %w", cfg.Spec.Sync, cfg.Where, err)
+	}
+	return &source{cfg: cfg}, nil
+}
+
+type source struct {
+	cfg Config
+}
+
+func (s *source) Close() error { return s.cfg.DB.Close() }
+
+// errorf is fmt.Errorf with the sync and the source named in front.
+func (s *source) errorf(format string, args ...any) error {
+	args = append([]any{s.cfg.Spec.Sync, s.cfg.Where}, args...)
+	return fmt.Errorf("sync %s: %s: "+format, args...)
+}
+
+// Read implements connectors.Source.
+func (s *source) Read(ctx context.Context, req connectors.Request) (connectors.Stream, error) {
+	spec := s.cfg.Spec
+	d := s.cfg.Dialect
+	batch := req.BatchSize
+	switch {
+	case batch == 0:
+		batch = DefaultBatchSize
+	case batch < 0:
+		return nil, s.errorf("batch size %d: must be positive", batch)
+	}
+	from, table, baseArgs, err := fromClause(d, spec, req.LastSyncTime)
+	if err != nil {
+		return nil, s.errorf("%w", err)
+	}
+	cols, err := s.describe(ctx, from, table, baseArgs)
+	if err != nil {
+		return nil, err
+	}
+	st := &stream{src: s, from: from, baseArgs: baseArgs, batch: batch, cols: cols, wm: -1, key: -1}
+	st.selectList = selectList(d, cols)
+	if spec.Watermark.Column == "" {
+		if err := st.startStreamed(ctx); err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+	if st.wm, err = findColumn(cols, spec.Watermark.Column); err != nil {
+		return nil, s.errorf("watermark column: %w", err)
+	}
+	if st.key, err = findColumn(cols, spec.Watermark.Key); err != nil {
+		return nil, s.errorf("watermark key: %w", err)
+	}
+	for _, i := range []int{st.wm, st.key} {
+		if cols[i].Bind == nil {
+			return nil, s.errorf("column %q (%s) cannot be a watermark column or key", cols[i].Name, cols[i].Type)
+		}
+	}
+	st.wmExpr, st.keyExpr = orderExpr(d, cols[st.wm]), orderExpr(d, cols[st.key])
+	if req.After != nil && req.After.Value != nil {
+		after := *req.After
+		st.after = &after
+	}
+	if err := st.countNulls(ctx); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// describe probes the source with LIMIT 0 for its columns and their types.
+func (s *source) describe(ctx context.Context, from string, table *Table, args []any) ([]Column, error) {
+	var types []*sql.ColumnType
+	err := s.readOnly(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, "SELECT * FROM "+from+" LIMIT 0", args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if types, err = rows.ColumnTypes(); err != nil {
+			return err
+		}
+		return rows.Close()
+	})
+	if err != nil {
+		return nil, s.errorf("describe columns: %w", err)
+	}
+	cols, err := s.cfg.Dialect.Columns(ctx, s.cfg.DB, table, types)
+	if err != nil {
+		return nil, s.errorf("describe columns: %w", err)
+	}
+	return cols, nil
+}
+
+// readOnly runs f in a read-only transaction and rolls it back.
+func (s *source) readOnly(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.cfg.DB.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin read-only transaction: %w", err)
+	}
+	defer tx.Rollback()
+	return f(tx)
+}
+
+// findColumn finds a watermark column or key among the selected columns: by its
+// exact name, else by the one name that matches ignoring case.
+func findColumn(cols []Column, name string) (int, error) {
+	if name == "" {
+		return -1, errors.New("not set")
+	}
+	found := -1
+	for i, c := range cols {
+		if c.Name == name {
+			return i, nil
+		}
+		if strings.EqualFold(c.Name, name) {
+			if found >= 0 {
+				return -1, fmt.Errorf("%q matches more than one selected column", name)
+			}
+			found = i
+		}
+	}
+	if found < 0 {
+		names := make([]string, len(cols))
+		for i, c := range cols {
+			names[i] = c.Name
+		}
+		return -1, fmt.Errorf("%q is not among the selected columns (%s)", name, strings.Join(names, ", "))
+	}
+	return found, nil
+}

@@ -1,0 +1,238 @@
+package sqlsource
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/dbsync/dbsync/connectors"
+)
+
+// stream is one Read. With a watermark each Next is a keyset query of its own;
+// without one, rows come from one streaming query.
+type stream struct {
+	src        *source
+	from       string
+	baseArgs   []any // the query's {{last_sync_time}} parameters
+	batch      int
+	cols       []Column
+	selectList string
+
+	wm, key         int // indexes of the watermark column and key; -1 without a watermark
+	wmExpr, keyExpr string
+	after           *connectors.Cursor // the next batch starts after it; nil: from the first row
+	nulls           int64
+	done            bool
+
+	// Without a watermark: the streaming query.
+	cancel context.CancelFunc
+	tx     *sql.Tx
+	rows   *sql.Rows
+}
+
+func (st *stream) Columns() []connectors.Column {
+	out := make([]connectors.Column, len(st.cols))
+	for i, c := range st.cols {
+		out[i] = connectors.Column{Name: c.Name, Type: c.Type}
+	}
+	return out
+}
+
+func (st *stream) NullCursorRows() int64 { return st.nulls }
+
+func (st *stream) Next(ctx context.Context) ([][]any, error) {
+	if st.done {
+		return nil, io.EOF
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, st.src.errorf("read batch: %w", err)
+	}
+	if st.wm < 0 {
+		return st.nextStreamed(ctx)
+	}
+	return st.nextKeyset(ctx)
+}
+
+// Close ends the read. A streaming query read in part is canceled first, so the
+// driver does not read the rest of it to close it.
+func (st *stream) Close() error {
+	st.done = true
+	if st.cancel == nil {
+		return nil
+	}
+	st.cancel()
+	st.rows.Close()
+	st.tx.Rollback()
+	st.cancel = nil
+	return nil
+}
+
+// countNulls counts the rows a NULL watermark column or key leaves out.
+func (st *stream) countNulls(ctx context.Context) error {
+	q := fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s IS NULL OR %s IS NULL", st.from, st.wmExpr, st.keyExpr)
+	err := st.src.readOnly(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, q, st.baseArgs...).Scan(&st.nulls)
+	})
+	if err != nil {
+		return st.src.errorf("count rows with a NULL watermark column or key: %w", err)
+	}
+	return nil
+}
+
+func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
+	var after *boundCursor
+	if st.after != nil {
+		var err error
+		if after, err = st.bind(*st.after); err != nil {
+			return nil, st.src.errorf("read batch %s: %w", describeCursor(st.after), err)
+		}
+	}
+	q, args := keysetQuery(st.src.cfg.Dialect, st.selectList, st.from, st.baseArgs, st.wmExpr, st.keyExpr, after, st.batch)
+	var out [][]any
+	err := st.src.readOnly(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if out, err = st.scan(rows); err != nil {
+			return err
+		}
+		return rows.Close()
+	})
+	if err != nil {
+		return nil, st.src.errorf("read batch %s: %w", describeCursor(st.after), err)
+	}
+	if len(out) < st.batch {
+		st.done = true // the query found fewer rows than it could have
+	}
+	if len(out) == 0 {
+		return nil, io.EOF
+	}
+	last := out[len(out)-1]
+	st.after = &connectors.Cursor{Value: last[st.wm], Key: last[st.key]}
+	return out, nil
+}
+
+// bind turns a cursor into parameters of the watermark column's and key's types.
+func (st *stream) bind(c connectors.Cursor) (*boundCursor, error) {
+	v, err := st.cols[st.wm].Bind(c.Value)
+	if err != nil {
+		return nil, fmt.Errorf("cursor value for %q: %w", st.cols[st.wm].Name, err)
+	}
+	b := &boundCursor{value: v}
+	if c.Key != nil {
+		if b.key, err = st.cols[st.key].Bind(c.Key); err != nil {
+			return nil, fmt.Errorf("cursor key for %q: %w", st.cols[st.key].Name, err)
+		}
+	}
+	return b, nil
+}
+
+// startStreamed starts the one query of a read without a watermark. It runs
+// until the stream ends; each Next's ctx can also cancel it.
+func (st *stream) startStreamed(ctx context.Context) error {
+	qctx, cancel := context.WithCancel(ctx)
+	tx, err := st.src.cfg.DB.BeginTx(qctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		cancel()
+		return st.src.errorf("begin read-only transaction: %w", err)
+	}
+	rows, err := tx.QueryContext(qctx, "SELECT "+st.selectList+" FROM "+st.from, st.baseArgs...)
+	if err != nil {
+		tx.Rollback()
+		cancel()
+		return st.src.errorf("read rows: %w", err)
+	}
+	st.cancel, st.tx, st.rows = cancel, tx, rows
+	return nil
+}
+
+func (st *stream) nextStreamed(ctx context.Context) ([][]any, error) {
+	stop := context.AfterFunc(ctx, st.cancel)
+	defer stop()
+	out, err := st.scan(st.rows)
+	if err != nil {
+		st.Close()
+		return nil, st.src.errorf("read rows: %w", err)
+	}
+	if len(out) < st.batch {
+		st.Close() // the rows are all read
+	}
+	if len(out) == 0 {
+		return nil, io.EOF
+	}
+	return out, nil
+}
+
+// scan reads up to a batch of rows and decodes their values.
+func (st *stream) scan(rows *sql.Rows) ([][]any, error) {
+	n := len(st.cols)
+	vals := make([]any, n)
+	ptrs := make([]any, n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var out [][]any
+	for len(out) < st.batch && rows.Next() {
+		clear(vals)
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		row := make([]any, n)
+		for i, v := range vals {
+			if v == nil {
+				continue
+			}
+			if dec := st.cols[i].Decode; dec != nil {
+				var err error
+				if v, err = dec(v); err != nil {
+					return nil, fmt.Errorf("column %q (%s): %w", st.cols[i].Name, st.cols[i].Type, err)
+				}
+			}
+			row[i] = v
+		}
+		if st.wm >= 0 {
+			if err := st.checkCursor(row); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, row)
+	}
+	return out, rows.Err()
+}
+
+// checkCursor fails a row whose watermark value or key could not be a cursor
+// (a PostgreSQL 'infinity', a MySQL zero date): the read could not go past it.
+func (st *stream) checkCursor(row []any) error {
+	for _, i := range []int{st.wm, st.key} {
+		if bad, ok := row[i].(connectors.Invalid); ok {
+			return fmt.Errorf("row with %s %v: %s %q cannot be a cursor: %s",
+				st.cols[st.key].Name, row[st.key], st.cols[i].Type, st.cols[i].Name, bad.Reason)
+		}
+	}
+	return nil
+}
+
+// describeCursor says where a batch starts, for errors.
+func describeCursor(c *connectors.Cursor) string {
+	switch {
+	case c == nil:
+		return "from the start"
+	case c.Key == nil:
+		return "from " + formatValue(c.Value)
+	}
+	return fmt.Sprintf("after (%s, %s)", formatValue(c.Value), formatValue(c.Key))
+}
+
+func formatValue(v any) string {
+	switch v := v.(type) {
+	case time.Time:
+		return v.UTC().Format(time.RFC3339Nano)
+	case string:
+		return fmt.Sprintf("%q", v)
+	}
+	return fmt.Sprint(v)
+}

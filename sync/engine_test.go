@@ -1,0 +1,241 @@
+package sync_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/dbsync/dbsync/config"
+	_ "github.com/dbsync/dbsync/connectors/sqlite"
+	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/state"
+	"github.com/dbsync/dbsync/store"
+	"github.com/dbsync/dbsync/sync"
+)
+
+// bundle is one test's source (a SQLite file with a users table), store and engine.
+type bundle struct {
+	src    *sql.DB
+	srcDSN string
+	st     *store.Store
+	engine *sync.Engine
+	sync   config.Sync
+}
+
+const ts = "2006-01-02 15:04:05.000000"
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func setup(t *testing.T, storeBackend testdb.Store) *bundle {
+	t.Helper()
+	ctx := context.Background()
+	b := &bundle{srcDSN: testdb.SQLite(t)}
+	var err error
+	if b.src, err = sql.Open("sqlite", b.srcDSN); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.src.Close() })
+	b.exec(t, `CREATE TABLE users (
+		row_id INTEGER PRIMARY KEY, user_id TEXT, email TEXT, plan TEXT, score REAL, updated_at DATETIME)`)
+	if b.st, err = store.Open(ctx, storeBackend.Driver, storeBackend.DSN(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.st.Close() })
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	b.engine = &sync.Engine{Store: b.st, Settings: identity.DefaultSettings(), Log: log}
+	b.sync = config.Sync{
+		Name:        "users",
+		Source:      config.Source{Type: "sqlite", DSN: b.srcDSN},
+		Table:       "users",
+		Watermark:   &config.Watermark{Column: "updated_at", Key: "row_id"},
+		BatchSize:   10,
+		Identifiers: config.Identifiers{ID: "user_id", Email: "email"},
+		Exclude:     []string{"row_id", "updated_at"},
+		Nulls:       config.NullsIgnore,
+	}
+	return b
+}
+
+func (b *bundle) exec(t *testing.T, q string, args ...any) {
+	t.Helper()
+	if _, err := b.src.Exec(q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+// insert adds users u<from>..u<to-1>, updated at t0 plus their number of seconds.
+func (b *bundle) insert(t *testing.T, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		b.exec(t, `INSERT INTO users (row_id, user_id, email, plan, score, updated_at) VALUES (?, ?, ?, 'free', ?, ?)`,
+			i, fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@x.io", i), float64(i), t0.Add(time.Duration(i)*time.Second).Format(ts))
+	}
+}
+
+func (b *bundle) run(t *testing.T, opt sync.Options) *sync.Result {
+	t.Helper()
+	res := b.engine.Run(context.Background(), b.sync, opt)
+	if res.Err != nil {
+		t.Fatalf("run: %v", res.Err)
+	}
+	return res
+}
+
+func counts(r *sync.Result) string {
+	return fmt.Sprintf("read %d created %d updated %d unchanged %d rejected %d",
+		r.RowsRead, r.Created, r.Updated, r.Unchanged, r.Rejected)
+}
+
+func TestRunsReadOnlyWhatChanged(t *testing.T) {
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, backend)
+			b.insert(t, 1, 36)
+			if got := counts(b.run(t, sync.Options{})); got != "read 35 created 35 updated 0 unchanged 0 rejected 0" {
+				t.Fatalf("first run: %s", got)
+			}
+			if got := counts(b.run(t, sync.Options{})); got != "read 0 created 0 updated 0 unchanged 0 rejected 0" {
+				t.Fatalf("a run with nothing changed: %s", got)
+			}
+			b.exec(t, `UPDATE users SET plan = 'pro', updated_at = ? WHERE row_id IN (3, 30)`, t0.Add(time.Hour).Format(ts))
+			b.insert(t, 36, 38)
+			res := b.run(t, sync.Options{})
+			if got := counts(res); got != "read 4 created 2 updated 2 unchanged 0 rejected 0" {
+				t.Fatalf("after 2 updates and 2 inserts: %s", got)
+			}
+			p, err := b.st.FindPerson(context.Background(), identity.DefaultSettings(), "u30")
+			if err != nil || string(p.Attributes["plan"]) != `"pro"` {
+				t.Fatalf("u30 = %+v, %v; want plan pro", p, err)
+			}
+			runs, err := b.st.Runs(context.Background(), "users", 10)
+			if err != nil || len(runs) != 3 || runs[0].Status != store.RunOK || runs[0].RowsRead != 4 || runs[0].CursorBefore == "" {
+				t.Fatalf("run history = %+v, %v", runs, err)
+			}
+		})
+	}
+}
+
+func TestLookbackCatchesLateRowsAndRewritesNothing(t *testing.T) {
+	b := setup(t, testdb.Stores()[0])
+	b.sync.Lookback = config.Duration(time.Minute)
+	b.insert(t, 1, 21)
+	b.run(t, sync.Options{})
+	// A row committed late, with a time 30 s before the cursor.
+	b.exec(t, `INSERT INTO users (row_id, user_id, email, updated_at) VALUES (100, 'late', 'late@x.io', ?)`,
+		t0.Add(20*time.Second-30*time.Second).Format(ts))
+	res := b.run(t, sync.Options{})
+	// Rows within the minute before the cursor are read again; only the late one writes.
+	if res.Created != 1 || res.Updated != 0 || res.Unchanged != res.RowsRead-1 || res.RowsRead < 2 {
+		t.Fatalf("second run: %s", counts(res))
+	}
+	if _, err := b.st.FindPerson(context.Background(), identity.DefaultSettings(), "late"); err != nil {
+		t.Fatalf("the late row was not synced: %v", err)
+	}
+}
+
+func TestBadRowsAreRecordedAndTheRunGoesOn(t *testing.T) {
+	b := setup(t, testdb.Stores()[0])
+	b.insert(t, 1, 6)
+	b.exec(t, `UPDATE users SET score = ? WHERE row_id = 2`, "x\x00y")        // text with NUL in a score column
+	b.exec(t, `UPDATE users SET user_id = NULL, email = NULL WHERE row_id = 3`) // no identifier
+	b.exec(t, `INSERT INTO users (row_id, user_id, updated_at) VALUES (9, 'never', NULL)`)
+	res := b.run(t, sync.Options{})
+	if got := counts(res); got != "read 5 created 3 updated 0 unchanged 0 rejected 2" {
+		t.Fatalf("run: %s", got)
+	}
+	if res.NullCursorRows != 1 {
+		t.Errorf("NULL cursor rows = %d, want 1", res.NullCursorRows)
+	}
+	var got []string
+	b.st.EachRejected(context.Background(), "users", func(r store.Rejection) error {
+		got = append(got, r.Key+" "+r.Reason+" "+r.Detail)
+		return nil
+	})
+	if len(got) != 2 || !strings.HasPrefix(got[0], `2 invalid_value column "score"`) || !strings.HasPrefix(got[1], "3 no_identifier") {
+		t.Fatalf("rejected rows = %q", got)
+	}
+}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, backend)
+			b.insert(t, 1, 26)
+			res := b.run(t, sync.Options{DryRun: true})
+			if got := counts(res); got != "read 25 created 25 updated 0 unchanged 0 rejected 0" {
+				t.Fatalf("dry run: %s", got)
+			}
+			ctx := context.Background()
+			n := 0
+			b.st.EachPerson(ctx, func(identity.Person) error { n++; return nil })
+			wm, _ := b.st.Watermark(ctx, "users")
+			runs, _ := b.st.Runs(ctx, "", 10)
+			if n != 0 || wm.Cursor != "" || len(runs) != 0 {
+				t.Fatalf("a dry run wrote: %d people, cursor %q, %d runs", n, wm.Cursor, len(runs))
+			}
+			if got := counts(b.run(t, sync.Options{})); got != "read 25 created 25 updated 0 unchanged 0 rejected 0" {
+				t.Fatalf("the real run after it: %s", got)
+			}
+		})
+	}
+}
+
+// A cancelled context (SIGTERM) lets the batch being written commit, then stops; the
+// next run continues from that batch's cursor.
+func TestInterruptedRunResumes(t *testing.T) {
+	b := setup(t, testdb.Stores()[0])
+	b.insert(t, 1, 51)
+	ctx, cancel := context.WithCancel(context.Background())
+	batches := 0
+	res := b.engine.Run(ctx, b.sync, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
+		if batches++; batches == 2 {
+			cancel()
+		}
+	}})
+	if res.Err != sync.ErrInterrupted || res.RowsRead != 20 || res.Status != store.RunFailed {
+		t.Fatalf("interrupted run: %v, %s", res.Err, counts(res))
+	}
+	runs, _ := b.st.Runs(context.Background(), "users", 1)
+	if len(runs) != 1 || runs[0].Status != store.RunFailed || !strings.HasPrefix(runs[0].Error, "interrupted") {
+		t.Fatalf("the interrupted run is recorded as %+v", runs)
+	}
+	if wm, _ := b.st.Watermark(context.Background(), "users"); wm.LastSyncTime != 0 {
+		t.Fatalf("an interrupted run set last_sync_time")
+	}
+	if got := counts(b.run(t, sync.Options{})); got != "read 30 created 30 updated 0 unchanged 0 rejected 0" {
+		t.Fatalf("the run after: %s", got)
+	}
+}
+
+// A second run of a sync while one holds its lease is skipped, and recorded so.
+func TestOneRunAtATime(t *testing.T) {
+	b := setup(t, testdb.Stores()[1])
+	b.insert(t, 1, 5)
+	ctx := context.Background()
+	lease, err := state.Acquire(ctx, b.st, "users", "someone-else")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := b.engine.Run(ctx, b.sync, sync.Options{})
+	if res.Status != store.RunAlreadyRunning || res.RowsRead != 0 {
+		t.Fatalf("run while another holds the lease: %s, %v", res.Status, res.Err)
+	}
+	lease.Release(ctx)
+	if res := b.run(t, sync.Options{}); res.Created != 4 {
+		t.Fatalf("run after release: %s", counts(res))
+	}
+	runs, _ := b.st.Runs(ctx, "users", 10)
+	if len(runs) != 2 || runs[1].Status != store.RunAlreadyRunning || runs[0].Status != store.RunOK {
+		t.Fatalf("run history: %+v", runs)
+	}
+}
