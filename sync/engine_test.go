@@ -145,7 +145,7 @@ func TestLookbackCatchesLateRowsAndRewritesNothing(t *testing.T) {
 func TestBadRowsAreRecordedAndTheRunGoesOn(t *testing.T) {
 	b := setup(t, testdb.Stores()[0])
 	b.insert(t, 1, 6)
-	b.exec(t, `UPDATE users SET score = ? WHERE row_id = 2`, "x\x00y")        // text with NUL in a score column
+	b.exec(t, `UPDATE users SET score = ? WHERE row_id = 2`, "x\x00y")          // text with NUL in a score column
 	b.exec(t, `UPDATE users SET user_id = NULL, email = NULL WHERE row_id = 3`) // no identifier
 	b.exec(t, `INSERT INTO users (row_id, user_id, updated_at) VALUES (9, 'never', NULL)`)
 	res := b.run(t, sync.Options{})

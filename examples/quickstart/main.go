@@ -154,7 +154,9 @@ func seed(ctx context.Context, db *sql.DB, start time.Time) error {
 		return err
 	}
 	plans := []string{"free", "pro", "team"}
-	ts := func(i int) string { return start.Add(time.Duration(i) * time.Minute).Format("2006-01-02 15:04:05.000000") }
+	ts := func(i int) string {
+		return start.Add(time.Duration(i) * time.Minute).Format("2006-01-02 15:04:05.000000")
+	}
 	for i := 1; i <= 296; i++ {
 		email := fmt.Sprintf("user%d@example.com", i)
 		name := fmt.Sprintf("User %d", i)
