@@ -32,8 +32,8 @@ const (
 	ReasonCioIDNotFound         = "cio_id_not_found" // skipped, not rejected
 	ReasonIDChangeNotAllowed    = "id_change_not_allowed"
 	ReasonEmailChangeNotAllowed = "email_change_not_allowed"
-	ReasonIDInUse               = "id_in_use"
-	ReasonEmailInUse            = "email_in_use"
+	ReasonIDTaken               = "id_belongs_to_another_person"
+	ReasonEmailTaken            = "email_belongs_to_another_person"
 )
 
 // Kinds of change log entries.

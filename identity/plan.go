@@ -246,14 +246,14 @@ func (p *planner) apply(i int, r *row) {
 			case t.ID != "":
 				d.fail("id", r.id, ReasonIDChangeNotAllowed)
 			case p.s.IDIdentifies && other != nil && other != t:
-				d.fail("id", r.id, ReasonIDInUse)
+				d.fail("id", r.id, ReasonIDTaken)
 			default:
 				d.setID = r.id
 			}
 		}
 		if r.email != "" && !p.sameEmail(t.Email, r.email) {
 			if other := w.byEmail[r.emailKey]; p.s.EmailIdentifies && other != nil && other != t {
-				d.fail("email", r.email, ReasonEmailInUse)
+				d.fail("email", r.email, ReasonEmailTaken)
 			} else {
 				d.setEmail = r.email
 			}
@@ -288,7 +288,7 @@ func (p *planner) apply(i int, r *row) {
 				d.mergeFrom = b
 				p.emailByID(&d, a, r.email, b.Email)
 			} else {
-				d.fail("email", r.email, ReasonEmailInUse)
+				d.fail("email", r.email, ReasonEmailTaken)
 			}
 		}
 	}

@@ -190,7 +190,7 @@ var ruleCases = []ruleCase{
 		given:    []identity.Row{person("u1", "a@x.io"), person("u2", "b@x.io")},
 		row:      byCio("@0", "", "B@x.io", "plan", "pro"),
 		result:   identity.Updated,
-		failed:   []string{"email=B@x.io:email_in_use"},
+		failed:   []string{"email=B@x.io:email_belongs_to_another_person"},
 		people:   []string{`u1|a@x.io|{"plan":"pro"}`, `u2|b@x.io|{}`},
 	},
 	{
@@ -207,7 +207,7 @@ var ruleCases = []ruleCase{
 		given:    []identity.Row{person("", "a@x.io"), person("u2", "b@x.io")},
 		row:      byCio("@0", "u2", "", "plan", "pro"),
 		result:   identity.Updated,
-		failed:   []string{"id=u2:id_in_use"},
+		failed:   []string{"id=u2:id_belongs_to_another_person"},
 		people:   []string{`u2|b@x.io|{}`, `|a@x.io|{"plan":"pro"}`},
 	},
 	{
@@ -301,7 +301,7 @@ var ruleCases = []ruleCase{
 		given:    []identity.Row{person("u1", "a@x.io"), person("", "b@x.io")},
 		row:      person("u1", "b@x.io", "plan", "pro"),
 		result:   identity.Updated,
-		failed:   []string{"email=b@x.io:email_in_use"},
+		failed:   []string{"email=b@x.io:email_belongs_to_another_person"},
 		people:   []string{`u1|a@x.io|{"plan":"pro"}`, `|b@x.io|{}`},
 	},
 	{
@@ -347,7 +347,7 @@ var ruleCases = []ruleCase{
 		given:    []identity.Row{person("u1", "a@x.io"), person("u2", "b@x.io")},
 		row:      person("u1", "b@x.io", "plan", "pro"),
 		result:   identity.Updated,
-		failed:   []string{"email=b@x.io:email_in_use"},
+		failed:   []string{"email=b@x.io:email_belongs_to_another_person"},
 		people:   []string{`u1|a@x.io|{"plan":"pro"}`, `u2|b@x.io|{}`},
 	},
 	{
@@ -393,7 +393,7 @@ var ruleCases = []ruleCase{
 		given:    []identity.Row{person("u1", ""), person("u2", "b@x.io")},
 		row:      person("u1", "b@x.io", "plan", "pro"),
 		result:   identity.Updated,
-		failed:   []string{"email=b@x.io:email_in_use"},
+		failed:   []string{"email=b@x.io:email_belongs_to_another_person"},
 		people:   []string{`u1||{"plan":"pro"}`, `u2|b@x.io|{}`},
 	},
 

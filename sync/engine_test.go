@@ -239,3 +239,19 @@ func TestOneRunAtATime(t *testing.T) {
 		t.Fatalf("run history: %+v", runs)
 	}
 }
+
+// Off a terminal a long run logs its progress: rows read, rows/s, how far behind.
+func TestProgressIsLogged(t *testing.T) {
+	b := setup(t, testdb.Stores()[0])
+	b.insert(t, 1, 31)
+	var logged strings.Builder
+	log := logrus.New()
+	log.SetOutput(&logged)
+	log.SetFormatter(&logrus.JSONFormatter{})
+	b.engine.Progress = &sync.Progress{Every: time.Nanosecond, Log: log}
+	b.run(t, sync.Options{})
+	lines := strings.Count(logged.String(), `"msg":"progress"`)
+	if lines != 3 || !strings.Contains(logged.String(), `"rows":30`) || !strings.Contains(logged.String(), `"cursor_lag_seconds"`) {
+		t.Fatalf("want a progress line per batch (every 1ns) with rows and lag, got:\n%s", logged.String())
+	}
+}
