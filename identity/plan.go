@@ -347,7 +347,7 @@ func (p *planner) checkCount(d *decision, r *row) *rejection {
 		}
 	}
 	if n > MaxAttributes {
-		return reject(ReasonTooManyAttributes, "the person would have %d attributes, over the limit of %d", n, MaxAttributes)
+		return reject(ReasonTooManyAttributes, "the person would have %d attributes (> %d)", n, MaxAttributes)
 	}
 	return nil
 }

@@ -78,7 +78,7 @@ func prepare(s Settings, in Row) (row, *rejection) {
 	switch {
 	case email == "":
 	case len(email) > MaxValueBytes:
-		return r, reject(ReasonValueTooLong, "email is %d bytes, over the limit of %d", len(email), MaxValueBytes)
+		return r, reject(ReasonValueTooLong, "email (%d bytes > %d)", len(email), MaxValueBytes)
 	case !ValidEmail(email):
 		r.failed = append(r.failed, failure{attribute: "email", value: in.Email, reason: ReasonInvalidEmail})
 	default:
@@ -91,7 +91,7 @@ func prepare(s Settings, in Row) (row, *rejection) {
 		r.email, r.id = r.id, ""
 	}
 	if len(r.id) > MaxIDBytes {
-		return r, reject(ReasonIDTooLong, "id is %d bytes, over the limit of %d", len(r.id), MaxIDBytes)
+		return r, reject(ReasonIDTooLong, "id (%d bytes > %d)", len(r.id), MaxIDBytes)
 	}
 	if r.email != "" {
 		r.emailKey = EmailKey(r.email)
@@ -100,7 +100,7 @@ func prepare(s Settings, in Row) (row, *rejection) {
 	// Rule 1: at least one identifier the workspace accepts.
 	if r.cio == "" && !(s.IDIdentifies && r.id != "") && !(s.EmailIdentifies && r.email != "") {
 		if s.EmailIdentifies && len(r.failed) > 0 {
-			return r, reject(ReasonInvalidEmail, "email %q is not an address and the row has no other identifier", in.Email)
+			return r, reject(ReasonInvalidEmail, "email %q is not an address, and the row has no other identifier", in.Email)
 		}
 		return r, reject(ReasonNoIdentifier, "the row has none of cio_id, %s", strings.Join(s.Identifiers(), ", "))
 	}
@@ -111,7 +111,7 @@ func prepare(s Settings, in Row) (row, *rejection) {
 		case a.Name == "":
 			return r, reject(ReasonInvalidAttributeName, "an attribute has an empty name")
 		case len(a.Name) > MaxAttributeNameBytes:
-			return r, reject(ReasonAttributeNameTooLong, "attribute name %q is %d bytes, over the limit of %d",
+			return r, reject(ReasonAttributeNameTooLong, "%q (%d bytes > %d)",
 				a.Name[:32]+"…", len(a.Name), MaxAttributeNameBytes)
 		case !utf8.ValidString(a.Name) || strings.IndexByte(a.Name, 0) >= 0:
 			return r, reject(ReasonInvalidAttributeName, "attribute name %q is not valid UTF-8 text", a.Name)
@@ -121,7 +121,7 @@ func prepare(s Settings, in Row) (row, *rejection) {
 		}
 		seen[a.Name] = struct{}{}
 		if n := valueSize(a.Value); n > MaxValueBytes {
-			return r, reject(ReasonValueTooLong, "attribute %q is %d bytes, over the limit of %d", a.Name, n, MaxValueBytes)
+			return r, reject(ReasonValueTooLong, "%s (%d bytes > %d)", a.Name, n, MaxValueBytes)
 		}
 	}
 	return r, nil

@@ -90,12 +90,13 @@ type Rejection struct {
 	Detail  string
 }
 
-// EachRejected calls fn for each rejected or skipped row, oldest first; sync "" means all.
-func (s *Store) EachRejected(ctx context.Context, sync string, fn func(Rejection) error) error {
-	q := `SELECT at, sync, row_key, skipped, reason, detail FROM rejected`
-	var args []any
+// EachRejected calls fn for each rejected or skipped row of a sync ("" for every
+// sync) recorded at or after since (Unix seconds), oldest first.
+func (s *Store) EachRejected(ctx context.Context, sync string, since int64, fn func(Rejection) error) error {
+	q := `SELECT at, sync, row_key, skipped, reason, detail FROM rejected WHERE at >= ?`
+	args := []any{since}
 	if sync != "" {
-		q += ` WHERE sync = ?`
+		q += ` AND sync = ?`
 		args = append(args, sync)
 	}
 	rows, err := s.db.QueryContext(ctx, s.d.rebind(q+` ORDER BY seq`), args...)

@@ -156,7 +156,7 @@ func TestBadRowsAreRecordedAndTheRunGoesOn(t *testing.T) {
 		t.Errorf("NULL cursor rows = %d, want 1", res.NullCursorRows)
 	}
 	var got []string
-	b.st.EachRejected(context.Background(), "users", func(r store.Rejection) error {
+	b.st.EachRejected(context.Background(), "users", 0, func(r store.Rejection) error {
 		got = append(got, r.Key+" "+r.Reason+" "+r.Detail)
 		return nil
 	})

@@ -15,10 +15,10 @@ type runOut struct {
 	Ended        string `json:"end,omitempty"`
 	Status       string `json:"status"`
 	RowsRead     int64  `json:"rows_read"`
-	Created      int64  `json:"created,omitempty"`
-	Updated      int64  `json:"updated,omitempty"`
-	Unchanged    int64  `json:"unchanged,omitempty"`
-	Rejected     int64  `json:"rejected,omitempty"`
+	Created      int64  `json:"created"`
+	Updated      int64  `json:"updated"`
+	Unchanged    int64  `json:"unchanged"`
+	Rejected     int64  `json:"rejected"`
 	CursorBefore string `json:"cursor_before,omitempty"`
 	CursorAfter  string `json:"cursor_after,omitempty"`
 	Error        string `json:"error,omitempty"`
@@ -66,10 +66,11 @@ func runsCmd(ctx context.Context, e *env, args []string) error {
 	return out.flush()
 }
 
-// rejectedCmd: dbsync rejected -c FILE [--sync NAME]
+// rejectedCmd: dbsync rejected -c FILE [--sync NAME] [--since DURATION]
 func rejectedCmd(ctx context.Context, e *env, args []string) error {
-	fs, path := e.flags("rejected", "-c FILE [--sync NAME]")
+	fs, path := e.flags("rejected", "-c FILE [--sync NAME] [--since DURATION]")
 	name := fs.String("sync", "", "only this sync's rows")
+	since := fs.Duration("since", 0, "only rows recorded this long ago or later (e.g. 24h)")
 	asJSON := fs.Bool("json", false, "one JSON object a line, even on a terminal")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -91,15 +92,18 @@ func rejectedCmd(ctx context.Context, e *env, args []string) error {
 		Sync   string `json:"sync"`
 		Key    string `json:"key"`
 		Reason string `json:"reason"`
-		Detail string `json:"detail,omitempty"`
 	}
-	out := newRowWriter(e, *asJSON, "TIME", "SYNC", "KEY", "REASON", "DETAIL")
-	err = st.EachRejected(ctx, *name, func(r store.Rejection) error {
+	var from int64
+	if *since > 0 {
+		from = time.Now().Add(-*since).Unix()
+	}
+	out := newRowWriter(e, *asJSON, "TIME", "SYNC", "KEY", "REASON")
+	err = st.EachRejected(ctx, *name, from, func(r store.Rejection) error {
 		reason := r.Reason
-		if r.Skipped {
-			reason = "skipped: " + reason
+		if r.Detail != "" {
+			reason += ": " + r.Detail
 		}
-		return out.write(rejectedOut{r.Time, r.Sync, r.Key, reason, r.Detail}, unixTime(r.Time), r.Sync, r.Key, reason, r.Detail)
+		return out.write(rejectedOut{r.Time, r.Sync, r.Key, reason}, unixTime(r.Time), r.Sync, r.Key, reason)
 	})
 	if err != nil {
 		return err
@@ -109,6 +113,9 @@ func rejectedCmd(ctx context.Context, e *env, args []string) error {
 
 // showCursor shows a stored cursor as a person reads it.
 func showCursor(stored string) string {
+	if stored == "" {
+		return ""
+	}
 	c, err := state.DecodeCursor(stored)
 	if err != nil {
 		return stored
