@@ -130,6 +130,9 @@ func (e *Engine) run(ctx context.Context, s config.Sync, opt Options, res *Resul
 			return err
 		}
 		defer lease.Release(ctx)
+		// A run starts once it holds the lease, so that the run history never shows two
+		// runs of a sync overlapping (and last_sync_time is still before the first read).
+		res.Started = e.now()
 		if err := e.Store.AbandonRuns(ctx, s.Name, res.Started); err != nil {
 			return err
 		}
@@ -241,6 +244,15 @@ func (r *reader) read(ctx context.Context, wm store.Watermark) error {
 	progress := r.engine.Progress.start(s.Name, res)
 	defer progress.stop()
 
+	// Reading and mapping the next batch goes on while this one is written.
+	fetchCtx, stopFetch := context.WithCancel(ctx)
+	batches := r.prefetch(fetchCtx, stream, mapper, valueCol, keyCol)
+	defer func() {
+		stopFetch()
+		for range batches { // wait for the reader before the stream closes
+		}
+	}()
+
 	for batchNo := 1; ; batchNo++ {
 		if ctx.Err() != nil {
 			return ErrInterrupted
@@ -252,36 +264,99 @@ func (r *reader) read(ctx context.Context, wm store.Watermark) error {
 			default:
 			}
 		}
-		values, err := stream.Next(ctx)
-		if errors.Is(err, io.EOF) {
+		p, ok := <-batches
+		if !ok {
 			return nil
 		}
-		if err != nil {
+		if p.err != nil {
 			if ctx.Err() != nil {
 				return ErrInterrupted
 			}
+			return p.err
+		}
+		if err := r.apply(ctx, planner, p); err != nil {
 			return err
 		}
-		if r.opt.Limit > 0 && int(res.RowsRead)+len(values) > r.opt.Limit {
-			values = values[:r.opt.Limit-int(res.RowsRead)]
-		}
-		if len(values) == 0 {
-			return nil
-		}
-		var cursor *connectors.Cursor
-		if valueCol >= 0 {
-			last := values[len(values)-1]
-			cursor = &connectors.Cursor{Value: last[valueCol], Key: last[keyCol]}
-		}
-		if err := r.apply(ctx, planner, mapper, values, cursor); err != nil {
-			return err
-		}
-		r.log.WithFields(logrus.Fields{"batch": batchNo, "rows": len(values)}).Debug("batch committed")
+		r.log.WithFields(logrus.Fields{"batch": batchNo, "rows": len(p.outcomes)}).Debug("batch committed")
 		progress.batch()
-		if r.opt.Limit > 0 && int(res.RowsRead) >= r.opt.Limit {
-			return nil
+	}
+}
+
+// prepared is a batch read from the source and mapped, ready for the identity rules.
+type prepared struct {
+	rows     []identity.Row
+	outcomes []RowOutcome // one per source row; mapping's rejections already filled in
+	planned  []int        // which source rows are in rows
+	cursor   *connectors.Cursor
+	encoded  string // the cursor as the store keeps it
+	err      error
+}
+
+// prefetch reads and maps batches one ahead of the writer. The channel closes after
+// the last batch (or the Limit); a batch with err set is the last one sent.
+func (r *reader) prefetch(ctx context.Context, stream connectors.Stream, mapper *mapping.Mapper, valueCol, keyCol int) <-chan prepared {
+	out := make(chan prepared, 1)
+	go func() {
+		defer close(out)
+		read := 0
+		for {
+			values, err := stream.Next(ctx)
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			var p prepared
+			if err != nil {
+				p.err = err
+			} else {
+				if limit := r.opt.Limit; limit > 0 && read+len(values) > limit {
+					values = values[:limit-read]
+				}
+				read += len(values)
+				if len(values) == 0 {
+					return
+				}
+				p = r.prepare(mapper, values, valueCol, keyCol)
+			}
+			select {
+			case out <- p:
+			case <-ctx.Done():
+				return
+			}
+			if p.err != nil || (r.opt.Limit > 0 && read >= r.opt.Limit) {
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// prepare maps a batch's rows and works out its cursor: the last row's.
+func (r *reader) prepare(mapper *mapping.Mapper, values [][]any, valueCol, keyCol int) prepared {
+	p := prepared{
+		rows:     make([]identity.Row, 0, len(values)),
+		outcomes: make([]RowOutcome, len(values)),
+		planned:  make([]int, 0, len(values)),
+	}
+	if valueCol >= 0 {
+		last := values[len(values)-1]
+		p.cursor = &connectors.Cursor{Value: last[valueCol], Key: last[keyCol]}
+		var err error
+		if p.encoded, err = state.EncodeCursor(p.cursor); err != nil {
+			p.err = fmt.Errorf("sync %s: %w", r.sync.Name, err)
+			return p
 		}
 	}
+	for i, v := range values {
+		row, rej := mapper.Row(v)
+		p.outcomes[i].Key = row.Key
+		if rej != nil {
+			p.outcomes[i].Outcome = identity.Outcome{Result: identity.Rejected, Reason: rej.Reason, Detail: rej.Detail}
+			continue
+		}
+		p.rows = append(p.rows, row)
+		p.planned = append(p.planned, i)
+	}
+	return p
 }
 
 // lookbackStart is where a run starts reading: after the cursor, or lookback before
@@ -297,29 +372,12 @@ func lookbackStart(c *connectors.Cursor, lookback time.Duration) (*connectors.Cu
 	return &connectors.Cursor{Value: t.Add(-lookback)}, nil
 }
 
-// apply maps a batch and commits its writes with its cursor in one transaction. The
-// transaction does not see ctx's cancellation: a SIGTERM lets the batch commit.
-func (r *reader) apply(ctx context.Context, planner *identity.Planner, mapper *mapping.Mapper,
-	values [][]any, cursor *connectors.Cursor) error {
+// apply plans a batch and commits its writes with its cursor in one transaction.
+// The transaction does not see ctx's cancellation: a SIGTERM lets the batch commit.
+func (r *reader) apply(ctx context.Context, planner *identity.Planner, p prepared) error {
 	s, res := r.sync, r.res
-	encoded, err := state.EncodeCursor(cursor)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", s.Name, err)
-	}
-	rows := make([]identity.Row, 0, len(values))
-	outcomes := make([]RowOutcome, len(values))
-	planned := make([]int, 0, len(values)) // which source rows went to the planner
-	for i, v := range values {
-		row, rej := mapper.Row(v)
-		outcomes[i].Key = row.Key
-		if rej != nil {
-			outcomes[i].Outcome = identity.Outcome{Result: identity.Rejected, Reason: rej.Reason, Detail: rej.Detail}
-			continue
-		}
-		rows = append(rows, row)
-		planned = append(planned, i)
-	}
-
+	rows, outcomes, planned, cursor, encoded := p.rows, p.outcomes, p.planned, p.cursor, p.encoded
+	var err error
 	var batch *identity.Batch
 	write := func(tx *store.Tx) error {
 		wctx := context.WithoutCancel(ctx)
@@ -353,7 +411,7 @@ func (r *reader) apply(ctx context.Context, planner *identity.Planner, mapper *m
 	for j, o := range batch.Outcomes {
 		outcomes[planned[j]].Outcome = o
 	}
-	res.RowsRead += int64(len(values))
+	res.RowsRead += int64(len(outcomes))
 	for _, o := range outcomes {
 		switch o.Outcome.Result {
 		case identity.Created:
