@@ -24,11 +24,25 @@
 // offset and integers are instants. A value a declared type cannot read (a REAL
 // in a DATETIME column, text that is no date) is connectors.Invalid.
 //
-// Dates and times are compared and sorted as the instants they stand for, not as
-// text, so a watermark column may mix forms: the keyset condition and ORDER BY
-// go through dbsync_time(column, zone, date_only), a function this package
-// registers that gives Unix microseconds and fails the read on a value that is
-// not a date, naming it. No index serves it: each batch scans the table.
+// A date or time watermark column (or key) is compared and sorted by the times
+// it holds. At each Read one query looks at all its values (a scan of the
+// (column, key) index when there is one). When they all have one form, as an
+// application writes them — all INTEGER Unix seconds, or all TEXT of one
+// layout: the same separator, fraction digits (up to 6) and zone (none, Z or
+// one offset) — their order as stored is their order in time, so the column is
+// compared and sorted as stored: an index on (column, key) serves each batch,
+// and cursors, lookback ones too, are bound written in that form (zone-less
+// text in Spec.Timezone), which a row's own value reads and binds back to.
+//
+// Otherwise — forms mixed, offsets that differ, digits beyond the microsecond,
+// Unix seconds in a DATE column, or a zone-less wall clock Spec.Timezone skips
+// (in the hour clocks spring forward), which would read as another time — the
+// keyset condition and ORDER BY go through dbsync_time(column, zone,
+// date_only), a function this package registers that gives Unix microseconds
+// and fails the read on a value that is not a date, naming it. That is correct
+// for any mix, but no index serves it: each batch scans the table. A row
+// written in another form while a read runs may be left to the next run,
+// which compares it by its time, as it would a row committed late.
 package sqlite
 
 import (
@@ -151,15 +165,19 @@ func (d dialect) column(name, decl string) sqlsource.Column {
 			}
 			return t, nil
 		}
-		c.Bind = sqlsource.BindTime(func(t time.Time) any { return t.UnixMicro() })
 		// Unary plus selects the stored value without its declared type, which
-		// would have the driver parse it its own way.
-		c.Select = "+" + Quote(name) + " AS " + Quote(name)
+		// would have the driver parse it its own way. No alias: ORDER BY "name"
+		// would name it, an expression no index serves (result columns are
+		// read by position).
+		c.Select = "+" + Quote(name)
+		// Until Adapt finds every value has one form: by instant, through dbsync_time.
+		c.Bind = sqlsource.BindTime(func(t time.Time) any { return t.UnixMicro() })
 		flag := 0
 		if dateOnly {
 			flag = 1
 		}
 		c.Order = fmt.Sprintf("dbsync_time(%s, '%s', %d)", Quote(name), strings.ReplaceAll(d.loc.String(), "'", "''"), flag)
+		c.Adapt = d.adaptTime(c, dateOnly)
 	case strings.HasPrefix(upper, "NUMERIC"), strings.HasPrefix(upper, "DECIMAL"):
 		c.Decode, c.Bind = lenient(decl, sqlsource.DecodeDecimal), bindNumber
 	default:
@@ -251,14 +269,22 @@ var zoned = []string{
 // readTime reads a date or time a SQLite column holds, to the microsecond;
 // dateOnly keeps only its date (as written; of Unix seconds, in UTC) at midnight UTC.
 func readTime(v any, loc *time.Location, dateOnly bool) (time.Time, error) {
+	if dateOnly {
+		loc = time.UTC // the date as written, even one whose midnight loc skips
+	}
 	t, err := parseTime(v, loc)
 	if err != nil {
 		return time.Time{}, err
 	}
+	return timeOf(t, dateOnly), nil
+}
+
+// timeOf is the value readTime gives for t.
+func timeOf(t time.Time, dateOnly bool) time.Time {
 	if dateOnly {
-		return sqlsource.DateOf(t), nil // the date as written
+		return sqlsource.DateOf(t) // the date as written
 	}
-	return t.UTC().Truncate(time.Microsecond), nil
+	return t.UTC().Truncate(time.Microsecond)
 }
 
 func parseTime(v any, loc *time.Location) (time.Time, error) {

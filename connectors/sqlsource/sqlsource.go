@@ -8,7 +8,8 @@
 //     quoted; a `query:` sync reads `SELECT * FROM (<query>) AS dbsync_src`, with
 //     each {{last_sync_time}} bound as its own parameter;
 //   - at Read, a `LIMIT 0` probe learns the columns and their types, so cursor
-//     values are bound in the source's own type and time zone; one COUNT query
+//     values are bound in the source's own type and time zone (a column may
+//     first look at the data to choose how: Column.Adapt); one COUNT query
 //     counts the rows left out for a NULL watermark column or key;
 //   - with a watermark, each Stream.Next is one query: the rows strictly after the
 //     last row of the previous batch in (column, key) order, LIMIT BatchSize, so
@@ -65,6 +66,14 @@ type Column struct {
 
 	Select string // how the column is selected; "" selects it by its quoted name
 	Order  string // what it is compared and sorted by; "" is its quoted name
+
+	// Adapt, when set, is called at Read when the column is the watermark
+	// column or key, with what the sync reads FROM, that clause's parameters
+	// and a read-only transaction to look at the rows in. It returns the column
+	// as this read binds, compares and sorts it (SQLite compares dates and
+	// times as stored when they all have one form, so an index serves the
+	// keyset query).
+	Adapt func(ctx context.Context, tx *sql.Tx, from string, args []any) (Column, error)
 }
 
 // Config is an opened database/sql source.
@@ -134,6 +143,17 @@ func (s *source) Read(ctx context.Context, req connectors.Request) (connectors.S
 	for _, i := range []int{st.wm, st.key} {
 		if cols[i].Bind == nil {
 			return nil, s.errorf("column %q (%s) cannot be a watermark column or key", cols[i].Name, cols[i].Type)
+		}
+		if adapt := cols[i].Adapt; adapt != nil {
+			var c Column
+			err := s.readOnly(ctx, func(tx *sql.Tx) (err error) {
+				c, err = adapt(ctx, tx, from, baseArgs)
+				return err
+			})
+			if err != nil {
+				return nil, s.errorf("look at column %q: %w", cols[i].Name, err)
+			}
+			cols[i] = c
 		}
 	}
 	st.wmExpr, st.keyExpr = orderExpr(d, cols[st.wm]), orderExpr(d, cols[st.key])
