@@ -31,6 +31,9 @@ type Engine struct {
 	Holder   string           // names this process in leases; state.Holder() when empty
 	Now      func() time.Time // when nil, time.Now
 	Progress *Progress        // nil: no progress reports
+	// RetryPause is the first pause before reading again after the source failed
+	// mid-run; it doubles for each of the three attempts. Default 1 s.
+	RetryPause time.Duration
 }
 
 // Options change what a run does.
@@ -203,11 +206,13 @@ func (r *reader) read(ctx context.Context, wm store.Watermark) error {
 		return err
 	}
 	defer src.Close()
-	stream, err := src.Read(ctx, connectors.Request{After: after, BatchSize: s.BatchSize, LastSyncTime: wm.LastSyncTime})
+	read := func(after *connectors.Cursor) (connectors.Stream, error) {
+		return src.Read(ctx, connectors.Request{After: after, BatchSize: s.BatchSize, LastSyncTime: wm.LastSyncTime})
+	}
+	stream, err := read(after)
 	if err != nil {
 		return err
 	}
-	defer stream.Close()
 	res.NullCursorRows = stream.NullCursorRows()
 	if res.NullCursorRows > 0 {
 		r.log.WithField("rows", res.NullCursorRows).Warn("rows with a NULL watermark column are not read; " +
@@ -246,7 +251,7 @@ func (r *reader) read(ctx context.Context, wm store.Watermark) error {
 
 	// Reading and mapping the next batch goes on while this one is written.
 	fetchCtx, stopFetch := context.WithCancel(ctx)
-	batches := r.prefetch(fetchCtx, stream, mapper, valueCol, keyCol)
+	batches := r.prefetch(fetchCtx, &resumable{stream: stream, read: read, after: after}, mapper, valueCol, keyCol)
 	defer func() {
 		stopFetch()
 		for range batches { // wait for the reader before the stream closes
@@ -292,15 +297,64 @@ type prepared struct {
 	err      error
 }
 
+// resumable is a run's stream and how to open it again after the last row read.
+type resumable struct {
+	stream connectors.Stream
+	read   func(after *connectors.Cursor) (connectors.Stream, error)
+	after  *connectors.Cursor // the cursor of the last batch read, where a new read starts
+}
+
+// next reads the next batch. When the source fails (a dropped connection, a restarted
+// server) and the sync has a watermark, it opens a new read after the last batch
+// read, a few times with a growing pause, before it gives up.
+func (r *reader) next(ctx context.Context, rs *resumable) ([][]any, error) {
+	values, err := rs.stream.Next(ctx)
+	if err == nil || errors.Is(err, io.EOF) || ctx.Err() != nil || r.sync.Watermark == nil {
+		return values, err
+	}
+	pause := r.engine.RetryPause
+	if pause <= 0 {
+		pause = time.Second
+	}
+	for attempt := 1; attempt <= 3; attempt++ {
+		r.log.WithError(err).WithField("attempt", attempt).Warn("source read failed; reading again after the last batch read")
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(pause << (attempt - 1)):
+		}
+		rs.stream.Close()
+		rs.stream, err = rs.read(rs.after)
+		if err != nil {
+			rs.stream = failed{err}
+			continue
+		}
+		if values, err = rs.stream.Next(ctx); err == nil || errors.Is(err, io.EOF) {
+			return values, err
+		}
+	}
+	return nil, err
+}
+
+// failed is a stream that could not be opened again.
+type failed struct{ err error }
+
+func (f failed) Columns() []connectors.Column          { return nil }
+func (f failed) Next(context.Context) ([][]any, error) { return nil, f.err }
+func (f failed) NullCursorRows() int64                 { return 0 }
+func (f failed) Close() error                          { return nil }
+
 // prefetch reads and maps batches one ahead of the writer. The channel closes after
-// the last batch (or the Limit); a batch with err set is the last one sent.
-func (r *reader) prefetch(ctx context.Context, stream connectors.Stream, mapper *mapping.Mapper, valueCol, keyCol int) <-chan prepared {
+// the last batch (or the Limit); a batch with err set is the last one sent. It owns
+// the stream and closes it.
+func (r *reader) prefetch(ctx context.Context, rs *resumable, mapper *mapping.Mapper, valueCol, keyCol int) <-chan prepared {
 	out := make(chan prepared, 1)
 	go func() {
 		defer close(out)
+		defer func() { rs.stream.Close() }()
 		read := 0
 		for {
-			values, err := stream.Next(ctx)
+			values, err := r.next(ctx, rs)
 			if errors.Is(err, io.EOF) {
 				return
 			}
@@ -316,6 +370,9 @@ func (r *reader) prefetch(ctx context.Context, stream connectors.Stream, mapper 
 					return
 				}
 				p = r.prepare(mapper, values, valueCol, keyCol)
+				if p.cursor != nil {
+					rs.after = p.cursor
+				}
 			}
 			select {
 			case out <- p:

@@ -1,0 +1,226 @@
+package sync_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/dbsync/dbsync/config"
+	_ "github.com/dbsync/dbsync/connectors/mysql"
+	_ "github.com/dbsync/dbsync/connectors/postgres"
+	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/store"
+	"github.com/dbsync/dbsync/sync"
+)
+
+// dropper is a source whose connections a test can cut from the server side.
+type dropper struct {
+	typ, dsn string
+	admin    *sql.DB
+	drop     func(t *testing.T) int // kills the source's connections, returns how many
+}
+
+func pgDropper(t *testing.T, rows int) dropper {
+	dsn := testdb.Postgres(t)
+	b := make([]byte, 4)
+	rand.Read(b)
+	app := "dbsync_src_" + hex.EncodeToString(b)
+	admin, err := sql.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	mustExec(t, admin, `CREATE TABLE users (id bigint PRIMARY KEY, user_id text, email text, updated_at timestamptz)`)
+	mustExec(t, admin, fmt.Sprintf(`INSERT INTO users SELECT i, 'u' || i, 'u' || i || '@x.io',
+		'2026-01-01'::timestamptz + i * interval '1 millisecond' FROM generate_series(1, %d) i`, rows))
+	return dropper{typ: "postgres", dsn: dsn + "&application_name=" + app, admin: admin, drop: func(t *testing.T) int {
+		var n int
+		err := admin.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n)
+		if err != nil {
+			t.Error(err)
+		}
+		return n
+	}}
+}
+
+func myDropper(t *testing.T, rows int) dropper {
+	dsn := testdb.MySQL(t)
+	admin, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	admin.SetMaxOpenConns(1)
+	mustExec(t, admin, `CREATE TABLE users (id bigint PRIMARY KEY, user_id varchar(32), email varchar(64), updated_at datetime(6), INDEX (updated_at, id))`)
+	mustExec(t, admin, fmt.Sprintf(`INSERT INTO users SELECT seq, CONCAT('u', seq), CONCAT('u', seq, '@x.io'),
+		TIMESTAMPADD(MICROSECOND, seq * 1000, '2026-01-01') FROM seq_1_to_%d`, rows))
+	var db string
+	admin.QueryRow(`SELECT DATABASE()`).Scan(&db)
+	return dropper{typ: "mysql", dsn: dsn, admin: admin, drop: func(t *testing.T) int {
+		rows, err := admin.Query(`SELECT id FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()`, db)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			rows.Scan(&id)
+			ids = append(ids, id)
+		}
+		rows.Close()
+		for _, id := range ids {
+			admin.Exec(fmt.Sprintf("KILL %d", id))
+		}
+		return len(ids)
+	}}
+}
+
+func mustExec(t *testing.T, db *sql.DB, q string) {
+	t.Helper()
+	if _, err := db.Exec(q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+// A source connection dropped in the middle of a run (pg_terminate_backend, MariaDB
+// KILL) costs nothing: the driver's pool reconnects, or the read is opened again
+// after the last batch read. The run completes with every row once.
+func TestSourceConnectionDroppedMidRun(t *testing.T) {
+	for name, source := range map[string]func(*testing.T, int) dropper{"postgres": pgDropper, "mariadb": myDropper} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			const rows = 20_000
+			src := source(t, rows)
+			st, err := store.Open(context.Background(), "sqlite", testdb.SQLite(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			var logged strings.Builder
+			log := logrus.New()
+			log.SetOutput(&logged)
+			engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log, RetryPause: 10 * time.Millisecond}
+			s := config.Sync{
+				Name: "users", Source: config.Source{Type: src.typ, DSN: src.dsn}, Table: "users",
+				Watermark: &config.Watermark{Column: "updated_at", Key: "id"}, BatchSize: 1000,
+				Identifiers: config.Identifiers{ID: "user_id", Email: "email"}, Exclude: []string{"id", "updated_at"},
+			}
+			batches, dropped := 0, 0
+			res := engine.Run(context.Background(), s, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
+				if batches++; batches == 3 || batches == 9 {
+					dropped += src.drop(t)
+				}
+			}})
+			if res.Err != nil {
+				t.Fatalf("run: %v\n%s", res.Err, logged.String())
+			}
+			if dropped == 0 {
+				t.Fatal("no source connection was dropped: the test proves nothing")
+			}
+			if res.Created != rows || res.RowsRead != rows {
+				t.Fatalf("read %d, created %d; want %d each", res.RowsRead, res.Created, rows)
+			}
+
+			n := 0
+			st.EachChange(context.Background(), func(identity.Change) error { n++; return nil })
+			if n != rows {
+				t.Fatalf("%d change log entries, want one per row (%d)", n, rows)
+			}
+		})
+	}
+}
+
+// A source that stays down fails the run after the retries; the cursor stays at the
+// last committed batch and the next run completes.
+func TestSourceDownMidRunFailsCleanly(t *testing.T) {
+	const rows = 5_000
+	src := pgDropper(t, rows)
+	st, err := store.Open(context.Background(), "sqlite", testdb.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log, RetryPause: time.Millisecond}
+	s := config.Sync{
+		Name: "users", Source: config.Source{Type: "postgres", DSN: src.dsn}, Table: "users",
+		Watermark: &config.Watermark{Column: "updated_at", Key: "id"}, BatchSize: 500,
+		Identifiers: config.Identifiers{ID: "user_id"}, Exclude: []string{"id", "updated_at", "email"},
+	}
+	batches := 0
+	res := engine.Run(context.Background(), s, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
+		if batches++; batches == 2 {
+			mustExec(t, src.admin, `ALTER TABLE users RENAME TO users_gone`) // every new read fails
+			src.drop(t)
+		}
+	}})
+	if res.Err == nil || res.Status != store.RunFailed {
+		t.Fatalf("run with the source gone: %v %s", res.Err, res.Status)
+	}
+	if res.Created < 1000 || res.Created >= rows {
+		t.Fatalf("created %d before failing", res.Created)
+	}
+	mustExec(t, src.admin, `ALTER TABLE users_gone RENAME TO users`)
+	res = engine.Run(context.Background(), s, sync.Options{})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	total := 0
+	st.EachPerson(context.Background(), func(identity.Person) error { total++; return nil })
+	if total != rows || res.Unchanged != 0 {
+		t.Fatalf("after the next run: %d people (want %d), %d re-read unchanged", total, rows, res.Unchanged)
+	}
+}
+
+// A read that fails is opened again after the last batch read, with a growing pause:
+// here the table is away for a moment (renamed, its connections dropped) and back
+// before the retries run out.
+func TestSourceReadRetriedAfterFailure(t *testing.T) {
+	const rows = 5_000
+	src := pgDropper(t, rows)
+	st, err := store.Open(context.Background(), "sqlite", testdb.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var logged strings.Builder
+	log := logrus.New()
+	log.SetOutput(&logged)
+	engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log, RetryPause: 100 * time.Millisecond}
+	s := config.Sync{
+		Name: "users", Source: config.Source{Type: "postgres", DSN: src.dsn}, Table: "users",
+		Watermark: &config.Watermark{Column: "updated_at", Key: "id"}, BatchSize: 500,
+		Identifiers: config.Identifiers{ID: "user_id"}, Exclude: []string{"id", "updated_at", "email"},
+	}
+	batches := 0
+	back := make(chan struct{})
+	res := engine.Run(context.Background(), s, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
+		if batches++; batches == 2 {
+			mustExec(t, src.admin, `ALTER TABLE users RENAME TO users_away`)
+			src.drop(t)
+			go func() {
+				defer close(back)
+				time.Sleep(50 * time.Millisecond)
+				mustExec(t, src.admin, `ALTER TABLE users_away RENAME TO users`)
+			}()
+		}
+	}})
+	<-back
+	if res.Err != nil {
+		t.Fatalf("run: %v\n%s", res.Err, logged.String())
+	}
+	if res.Created != rows || !strings.Contains(logged.String(), "source read failed") {
+		t.Fatalf("created %d (want %d); log:\n%s", res.Created, rows, logged.String())
+	}
+}
