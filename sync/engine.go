@@ -156,8 +156,16 @@ func (e *Engine) run(ctx context.Context, s config.Sync, opt Options, res *Resul
 			return err
 		}
 		defer func() {
-			// Record the end even when ctx is cancelled: the run history must say how it ended.
+			// Record the end even when ctx is cancelled or the run panicked: the run
+			// history must say how it ended, and a panic is no success.
+			p := recover()
+			if p != nil {
+				err = fmt.Errorf("panic: %v", p)
+			}
 			e.finish(context.WithoutCancel(ctx), run, res, err, log)
+			if p != nil {
+				panic(p)
+			}
 		}()
 	}
 

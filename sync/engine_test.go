@@ -255,3 +255,28 @@ func TestProgressIsLogged(t *testing.T) {
 		t.Fatalf("want a progress line per batch (every 1ns) with rows and lag, got:\n%s", logged.String())
 	}
 }
+
+// A run that panics is recorded as failed (and does not move last_sync_time); the
+// panic goes on to the caller, which serve recovers.
+func TestPanicIsRecordedAsFailure(t *testing.T) {
+	b := setup(t, testdb.Stores()[0])
+	b.insert(t, 1, 21)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic was swallowed")
+			}
+		}()
+		b.engine.Run(context.Background(), b.sync, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
+			panic("boom")
+		}})
+	}()
+	ctx := context.Background()
+	runs, _ := b.st.Runs(ctx, "users", 1)
+	if len(runs) != 1 || runs[0].Status != store.RunFailed || runs[0].Error != "panic: boom" {
+		t.Fatalf("run history: %+v", runs)
+	}
+	if wm, _ := b.st.Watermark(ctx, "users"); wm.LastSyncTime != 0 {
+		t.Fatal("a panicked run set last_sync_time")
+	}
+}

@@ -65,24 +65,63 @@ type command struct {
 
 var commands = []command{
 	{"run", "run each sync (or the named ones) once and exit", runCmd},
+	{"serve", "run each sync on its schedule until SIGTERM; /healthz, /readyz, /metrics", serveCmd},
 	{"validate", "check the config (and with --connect, each source and the store)", validateCmd},
 	{"preview", "show what a run would do to each row, writing nothing", previewCmd},
 	{"state", "show the cursors and last runs, or reset a sync", stateCmd},
 	{"people", "look a person up, or show their change log", peopleCmd},
 	{"rejected", "show rejected and skipped rows", rejectedCmd},
 	{"runs", "show the run history", runsCmd},
+	{"version", "print the version (also --version)", versionCmd},
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
 	e := &env{
 		stdout:      os.Stdout,
 		stderr:      os.Stderr,
 		terminal:    isatty.IsTerminal(os.Stdout.Fd()),
 		errTerminal: isatty.IsTerminal(os.Stderr.Fd()),
 	}
-	os.Exit(e.main(ctx, os.Args[1:]))
+	ctx, stop := e.notifySignals(context.Background())
+	code := e.main(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// notifySignals returns a context that the first SIGTERM or SIGINT cancels: runs start
+// no new batch, the batch being written commits, and the command returns (serve exits
+// 0). A second signal exits at once with 128+signal: the database rolls back the
+// transaction of the batch being written, and the next run goes on from the cursor.
+func (e *env) notifySignals(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	stopped, stop := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
+	log := e.logger()
+	go func() {
+		select {
+		case sig := <-sigs:
+			log.WithField("signal", sig.String()).Warn("stopping after the current batch; a second signal stops at once")
+			cancel()
+		case <-stopped.Done():
+			return
+		}
+		select {
+		case sig := <-sigs:
+			log.WithField("signal", sig.String()).Warn("stopping at once: the batch being written is rolled back")
+			code := 1
+			if s, ok := sig.(syscall.Signal); ok {
+				code = 128 + int(s)
+			}
+			os.Exit(code)
+		case <-stopped.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		stop()
+		cancel()
+	}
 }
 
 // main runs a command line and returns its exit code; errors are mapped to exit
@@ -115,6 +154,9 @@ func (e *env) dispatch(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		e.usage()
 		return &exitError{code: exitUsage}
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		return versionCmd(ctx, e, args[1:])
 	}
 	for _, c := range commands {
 		if c.name == args[0] {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -41,7 +42,9 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 		}
 		res := engine.Run(ctx, s, sync.Options{DryRun: *dryRun})
 		res.WriteSummary(e.stdout)
-		if res.Status == store.RunFailed {
+		// Stopped by SIGTERM after committing its batch is not a failure: the next
+		// run goes on from the cursor (a CronJob's pod being stopped exits 0).
+		if res.Status == store.RunFailed && !errors.Is(res.Err, sync.ErrInterrupted) {
 			failed++
 		}
 	}
