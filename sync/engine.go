@@ -279,6 +279,11 @@ func (r *reader) read(ctx context.Context, wm store.Watermark) error {
 		}
 		p, ok := <-batches
 		if !ok {
+			// The reader stops on the last batch, or when ctx is cancelled: then
+			// this run is interrupted, not done (a done run moves last_sync_time).
+			if ctx.Err() != nil {
+				return ErrInterrupted
+			}
 			return nil
 		}
 		if p.err != nil {

@@ -280,3 +280,25 @@ func TestPanicIsRecordedAsFailure(t *testing.T) {
 		t.Fatal("a panicked run set last_sync_time")
 	}
 }
+
+// A run cancelled at any moment is interrupted, never ok with rows left unread: an ok
+// run moves last_sync_time, and a query: sync would then skip the rows it never read.
+func TestCancelledRunIsNeverOK(t *testing.T) {
+	b := setup(t, testdb.Stores()[0])
+	b.insert(t, 1, 301)
+	for i := 0; i < 30; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		delay := time.Duration(i%10) * 100 * time.Microsecond
+		res := b.engine.Run(ctx, b.sync, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
+			go func() { time.Sleep(delay); cancel() }()
+		}})
+		cancel()
+		wm, _ := b.st.Watermark(context.Background(), "users")
+		if res.Status == store.RunOK && !strings.HasSuffix(wm.Cursor, `"value":"300"}}`) {
+			t.Fatalf("attempt %d: a cancelled run ended ok at cursor %s", i, wm.Cursor)
+		}
+		if res.Status == store.RunOK {
+			break
+		}
+	}
+}
