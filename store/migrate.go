@@ -54,12 +54,15 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read migrations: %w", err)
 	}
+	// Two workers creating it at once on PostgreSQL: one of them gets an error (a
+	// duplicate type or key) although the table is there. It is, if it can be read.
 	const create = `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`
-	if _, err := s.db.ExecContext(ctx, create); err != nil && !s.d.retryable(err) {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
+	_, createErr := s.db.ExecContext(ctx, create)
 	applied, err := s.schemaVersion(ctx)
 	if err != nil {
+		if createErr != nil {
+			return fmt.Errorf("create schema_migrations: %w", createErr)
+		}
 		return err
 	}
 	if latest := ms[len(ms)-1].version; applied > latest {

@@ -118,14 +118,17 @@ func (t *Tx) Write(ctx context.Context, b *identity.Batch) error {
 	return t.writeRejected(ctx, b.Rejected)
 }
 
-// writePeople inserts the new people and upserts the changed ones.
+// writePeople inserts the new people and upserts the changed ones. Every person
+// written becomes pending for the warehouse export: export_pending is TRUE by
+// default for a new row and set again by the upsert (see store/export.go).
 func (t *Tx) writePeople(ctx context.Context, writes []identity.Write) error {
 	cols := []string{"internal_id", "external_id", "email", "id_key", "email_key", "attributes",
 		"created_at", "updated_at", "merged_into", "deleted", "suppressed"}
 	upsert := ` ON CONFLICT (internal_id) DO UPDATE SET external_id = excluded.external_id,
 		email = excluded.email, id_key = excluded.id_key, email_key = excluded.email_key,
 		attributes = excluded.attributes, updated_at = excluded.updated_at,
-		merged_into = excluded.merged_into, deleted = excluded.deleted, suppressed = excluded.suppressed`
+		merged_into = excluded.merged_into, deleted = excluded.deleted, suppressed = excluded.suppressed,
+		export_pending = TRUE`
 	var inserts, updates []identity.Write
 	for _, w := range writes {
 		if w.Insert {

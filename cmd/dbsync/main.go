@@ -72,6 +72,7 @@ var commands = []command{
 	{"people", "look a person up, or show their change log", peopleCmd},
 	{"rejected", "show rejected and skipped rows", rejectedCmd},
 	{"runs", "show the run history", runsCmd},
+	{"export", "write the warehouse export: what changed since the last one (--full: everything)", exportCmd},
 	{"version", "print the version (also --version)", versionCmd},
 }
 

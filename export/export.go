@@ -1,0 +1,300 @@
+// Package export writes the warehouse export (SPEC §6): for each export a people file
+// and an attributes file, in Parquet, CSV or NDJSON, holding what changed since the
+// previous export (or everything), and then a manifest. Files are written under
+// temporary names and renamed into place, the manifest last, so a loader that reads
+// manifests never sees a partial export. The store keeps the export cursor; see
+// store/export.go for how it is claimed, read and moved.
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/state"
+	"github.com/dbsync/dbsync/store"
+)
+
+// Formats are the file formats an export can write.
+var Formats = []string{"parquet", "csv", "ndjson"}
+
+// DefaultFormat is written when no format is asked for: typed, compressed columns that
+// every warehouse loads.
+const DefaultFormat = "parquet"
+
+// ParseFormats reads a --format value: one or more formats separated by commas.
+func ParseFormats(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.ToLower(strings.TrimSpace(f))
+		switch {
+		case f == "":
+			continue
+		case !slices.Contains(Formats, f):
+			return nil, fmt.Errorf("unknown format %q (want %s)", f, strings.Join(Formats, ", "))
+		case !slices.Contains(out, f):
+			out = append(out, f)
+		}
+	}
+	if len(out) == 0 {
+		return []string{DefaultFormat}, nil
+	}
+	return out, nil
+}
+
+// Options say where and how to export.
+type Options struct {
+	Dir     string             // where the files go; created if missing
+	Formats []string           // DefaultFormat when empty
+	Full    bool               // every person and attribute, not only what changed
+	Holder  string             // names this process in the export lease; state.Holder() when empty
+	Log     logrus.FieldLogger // nil: no logs
+	Now     func() time.Time   // nil: time.Now
+
+	// afterStep, in tests, runs after each step (claim, write, rename, publish); an
+	// error stops the export there, as if its process had died.
+	afterStep func(step string) error
+}
+
+// Result is what an export wrote.
+type Result struct {
+	Manifest *Manifest
+	Path     string // the manifest's
+	// Recovered is an earlier export whose process died after publishing its manifest
+	// and before the store recorded it; this run recorded it (0: none).
+	Recovered int64
+}
+
+// Run writes one export: the unfinished one, if an exporter died before publishing
+// it, or else the next. Only one export runs at a time (ErrAlreadyRunning).
+func Run(ctx context.Context, st *store.Store, opt Options) (*Result, error) {
+	formats := opt.Formats
+	if len(formats) == 0 {
+		formats = []string{DefaultFormat}
+	}
+	if _, err := ParseFormats(strings.Join(formats, ",")); err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(opt.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("export directory: %w", err)
+	}
+	x := &exporter{st: st, dir: dir, formats: formats, opt: opt, log: opt.Log, now: opt.Now}
+	if x.log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		x.log = l
+	}
+	if x.now == nil {
+		x.now = time.Now
+	}
+	holder := opt.Holder
+	if holder == "" {
+		holder = state.Holder()
+	}
+	if x.lease, err = acquire(ctx, st, holder); err != nil {
+		return nil, err
+	}
+	defer x.lease.release(ctx)
+	return x.run(ctx)
+}
+
+type exporter struct {
+	st      *store.Store
+	dir     string
+	formats []string
+	opt     Options
+	log     logrus.FieldLogger
+	now     func() time.Time
+	lease   *lease
+}
+
+// Export N, step by step, and what a crash after each step leaves:
+//
+//	recover   an unfinished export with its manifest in place is recorded done from it
+//	claim     export N is recorded running; its people are claimed  -> redone as N
+//	write     files written and flushed under temporary names       -> redone as N
+//	rename    files renamed into place, no manifest names them      -> redone as N
+//	publish   manifest renamed into place                           -> recorded from the manifest
+//	finish    cursor moved, N recorded done
+func (x *exporter) run(ctx context.Context) (*Result, error) {
+	start := x.now()
+	res := &Result{}
+	var err error
+	if res.Recovered, err = x.recover(ctx); err != nil {
+		return nil, err
+	}
+	ex, err := x.st.StartExport(ctx, x.opt.Full, strings.Join(x.formats, ","), x.manifestPath)
+	if err != nil {
+		return nil, err
+	}
+	removeUnpublished(x.dir, ex.Seq)
+	log := x.log.WithField("export", ex.Seq)
+	log.WithField("full", ex.Full).Debug("export started")
+	if err := x.step("claim"); err != nil {
+		return nil, err
+	}
+	if res.Manifest, err = x.write(ctx, ex); err != nil {
+		return nil, fmt.Errorf("export %d: %w", ex.Seq, err)
+	}
+	res.Path = ex.Manifest
+	if err := x.step("publish"); err != nil {
+		return nil, err
+	}
+	// The manifest stands: record it even if a signal came meanwhile.
+	if err := x.st.FinishExport(context.WithoutCancel(ctx), ex); err != nil {
+		return nil, err
+	}
+	log.WithFields(logrus.Fields{
+		"people": ex.People, "attributes": ex.Attributes, "full": ex.Full,
+		"manifest": ex.Manifest, "seconds": x.now().Sub(start).Seconds(),
+	}).Info("export done")
+	return res, nil
+}
+
+func (x *exporter) step(name string) error {
+	if x.opt.afterStep == nil {
+		return nil
+	}
+	return x.opt.afterStep(name)
+}
+
+// manifestPath is where export seq's manifest goes. A manifest already there belongs
+// to an export the store does not know of (another store's, or one reset): it is
+// never overwritten, since a loader may have read it.
+func (x *exporter) manifestPath(seq int64) (string, error) {
+	path := filepath.Join(x.dir, manifestName(seq))
+	_, err := os.Stat(path)
+	switch {
+	case err == nil:
+		return "", fmt.Errorf("%s is already there: is %s another store's export directory?", path, x.dir)
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", err
+	}
+	return path, nil
+}
+
+// recover records an export done whose process died after its manifest was in place
+// and before the store recorded it: the manifest may have been loaded, so it stands,
+// and its cursor moves as it says. An unfinished export without a manifest is left
+// to StartExport, which redoes it under the same number.
+func (x *exporter) recover(ctx context.Context) (int64, error) {
+	ex, err := x.st.UnfinishedExport(ctx)
+	if err != nil || ex == nil {
+		return 0, err
+	}
+	m, err := ReadManifest(ex.Manifest)
+	if errors.Is(err, fs.ErrNotExist) {
+		x.log.WithField("export", ex.Seq).Info("an earlier export did not finish: doing it again")
+		removeUnpublished(filepath.Dir(ex.Manifest), ex.Seq)
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if m.Export != ex.Seq {
+		return 0, fmt.Errorf("%s is export %d's manifest, the store's unfinished export is %d", ex.Manifest, m.Export, ex.Seq)
+	}
+	ex.ThroughLogSeq, ex.People, ex.Attributes = m.ChangeLog.ThroughSeq, m.People, m.Attributes
+	if err := x.st.FinishExport(context.WithoutCancel(ctx), ex); err != nil {
+		return 0, err
+	}
+	x.log.WithField("export", ex.Seq).Info("recorded an earlier export whose manifest was written before its process stopped")
+	return ex.Seq, nil
+}
+
+// write streams the export's people and attributes into files, renames them into
+// place and writes the manifest last.
+func (x *exporter) write(ctx context.Context, ex *store.Export) (*Manifest, error) {
+	people, err := newTable[PersonRow](x.dir, "people", ex.Seq, x.formats, personHeader)
+	if err != nil {
+		return nil, err
+	}
+	defer people.remove() // the temporary files, if they were not renamed
+	attrs, err := newTable[AttributeRow](x.dir, "attributes", ex.Seq, x.formats, attributeHeader)
+	if err != nil {
+		return nil, err
+	}
+	defer attrs.remove()
+
+	through, err := x.st.ReadExport(ctx, ex, func(p *identity.Person, as []store.ExportAttribute) error {
+		if err := people.write(personRow(p)); err != nil {
+			return err
+		}
+		for _, a := range as {
+			if err := attrs.write(attributeRow(p, a)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := people.close(); err != nil {
+		return nil, err
+	}
+	if err := attrs.close(); err != nil {
+		return nil, err
+	}
+	ex.ThroughLogSeq, ex.People, ex.Attributes = through, people.rows, attrs.rows
+	if err := x.step("write"); err != nil {
+		return nil, err
+	}
+
+	// Another exporter took the lease over (this one stalled for 30 s): it redoes the export.
+	if err := x.lease.check(ctx); err != nil {
+		return nil, err
+	}
+	if err := people.publish(); err != nil {
+		return nil, err
+	}
+	if err := attrs.publish(); err != nil {
+		return nil, err
+	}
+	if err := syncDir(x.dir); err != nil {
+		return nil, err
+	}
+	if err := x.step("rename"); err != nil {
+		return nil, err
+	}
+
+	m := &Manifest{
+		Export:         ex.Seq,
+		PreviousExport: ex.Seq - 1,
+		Full:           ex.Full,
+		CreatedAt:      x.now().Unix(),
+		ChangeLog:      LogRange{AfterSeq: ex.AfterLogSeq, ThroughSeq: ex.ThroughLogSeq},
+		People:         people.rows,
+		Attributes:     attrs.rows,
+		Files:          append(people.manifestFiles(), attrs.manifestFiles()...),
+	}
+	if err := writeManifest(x.dir, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// removeUnpublished deletes what an export that died before publishing its manifest
+// left in dir: temporary files, and files renamed into place that no manifest names.
+func removeUnpublished(dir string, seq int64) {
+	for _, pattern := range []string{".*-%08d.*.tmp", "people-%08d.*", "attributes-%08d.*"} {
+		names, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf(pattern, seq)))
+		for _, name := range names {
+			os.Remove(name)
+		}
+	}
+}

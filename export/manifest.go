@@ -1,0 +1,84 @@
+package export
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Manifest describes one export. It is written last, once every file it names is in
+// place, and never rewritten: a loader that reads manifests in export order, and
+// ignores files no manifest names, never sees a partial export.
+type Manifest struct {
+	Export         int64    `json:"export"`          // 1, 2, ... with no gaps
+	PreviousExport int64    `json:"previous_export"` // Export-1; 0 for the first
+	Full           bool     `json:"full"`            // every person and attribute, not only the changed ones
+	CreatedAt      int64    `json:"created_at"`      // Unix seconds
+	ChangeLog      LogRange `json:"change_log"`
+	People         int64    `json:"people"`     // rows of the people file
+	Attributes     int64    `json:"attributes"` // rows of the attributes file
+	Files          []File   `json:"files"`
+}
+
+// LogRange is where the export stands in the store's change log. Export N holds every
+// change its snapshot saw that no earlier export held; their change_log.seq is at most
+// ThroughSeq. AfterSeq is export N-1's ThroughSeq, so the ranges chain with no gap and
+// no overlap. (A write that committed late, after export N-1's snapshot, can have a
+// seq at or below AfterSeq: it is in export N, as each person's own cursor records.)
+type LogRange struct {
+	AfterSeq   int64 `json:"after_seq"`
+	ThroughSeq int64 `json:"through_seq"`
+}
+
+// File is one file of an export, in the manifest's directory.
+type File struct {
+	Table  string `json:"table"` // people or attributes
+	Format string `json:"format"`
+	Name   string `json:"name"`
+	Rows   int64  `json:"rows"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+func manifestName(seq int64) string { return fileName("manifest", seq, "json") }
+
+// writeManifest writes the manifest under a temporary name, flushes it to disk and
+// renames it into place.
+func writeManifest(dir string, m *Manifest) error {
+	name := manifestName(m.Export)
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := createFile(dir, name)
+	if err != nil {
+		return err
+	}
+	if _, err := f.buf.Write(append(b, '\n')); err != nil {
+		f.remove()
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := f.close(); err != nil {
+		f.remove()
+		return err
+	}
+	if err := f.publish(); err != nil {
+		f.remove()
+		return err
+	}
+	return syncDir(dir)
+}
+
+// ReadManifest reads a manifest file.
+func ReadManifest(path string) (*Manifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", filepath.Base(path), err)
+	}
+	return &m, nil
+}

@@ -1,0 +1,379 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/dbsync/dbsync/identity"
+)
+
+// The warehouse export's cursor (SPEC §6). Every write of a person sets
+// people.export_pending (writePeople). Export N
+//
+//  1. claims the pending people: export_pending = FALSE, and a row in export_people,
+//     in short transactions (StartExport);
+//  2. reads the people export_people lists for N in one snapshot, each with the names of
+//     the attributes their change log touched after their exported_log_seq (ReadExport);
+//  3. once its manifest is in place, moves each one's exported_log_seq: to their last
+//     change the snapshot saw if no write came since the claim, else not at all, so
+//     the next export takes their changes from where this one started (FinishExport).
+//
+// A write that commits after the claim makes the person pending again, so they go in
+// the next export too. Which writes came after the claim is read from the flag, never
+// from the order of change_log.seq, which on PostgreSQL is not the order transactions
+// commit in. No advisory locks, no triggers.
+
+// Export states.
+const (
+	ExportRunning = "running" // started; if its process died, the next export finishes or redoes it
+	ExportDone    = "done"
+)
+
+// exportChunk is how many people one short transaction claims or moves the cursor of,
+// so an export never holds the SQLite write lock, or many PostgreSQL row locks, for long.
+const exportChunk = 5000
+
+// Export is one export, as the exports table records it.
+type Export struct {
+	Seq           int64
+	Full          bool
+	Format        string
+	State         string
+	Manifest      string // absolute path of its manifest
+	Started       time.Time
+	Finished      time.Time // zero until done
+	AfterLogSeq   int64     // the previous export's ThroughLogSeq
+	ThroughLogSeq int64     // the largest change_log.seq its snapshot saw
+	People        int64
+	Attributes    int64
+}
+
+// ExportAttribute is one attribute row of an export: the current value, or nil for an
+// attribute that was removed.
+type ExportAttribute struct {
+	Name  string
+	Value json.RawMessage
+}
+
+const exportColumns = `seq, full_export, format, state, manifest, started_ms, finished_ms, after_log_seq,
+	through_log_seq, people, attributes`
+
+func scanExport(row scanner) (Export, error) {
+	var (
+		ex                Export
+		started           int64
+		finished, through sql.NullInt64
+	)
+	err := row.Scan(&ex.Seq, &ex.Full, &ex.Format, &ex.State, &ex.Manifest, &started, &finished,
+		&ex.AfterLogSeq, &through, &ex.People, &ex.Attributes)
+	if err != nil {
+		return ex, err
+	}
+	ex.Started = time.UnixMilli(started).UTC()
+	if finished.Valid {
+		ex.Finished = time.UnixMilli(finished.Int64).UTC()
+	}
+	ex.ThroughLogSeq = through.Int64
+	return ex, nil
+}
+
+// Exports lists every export, oldest first.
+func (s *Store) Exports(ctx context.Context) ([]Export, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+exportColumns+` FROM exports ORDER BY seq`)
+	if err != nil {
+		return nil, fmt.Errorf("read exports: %w", err)
+	}
+	defer rows.Close()
+	var out []Export
+	for rows.Next() {
+		ex, err := scanExport(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read exports: %w", err)
+		}
+		out = append(out, ex)
+	}
+	return out, rows.Err()
+}
+
+// UnfinishedExport returns the export that started and never finished, or nil. Call it
+// holding the export lease: then no live process is running it.
+func (s *Store) UnfinishedExport(ctx context.Context) (*Export, error) {
+	q := s.d.rebind(`SELECT ` + exportColumns + ` FROM exports WHERE state = ? ORDER BY seq LIMIT 1`)
+	ex, err := scanExport(s.db.QueryRowContext(ctx, q, ExportRunning))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read unfinished export: %w", err)
+	}
+	return &ex, nil
+}
+
+// StartExport starts the unfinished export again, or else the next one, and claims
+// the pending people for it. manifest names where the export's manifest goes, or
+// refuses the number with an error.
+func (s *Store) StartExport(ctx context.Context, full bool, format string, manifest func(seq int64) (string, error)) (*Export, error) {
+	var ex Export
+	err := s.InTx(ctx, func(tx *Tx) error {
+		ex = Export{Full: full, Format: format, State: ExportRunning, Started: time.Now().UTC()}
+		q := tx.d.rebind(`SELECT ` + exportColumns + ` FROM exports ORDER BY seq DESC LIMIT 1`)
+		last, err := scanExport(tx.tx.QueryRowContext(ctx, q))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			ex.Seq = 1
+		case err != nil:
+			return err
+		case last.State == ExportRunning:
+			ex.Seq, ex.AfterLogSeq = last.Seq, last.AfterLogSeq // redo it
+		default:
+			ex.Seq, ex.AfterLogSeq = last.Seq+1, last.ThroughLogSeq
+		}
+		if ex.Manifest, err = manifest(ex.Seq); err != nil {
+			return err
+		}
+		_, err = tx.tx.ExecContext(ctx, tx.d.rebind(`INSERT INTO exports (seq, full_export, format, state, manifest,
+			started_ms, after_log_seq) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (seq) DO UPDATE SET full_export = excluded.full_export, format = excluded.format,
+			manifest = excluded.manifest, started_ms = excluded.started_ms`),
+			ex.Seq, ex.Full, ex.Format, ex.State, ex.Manifest, ex.Started.UnixMilli(), ex.AfterLogSeq)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start export: %w", err)
+	}
+	if err := s.claim(ctx, ex.Seq); err != nil {
+		return nil, err
+	}
+	return &ex, nil
+}
+
+// claim marks the pending people as export seq's, a chunk to a transaction. A person
+// a batch is writing is claimed once the batch commits (PostgreSQL waits for its row
+// lock); one a batch writes after the claim is pending again.
+func (s *Store) claim(ctx context.Context, seq int64) error {
+	bound := s.d.rebind(`SELECT internal_id FROM people WHERE export_pending ORDER BY internal_id LIMIT 1 OFFSET ?`)
+	for {
+		var upTo string
+		err := s.db.QueryRowContext(ctx, bound, exportChunk-1).Scan(&upTo)
+		last := errors.Is(err, sql.ErrNoRows)
+		if err != nil && !last {
+			return fmt.Errorf("claim people for export %d: %w", seq, err)
+		}
+		where, args := `export_pending`, []any{}
+		if !last {
+			where, args = where+` AND internal_id <= ?`, append(args, upTo)
+		}
+		err = s.InTx(ctx, func(tx *Tx) error {
+			if err := tx.lockPeople(ctx, where, args...); err != nil {
+				return err
+			}
+			record := `INSERT INTO export_people (export_seq, internal_id) SELECT ?, internal_id FROM people WHERE ` +
+				where + ` ON CONFLICT (export_seq, internal_id) DO NOTHING`
+			if _, err := tx.tx.ExecContext(ctx, tx.d.rebind(record), append([]any{seq}, args...)...); err != nil {
+				return err
+			}
+			_, err := tx.tx.ExecContext(ctx, tx.d.rebind(`UPDATE people SET export_pending = FALSE WHERE `+where), args...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("claim people for export %d: %w", seq, err)
+		}
+		if last {
+			return nil
+		}
+	}
+}
+
+// lockPeople takes the row locks of the people matching where in internal_id order,
+// the order batches take them in (LoadPeople), so an export and a batch never
+// deadlock. SQLite has one writer at a time and no row locks.
+func (t *Tx) lockPeople(ctx context.Context, where string, args ...any) error {
+	if t.d.forUpdate == "" {
+		return nil
+	}
+	rows, err := t.tx.QueryContext(ctx, t.d.rebind(`SELECT internal_id FROM people WHERE `+where+` ORDER BY internal_id`+t.d.forUpdate), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+	}
+	return rows.Err()
+}
+
+// ReadExport reads export ex's people in one snapshot, in internal_id order, streaming:
+// memory stays flat however many there are. For each it calls fn with the attribute
+// rows to write: every current attribute when the person was never exported, had
+// someone merged into them, or ex is full; and each attribute their change log touched since their
+// last export, with its current value or nil when removed. A full export reads
+// everyone, retired and deleted people included. It returns the largest change_log.seq
+// the snapshot saw.
+func (s *Store) ReadExport(ctx context.Context, ex *Export, fn func(p *identity.Person, attrs []ExportAttribute) error) (int64, error) {
+	opts := &sql.TxOptions{ReadOnly: true} // SQLite: a deferred read transaction, so writers go on
+	if s.d.numbered {
+		opts.Isolation = sql.LevelRepeatableRead // one snapshot for the whole read
+	}
+	tx, err := s.db.BeginTx(ctx, opts)
+	if err != nil {
+		return 0, fmt.Errorf("read export %d: %w", ex.Seq, err)
+	}
+	defer tx.Rollback()
+	var through int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM change_log`).Scan(&through); err != nil {
+		return 0, fmt.Errorf("read export %d: %w", ex.Seq, err)
+	}
+	agg := `json_group_array(DISTINCT c.attribute)`
+	if s.d.numbered {
+		agg = `json_agg(DISTINCT c.attribute)::text`
+	}
+	since := `FROM change_log c WHERE c.internal_id = p.internal_id AND c.seq > p.exported_log_seq`
+	q := `SELECT ` + personColumns + `, p.exported_log_seq,
+		(SELECT ` + agg + ` ` + since + ` AND c.kind = '` + identity.KindAttributeChange + `'),
+		EXISTS (SELECT 1 ` + since + ` AND c.kind = '` + identity.KindProfileMerge + `')
+		FROM people p`
+	var args []any
+	if !ex.Full {
+		q += ` WHERE p.internal_id IN (SELECT e.internal_id FROM export_people e WHERE e.export_seq = ?)`
+		args = append(args, ex.Seq)
+	}
+	rows, err := tx.QueryContext(ctx, s.d.rebind(q+` ORDER BY p.internal_id`), args...)
+	if err != nil {
+		return 0, fmt.Errorf("read export %d: %w", ex.Seq, err)
+	}
+	defer rows.Close()
+	var (
+		logSeq  sql.NullInt64
+		changed sql.NullString
+		merged  bool
+		attrs   []ExportAttribute
+	)
+	row := &extraScanner{rows, []any{&logSeq, &changed, &merged}}
+	for rows.Next() {
+		p, err := scanPerson(row)
+		if err != nil {
+			return 0, fmt.Errorf("read export %d: %w", ex.Seq, err)
+		}
+		var names []string
+		if changed.Valid {
+			if err := json.Unmarshal([]byte(changed.String), &names); err != nil {
+				return 0, fmt.Errorf("read export %d: changed attributes of %s: %w", ex.Seq, p.CioID, err)
+			}
+		}
+		attrs = exportAttributes(attrs[:0], &p, ex.Full || !logSeq.Valid || merged, names)
+		if err := fn(&p, attrs); err != nil {
+			return 0, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("read export %d: %w", ex.Seq, err)
+	}
+	return through, nil
+}
+
+// extraScanner scans a person's columns and then the extra ones after them.
+type extraScanner struct {
+	rows  *sql.Rows
+	extra []any
+}
+
+func (e *extraScanner) Scan(dest ...any) error { return e.rows.Scan(append(dest, e.extra...)...) }
+
+// exportAttributes lists a person's attribute rows, by name: all current attributes
+// when all is set, and each changed one with its current value or nil when removed.
+// "id" and "email" in the change log are the identifier columns, which the people
+// file carries, unless the person has an attribute of that name.
+func exportAttributes(out []ExportAttribute, p *identity.Person, all bool, changed []string) []ExportAttribute {
+	seen := make(map[string]bool, len(changed))
+	if all {
+		for name, v := range p.Attributes {
+			out = append(out, ExportAttribute{Name: name, Value: v})
+			seen[name] = true
+		}
+	}
+	for _, name := range changed {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		v, ok := p.Attributes[name]
+		if !ok && (name == "id" || name == "email") {
+			continue
+		}
+		out = append(out, ExportAttribute{Name: name, Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// FinishExport moves the cursor of export ex's people and records ex done with its
+// counts. Call it once the manifest is in place. A person not written since the claim
+// had every change committed before the snapshot: their cursor moves to the last one
+// the snapshot saw (at most ex.ThroughLogSeq). A person written since keeps their
+// cursor, and the next export takes their changes from there (NULL becomes 0: they
+// were exported once, so the next export has only their changed attributes, removals
+// included). Run again after a crash, it sets the same values.
+func (s *Store) FinishExport(ctx context.Context, ex *Export) error {
+	const set = `UPDATE people SET exported_log_seq = CASE WHEN export_pending THEN COALESCE(exported_log_seq, 0)
+		ELSE COALESCE((SELECT MAX(c.seq) FROM change_log c WHERE c.internal_id = people.internal_id AND c.seq <= ?), 0) END
+		WHERE `
+	bound := s.d.rebind(`SELECT internal_id FROM export_people WHERE export_seq = ? AND internal_id > ?
+		ORDER BY internal_id LIMIT 1 OFFSET ?`)
+	claimed := `internal_id IN (SELECT internal_id FROM export_people WHERE export_seq = ? AND internal_id > ?`
+	done := s.d.rebind(`UPDATE exports SET state = ?, finished_ms = ?, through_log_seq = ?, people = ?, attributes = ?
+		WHERE seq = ? AND state = ?`)
+	for after := ""; ; {
+		var upTo string
+		err := s.db.QueryRowContext(ctx, bound, ex.Seq, after, exportChunk-1).Scan(&upTo)
+		last := errors.Is(err, sql.ErrNoRows)
+		if err != nil && !last {
+			return fmt.Errorf("finish export %d: %w", ex.Seq, err)
+		}
+		where, args := claimed, []any{ex.Seq, after}
+		if !last {
+			where, args = where+` AND internal_id <= ?`, append(args, upTo)
+		}
+		where += `)`
+		err = s.InTx(ctx, func(tx *Tx) error {
+			if err := tx.lockPeople(ctx, where, args...); err != nil {
+				return err
+			}
+			if _, err := tx.tx.ExecContext(ctx, tx.d.rebind(set+where), append([]any{ex.ThroughLogSeq}, args...)...); err != nil {
+				return err
+			}
+			// The chunk's people are done: forget that export N claimed them.
+			forget := `DELETE FROM export_people WHERE export_seq = ? AND internal_id > ?`
+			if !last {
+				forget += ` AND internal_id <= ?`
+			}
+			if _, err := tx.tx.ExecContext(ctx, tx.d.rebind(forget), args...); err != nil {
+				return err
+			}
+			if !last {
+				return nil
+			}
+			ex.Finished = time.Now().UTC()
+			res, err := tx.tx.ExecContext(ctx, done, ExportDone, ex.Finished.UnixMilli(), ex.ThroughLogSeq,
+				ex.People, ex.Attributes, ex.Seq, ExportRunning)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				return fmt.Errorf("it is not running")
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("finish export %d: %w", ex.Seq, err)
+		}
+		if last {
+			ex.State = ExportDone
+			return nil
+		}
+		after = upTo
+	}
+}
