@@ -2,12 +2,16 @@ package store
 
 import (
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/lib/pq"
 	"modernc.org/sqlite"
@@ -25,8 +29,11 @@ type dialect struct {
 	describe  func(dsn string) string // where the store is, without secrets
 	retryable func(error) bool        // a collision with a concurrent writer: run the transaction again
 	missing   func(error) bool        // the schema is not there: a store never written
-	inList    func(column string) string
-	listArg   func([]string) any
+	// disconnected: the connection to the store was lost (a restarted server); a
+	// transaction run again on a new connection may go through.
+	disconnected func(error) bool
+	inList       func(column string) string
+	listArg      func([]string) any
 }
 
 func dialectFor(driver string) (*dialect, error) {
@@ -55,7 +62,8 @@ var sqliteDialect = &dialect{
 	missing: func(err error) bool {
 		return err != nil && strings.Contains(err.Error(), "no such table")
 	},
-	inList: func(column string) string { return column + " IN (SELECT value FROM json_each(?))" },
+	disconnected: func(error) bool { return false }, // a file: no connection to lose
+	inList:       func(column string) string { return column + " IN (SELECT value FROM json_each(?))" },
 	listArg: func(values []string) any {
 		if values == nil {
 			values = []string{}
@@ -125,6 +133,16 @@ var postgresDialect = &dialect{
 	missing: func(err error) bool {
 		var e *pq.Error
 		return errors.As(err, &e) && e.Code == "42P01"
+	},
+	disconnected: func(err error) bool {
+		var e *pq.Error
+		if errors.As(err, &e) {
+			// connection exceptions; the server shutting down or starting up
+			return e.Code.Class() == "08" || e.Code == "57P01" || e.Code == "57P02" || e.Code == "57P03"
+		}
+		var netErr net.Error
+		return errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+			errors.As(err, &netErr) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 	},
 	inList:  func(column string) string { return column + " = ANY(?)" },
 	listArg: func(values []string) any { return pq.Array(values) },

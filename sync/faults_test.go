@@ -224,3 +224,54 @@ func TestSourceReadRetriedAfterFailure(t *testing.T) {
 		t.Fatalf("created %d (want %d); log:\n%s", res.Created, rows, logged.String())
 	}
 }
+
+// The store's server restarted in the middle of a run: the batch in flight is
+// written again once the server is back (or the run fails cleanly); after the next
+// run every row is in the store once.
+func TestStoreRestartedMidRun(t *testing.T) {
+	const rows = 30_000
+	src := pgDropper(t, rows)
+	cluster := testdb.OwnPostgres(t, "")
+	ctx := context.Background()
+	st, err := store.Open(ctx, "postgres", cluster.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var logged strings.Builder
+	log := logrus.New()
+	log.SetOutput(&logged)
+	engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log}
+	s := config.Sync{
+		Name: "users", Source: config.Source{Type: "postgres", DSN: src.dsn}, Table: "users",
+		Watermark: &config.Watermark{Column: "updated_at", Key: "id"}, BatchSize: 1000,
+		Identifiers: config.Identifiers{ID: "user_id", Email: "email"}, Exclude: []string{"id", "updated_at"},
+	}
+	batches := 0
+	restarted := make(chan struct{})
+	res := engine.Run(ctx, s, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
+		if batches++; batches == 5 {
+			go func() { defer close(restarted); cluster.Restart() }()
+		}
+	}})
+	<-restarted
+	t.Logf("run during the restart: %s, %v (read %d)", res.Status, res.Err, res.RowsRead)
+	if res.Err != nil {
+		// Failing is allowed, cleanly: the next run must complete it.
+		cluster.Wait()
+		if res = engine.Run(ctx, s, sync.Options{}); res.Err != nil {
+			t.Fatalf("the run after the restart: %v\n%s", res.Err, logged.String())
+		}
+	}
+	people, creates := 0, 0
+	st.EachPerson(ctx, func(identity.Person) error { people++; return nil })
+	st.EachChange(ctx, func(c identity.Change) error {
+		if c.Kind == identity.KindProfileCreate {
+			creates++
+		}
+		return nil
+	})
+	if people != rows || creates != rows {
+		t.Fatalf("%d people and %d profile_create entries, want %d of each", people, creates, rows)
+	}
+}
