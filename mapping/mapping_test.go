@@ -173,3 +173,25 @@ func FuzzCanonicalJSON(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValue: text and exact numerics from a source never panic the conversion, and
+// whatever is accepted is valid JSON of the right kind.
+func FuzzValue(f *testing.F) {
+	for _, s := range []string{"", "1", "-0.50", "1e10", "NaN", ".5", "a\x00b", "\xff", `"quoted" \ <tag>`, "12345678901234567890.000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if out, err := Value(s); err == nil {
+			var back string
+			if json.Unmarshal(out, &back) != nil || back != s {
+				t.Fatalf("text %q came out as %s", s, out)
+			}
+		}
+		if out, err := Value(connectors.Decimal(s)); err == nil {
+			var n json.Number
+			if json.Unmarshal(out, &n) != nil || string(out) != s {
+				t.Fatalf("decimal %q came out as %s", s, out)
+			}
+		}
+	})
+}
