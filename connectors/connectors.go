@@ -82,6 +82,11 @@ type Stream interface {
 	Close() error
 }
 
+// ErrConnection wraps a read's error when the connection to the source was lost or
+// refused (a dropped connection, a restarted server): a new Read after the last
+// batch may succeed, where reading again after any other error would fail the same way.
+var ErrConnection = errors.New("connection to the source lost")
+
 // Checker is a Source that can say more than "it connects" for `validate --connect`:
 // for BigQuery, the bytes a run's query would scan.
 type Checker interface {

@@ -317,12 +317,13 @@ type resumable struct {
 	after  *connectors.Cursor // the cursor of the last batch read, where a new read starts
 }
 
-// next reads the next batch. When the source fails (a dropped connection, a restarted
-// server) and the sync has a watermark, it opens a new read after the last batch
-// read, a few times with a growing pause, before it gives up.
+// next reads the next batch. When the connection to the source is lost (a dropped
+// connection, a restarted server) and the sync has a watermark, it opens a new read
+// after the last batch read, a few times with a growing pause, before it gives up.
+// Any other error (a query the source refuses) would only fail again: it ends the run.
 func (r *reader) next(ctx context.Context, rs *resumable) ([][]any, error) {
 	values, err := rs.stream.Next(ctx)
-	if err == nil || errors.Is(err, io.EOF) || ctx.Err() != nil || r.sync.Watermark == nil {
+	if err == nil || !errors.Is(err, connectors.ErrConnection) || ctx.Err() != nil || r.sync.Watermark == nil {
 		return values, err
 	}
 	pause := r.engine.RetryPause
@@ -342,7 +343,7 @@ func (r *reader) next(ctx context.Context, rs *resumable) ([][]any, error) {
 			rs.stream = failed{err}
 			continue
 		}
-		if values, err = rs.stream.Next(ctx); err == nil || errors.Is(err, io.EOF) {
+		if values, err = rs.stream.Next(ctx); err == nil || !errors.Is(err, connectors.ErrConnection) {
 			return values, err
 		}
 	}

@@ -29,6 +29,7 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -96,6 +97,23 @@ func Quote(name string) string {
 func (*dialect) Quote(name string) string { return Quote(name) }
 
 func (*dialect) Placeholder(int) string { return "?" }
+
+// LostConnection: the driver's invalid connection, or the server gone away, lost,
+// shutting down, or the connection killed.
+func (*dialect) LostConnection(err error) bool {
+	if errors.Is(err, mysql.ErrInvalidConn) {
+		return true
+	}
+	var e *mysql.MySQLError
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Number {
+	case 1053, 1927, 2006, 2013: // shutdown in progress, connection killed, gone away, lost during query
+		return true
+	}
+	return false
+}
 
 // After is written for the optimizer: the range on col alone lets a (col, key)
 // index serve it, which MySQL does not do for a row comparison.

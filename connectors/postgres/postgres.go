@@ -31,6 +31,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -87,6 +88,16 @@ func Quote(name string) string {
 func (dialect) Quote(name string) string { return Quote(name) }
 
 func (dialect) Placeholder(n int) string { return "$" + strconv.Itoa(n) }
+
+// LostConnection: a connection exception (class 08), or the server shutting down,
+// crashed or starting up.
+func (dialect) LostConnection(err error) bool {
+	var e *pq.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code.Class() == "08" || e.Code == "57P01" || e.Code == "57P02" || e.Code == "57P03"
+}
 
 // After is a row comparison, which a (column, key) index serves.
 func (dialect) After(col, key string, value, k any, bind func(any) string) string {

@@ -21,9 +21,13 @@ package sqlsource
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/dbsync/dbsync/connectors"
 )
@@ -100,6 +104,34 @@ type source struct {
 }
 
 func (s *source) Close() error { return s.cfg.DB.Close() }
+
+// LostConnection is a Dialect that can tell, from its driver's errors, that the
+// connection to the database was lost (PostgreSQL's connection exceptions, MySQL's
+// "server has gone away").
+type LostConnection interface {
+	LostConnection(err error) bool
+}
+
+// lost says whether a read failed because the connection was lost or refused, so
+// that a new read may get past it.
+func (s *source) lost(err error) bool {
+	var netErr net.Error
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.As(err, &netErr) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	d, ok := s.cfg.Dialect.(LostConnection)
+	return ok && d.LostConnection(err)
+}
+
+// readError wraps a failed read's error: with connectors.ErrConnection when the
+// connection was lost.
+func (s *source) readError(what string, err error) error {
+	if s.lost(err) {
+		return s.errorf("%s: %w: %w", what, connectors.ErrConnection, err)
+	}
+	return s.errorf("%s: %w", what, err)
+}
 
 // errorf is fmt.Errorf with the sync and the source named in front.
 func (s *source) errorf(format string, args ...any) error {

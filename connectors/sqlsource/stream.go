@@ -103,7 +103,7 @@ func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
 		return rows.Close()
 	})
 	if err != nil {
-		return nil, st.src.errorf("read batch %s: %w", describeCursor(st.after), err)
+		return nil, st.src.readError("read batch "+describeCursor(st.after), err)
 	}
 	if len(out) < st.batch {
 		st.done = true // the query found fewer rows than it could have
@@ -156,7 +156,7 @@ func (st *stream) nextStreamed(ctx context.Context) ([][]any, error) {
 	out, err := st.scan(st.rows)
 	if err != nil {
 		st.Close()
-		return nil, st.src.errorf("read rows: %w", err)
+		return nil, st.src.readError("read rows", err)
 	}
 	if len(out) < st.batch {
 		st.Close() // the rows are all read
