@@ -1,0 +1,441 @@
+// Command bench measures dbsync against the physical limit on the same machine, in
+// the same run: a users table of N rows is generated in PostgreSQL and MariaDB, and
+// each scenario runs several times; the median is reported.
+//
+//	go run ./bench                      # N = 1,000,000, 3 repetitions
+//	go run ./bench -rows 200000 -reps 1 # quicker
+//
+// Scenarios:
+//
+//	limit     COPY (SELECT …) TO STDOUT from the source piped into COPY … FROM STDIN
+//	          of a table shaped like the store's people table (same keys and indexes,
+//	          attributes as JSON): what a hand-written copy takes
+//	backfill  dbsync run into an empty PostgreSQL store, and into a SQLite store,
+//	          from PostgreSQL and from MariaDB
+//	sqlite    a plain batched insert of the same rows into an equally indexed SQLite
+//	          table, the SQLite store's limit
+//	1%        an incremental run after 1% of the rows changed
+//	half      an update-heavy run: everyone exists, half have a changed attribute
+//	rss       peak RSS of a backfill at N and at 5×N
+//
+// It needs PostgreSQL (127.0.0.1:5432, user postgres, trust) with psql on the PATH
+// and MariaDB (127.0.0.1:3306, root), as scripts/test sets up.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql"
+	_ "github.com/lib/pq"
+	_ "modernc.org/sqlite"
+)
+
+const (
+	pgAdmin  = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	pgBench  = "postgres://postgres@127.0.0.1:5432/dbsync_bench?sslmode=disable"
+	myServer = "root@tcp(127.0.0.1:3306)/"
+	myBench  = "root@tcp(127.0.0.1:3306)/dbsync_bench"
+)
+
+type result struct {
+	name    string
+	rows    int
+	seconds float64
+	rssMiB  float64
+	limit   string // the scenario this one is compared with
+}
+
+func main() {
+	rows := flag.Int("rows", 1_000_000, "rows in the source users table")
+	reps := flag.Int("reps", 3, "repetitions of each scenario (the median is reported)")
+	big := flag.Bool("rss5x", true, "also measure peak RSS of a backfill at 5×rows")
+	flag.Parse()
+	if err := run(context.Background(), *rows, *reps, *big); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, n, reps int, big bool) error {
+	dir, err := os.MkdirTemp("", "dbsync-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "dbsync")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/dbsync").CombinedOutput(); err != nil {
+		return fmt.Errorf("build dbsync: %v\n%s", err, out)
+	}
+	b := &bench{dir: dir, bin: bin}
+	if err := b.setup(ctx); err != nil {
+		return err
+	}
+	defer b.close()
+	fmt.Printf("generating %d rows in PostgreSQL and MariaDB...\n", n)
+	if err := b.generate(ctx, n, true); err != nil {
+		return err
+	}
+
+	var results []result
+	add := func(r result, err error) error {
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+		fmt.Printf("  %-44s %8.2f s\n", r.name, r.seconds)
+		return nil
+	}
+	median := func(name, limit string, f func() (float64, float64, error)) error {
+		var secs, rss []float64
+		for i := 0; i < reps; i++ {
+			s, r, err := f()
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			secs, rss = append(secs, s), append(rss, r)
+		}
+		return add(result{name: name, rows: n, seconds: med(secs), rssMiB: maxOf(rss), limit: limit}, nil)
+	}
+
+	steps := []func() error{
+		func() error { return median("limit: COPY source | COPY people", "", b.copyLimit) },
+		func() error {
+			return median("backfill postgres -> postgres store", "limit: COPY source | COPY people", func() (float64, float64, error) {
+				return b.backfill(ctx, "postgres", "postgres")
+			})
+		},
+		func() error {
+			return median("backfill mariadb -> postgres store", "limit: COPY source | COPY people", func() (float64, float64, error) {
+				return b.backfill(ctx, "mysql", "postgres")
+			})
+		},
+		func() error {
+			return median("sqlite limit: batched insert", "", func() (float64, float64, error) { return b.sqliteLimit(ctx, n) })
+		},
+		func() error {
+			return median("backfill postgres -> sqlite store", "sqlite limit: batched insert", func() (float64, float64, error) {
+				return b.backfill(ctx, "postgres", "sqlite")
+			})
+		},
+		func() error {
+			return median("incremental, 1% changed (postgres store)", "backfill postgres -> postgres store", func() (float64, float64, error) {
+				return b.incremental(ctx, n, 0.01, "plan")
+			})
+		},
+		func() error {
+			return median("update-heavy, half changed (postgres store)", "limit: COPY source | COPY people", func() (float64, float64, error) {
+				return b.incremental(ctx, n, 0.5, "seats")
+			})
+		},
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	if big {
+		fmt.Printf("generating %d rows for the 5x memory run...\n", 5*n)
+		if err := b.generate(ctx, 5*n, false); err != nil {
+			return err
+		}
+		err := median(fmt.Sprintf("backfill postgres -> postgres store, %dx", 5), "", func() (float64, float64, error) {
+			return b.backfill(ctx, "postgres", "postgres")
+		})
+		if err != nil {
+			return err
+		}
+		results[len(results)-1].rows = 5 * n
+	}
+	report(results)
+	return nil
+}
+
+func report(results []result) {
+	byName := map[string]result{}
+	for _, r := range results {
+		byName[r.name] = r
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Println()
+	fmt.Fprintln(w, "scenario\trows\tseconds\trows/s\tvs\tpeak MiB\t")
+	for _, r := range results {
+		ratio := ""
+		if l, ok := byName[r.limit]; ok && l.seconds > 0 {
+			ratio = fmt.Sprintf("%.2fx %s", r.seconds/l.seconds, strings.SplitN(l.name, ":", 2)[0])
+		}
+		rss := ""
+		if r.rssMiB > 0 {
+			rss = fmt.Sprintf("%.0f", r.rssMiB)
+		}
+		fmt.Fprintf(w, "%s\t%d\t%.2f\t%.0f\t%s\t%s\t\n", r.name, r.rows, r.seconds, float64(r.rows)/r.seconds, ratio, rss)
+	}
+	w.Flush()
+}
+
+func med(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func maxOf(v []float64) float64 {
+	m := 0.0
+	for _, x := range v {
+		m = max(m, x)
+	}
+	return m
+}
+
+type bench struct {
+	dir, bin string
+	pg, my   *sql.DB
+}
+
+func (b *bench) close() {
+	b.pg.Close()
+	b.my.Close()
+}
+
+func (b *bench) setup(ctx context.Context) error {
+	admin, err := sql.Open("postgres", pgAdmin)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	var exists bool
+	if err := admin.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'dbsync_bench')`).Scan(&exists); err != nil {
+		return fmt.Errorf("PostgreSQL at 127.0.0.1:5432 (run scripts/test once to set it up): %w", err)
+	}
+	if !exists {
+		if _, err := admin.ExecContext(ctx, `CREATE DATABASE dbsync_bench`); err != nil {
+			return err
+		}
+	}
+	if b.pg, err = sql.Open("postgres", pgBench); err != nil {
+		return err
+	}
+	my, err := sql.Open("mysql", myServer)
+	if err != nil {
+		return err
+	}
+	defer my.Close()
+	if _, err := my.ExecContext(ctx, `CREATE DATABASE IF NOT EXISTS dbsync_bench`); err != nil {
+		return fmt.Errorf("MariaDB at 127.0.0.1:3306: %w", err)
+	}
+	b.my, err = sql.Open("mysql", myBench)
+	return err
+}
+
+// generate makes the source users table: 10 columns, an index on (updated_at, user_id),
+// in PostgreSQL and, with mariadb, in MariaDB too.
+func (b *bench) generate(ctx context.Context, n int, mariadb bool) error {
+	pg := []string{
+		`DROP TABLE IF EXISTS users`,
+		`CREATE TABLE users (user_id bigint PRIMARY KEY, email text NOT NULL, first_name text, last_name text,
+			plan text, country text, seats int, beta boolean, created_at timestamptz, updated_at timestamptz NOT NULL)`,
+		fmt.Sprintf(`INSERT INTO users SELECT i, 'user' || i || '@example.com', 'First' || (i %% 1000), 'Last' || (i %% 997),
+			(ARRAY['free','pro','team','enterprise'])[1 + i %% 4], (ARRAY['NZ','DE','US','BR','JP'])[1 + i %% 5], i %% 50, i %% 2 = 0,
+			'2020-01-01'::timestamptz + i * interval '1 second', '2026-01-01'::timestamptz + i * interval '1 millisecond'
+			FROM generate_series(1, %d) i`, n),
+		`CREATE INDEX users_cursor ON users (updated_at, user_id)`,
+		`ANALYZE users`,
+	}
+	for _, q := range pg {
+		if _, err := b.pg.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("postgres source: %w", err)
+		}
+	}
+	if !mariadb {
+		return nil
+	}
+	my := []string{
+		`DROP TABLE IF EXISTS users`,
+		`CREATE TABLE users (user_id bigint PRIMARY KEY, email varchar(255) NOT NULL, first_name varchar(64), last_name varchar(64),
+			plan varchar(32), country varchar(8), seats int, beta boolean, created_at datetime(6), updated_at datetime(6) NOT NULL,
+			INDEX users_cursor (updated_at, user_id))`,
+		fmt.Sprintf(`INSERT INTO users SELECT seq, CONCAT('user', seq, '@example.com'), CONCAT('First', seq %% 1000), CONCAT('Last', seq %% 997),
+			ELT(1 + seq %% 4, 'free', 'pro', 'team', 'enterprise'), ELT(1 + seq %% 5, 'NZ', 'DE', 'US', 'BR', 'JP'), seq %% 50, seq %% 2 = 0,
+			TIMESTAMPADD(SECOND, seq, '2020-01-01'), TIMESTAMPADD(MICROSECOND, seq * 1000, '2026-01-01')
+			FROM seq_1_to_%d`, n),
+	}
+	for _, q := range my {
+		if _, err := b.my.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("mariadb source: %w", err)
+		}
+	}
+	return nil
+}
+
+// peopleDDL is a table shaped like the store's people table.
+const peopleDDL = `CREATE TABLE %s (internal_id text PRIMARY KEY, external_id text, email text, id_key text UNIQUE,
+	email_key text UNIQUE, attributes text NOT NULL, created_at bigint NOT NULL, updated_at bigint NOT NULL,
+	merged_into text, deleted boolean NOT NULL DEFAULT false, suppressed boolean NOT NULL DEFAULT false)`
+
+// copyLimit pipes COPY TO STDOUT into COPY FROM STDIN through two psql processes.
+func (b *bench) copyLimit() (float64, float64, error) {
+	ctx := context.Background()
+	for _, q := range []string{`DROP TABLE IF EXISTS limit_people`, fmt.Sprintf(peopleDDL, "limit_people")} {
+		if _, err := b.pg.ExecContext(ctx, q); err != nil {
+			return 0, 0, err
+		}
+	}
+	out := `COPY (SELECT md5(user_id::text), user_id::text, email, user_id::text, lower(email),
+		json_build_object('first_name', first_name, 'last_name', last_name, 'plan', plan, 'country', country,
+			'seats', seats, 'beta', beta, 'created_at', extract(epoch from created_at)::bigint)::text,
+		extract(epoch from now())::bigint, extract(epoch from now())::bigint, NULL, false, false
+		FROM users ORDER BY updated_at, user_id) TO STDOUT`
+	in := `COPY limit_people FROM STDIN`
+	start := time.Now()
+	cmd := exec.Command("bash", "-c", fmt.Sprintf(`psql -X -q %q -c %q | psql -X -q %q -c %q`, pgBench, out, pgBench, in))
+	if o, err := cmd.CombinedOutput(); err != nil {
+		return 0, 0, fmt.Errorf("%v\n%s", err, o)
+	}
+	return time.Since(start).Seconds(), 0, nil
+}
+
+// sqliteLimit inserts the same rows, shaped as people, into an equally indexed SQLite
+// table in batches of 5000 with multi-row INSERTs: the SQLite store's limit.
+func (b *bench) sqliteLimit(ctx context.Context, n int) (float64, float64, error) {
+	path := filepath.Join(b.dir, "limit.db")
+	os.Remove(path)
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(peopleDDL, "people")); err != nil {
+		return 0, 0, err
+	}
+	rows, err := b.pg.QueryContext(ctx, `SELECT md5(user_id::text), user_id::text, email, lower(email),
+		json_build_object('first_name', first_name, 'last_name', last_name, 'plan', plan, 'country', country,
+			'seats', seats, 'beta', beta, 'created_at', extract(epoch from created_at)::bigint)::text FROM users ORDER BY updated_at, user_id`)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rows.Close()
+	type row struct{ id, ext, email, key, attrs string }
+	all := make([]row, 0, n)
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.ext, &r.email, &r.key, &r.attrs); err != nil {
+			return 0, 0, err
+		}
+		all = append(all, r)
+	}
+	start := time.Now()
+	const batch, per = 5000, 500
+	tuple := "(?, ?, ?, ?, ?, ?, 0, 0)"
+	stmt := "INSERT INTO people (internal_id, external_id, email, id_key, email_key, attributes, created_at, updated_at) VALUES " +
+		strings.TrimSuffix(strings.Repeat(tuple+", ", per), ", ")
+	for i := 0; i < len(all); i += batch {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return 0, 0, err
+		}
+		for j := i; j < min(i+batch, len(all)); j += per {
+			chunk := all[j:min(j+per, len(all))]
+			args := make([]any, 0, 6*per)
+			for _, r := range chunk {
+				args = append(args, r.id, r.ext, r.email, r.ext, r.key, r.attrs)
+			}
+			q := stmt
+			if len(chunk) < per {
+				q = "INSERT INTO people (internal_id, external_id, email, id_key, email_key, attributes, created_at, updated_at) VALUES " +
+					strings.TrimSuffix(strings.Repeat(tuple+", ", len(chunk)), ", ")
+			}
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				tx.Rollback()
+				return 0, 0, err
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return 0, 0, err
+		}
+	}
+	return time.Since(start).Seconds(), 0, nil
+}
+
+// config writes a dbsync config for a source ("postgres" or "mysql") and a store
+// ("postgres": a fresh schema; "sqlite": a fresh file) and returns its path.
+func (b *bench) config(ctx context.Context, source, storeDriver string) (string, error) {
+	srcDSN := pgBench
+	if source == "mysql" {
+		srcDSN = myBench
+	}
+	storeDSN := filepath.Join(b.dir, "store.db")
+	os.Remove(storeDSN)
+	os.Remove(storeDSN + "-wal")
+	os.Remove(storeDSN + "-shm")
+	if storeDriver == "postgres" {
+		for _, q := range []string{`DROP SCHEMA IF EXISTS store CASCADE`, `CREATE SCHEMA store`} {
+			if _, err := b.pg.ExecContext(ctx, q); err != nil {
+				return "", err
+			}
+		}
+		storeDSN = pgBench + "&search_path=store"
+	}
+	cfg := fmt.Sprintf(`store: {driver: %s, dsn: %q}
+syncs:
+  - name: users
+    source: {type: %s, dsn: %q}
+    table: users
+    watermark: {column: updated_at, key: user_id}
+    batch_size: 5000
+    identifiers: {id: user_id, email: email}
+    exclude: [user_id, email, updated_at]
+`, storeDriver, storeDSN, source, srcDSN)
+	path := filepath.Join(b.dir, "dbsync.yaml")
+	return path, os.WriteFile(path, []byte(cfg), 0o600)
+}
+
+// dbsync runs the binary and returns its wall time and peak RSS in MiB.
+func (b *bench) dbsync(args ...string) (float64, float64, error) {
+	cmd := exec.Command(b.bin, args...)
+	cmd.Env = append(os.Environ(), "DBSYNC_LOG_LEVEL=warn")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	secs := time.Since(start).Seconds()
+	if err != nil {
+		return 0, 0, fmt.Errorf("dbsync %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	rss := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+	return secs, rss, nil
+}
+
+func (b *bench) backfill(ctx context.Context, source, storeDriver string) (float64, float64, error) {
+	cfg, err := b.config(ctx, source, storeDriver)
+	if err != nil {
+		return 0, 0, err
+	}
+	return b.dbsync("run", "-c", cfg)
+}
+
+// incremental backfills a PostgreSQL store untimed, changes a fraction of the source
+// rows (column col and updated_at), and times the run that follows.
+func (b *bench) incremental(ctx context.Context, n int, fraction float64, col string) (float64, float64, error) {
+	if _, _, err := b.backfill(ctx, "postgres", "postgres"); err != nil {
+		return 0, 0, err
+	}
+	every := int(1 / fraction)
+	set := `plan = 'changed at ' || clock_timestamp()`
+	if col == "seats" {
+		set = `seats = seats + 1000`
+	}
+	q := fmt.Sprintf(`UPDATE users SET %s, updated_at = now() WHERE user_id %% %d = 0`, set, every)
+	if _, err := b.pg.ExecContext(ctx, q); err != nil {
+		return 0, 0, err
+	}
+	defer b.pg.ExecContext(ctx, `VACUUM ANALYZE users`)
+	return b.dbsync("run", "-c", filepath.Join(b.dir, "dbsync.yaml"))
+}
