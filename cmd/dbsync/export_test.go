@@ -137,7 +137,7 @@ func TestKilledExportIsRedone(t *testing.T) {
 		t.Fatalf("an export while the dead one's lease is live: exit %d, %s", code, out)
 	}
 
-	expireLeases(t, storePath)
+	expire(t, "sqlite", storePath)
 	if code, out, errOut := dbsync(t, "export", "-c", cfg, "--out", dir, "--format", "ndjson,parquet"); code != 0 || !strings.Contains(out, `"export":1,`) {
 		t.Fatalf("the rerun of export 1: exit %d\n%s%s", code, out, errOut)
 	}
@@ -153,9 +153,9 @@ func TestKilledExportIsRedone(t *testing.T) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		t.Logf("round %d: killed %s", round, lastExport(t, storePath))
-		expireLeases(t, storePath)
+		expire(t, "sqlite", storePath)
 	}
-	expireLeases(t, storePath)
+	expire(t, "sqlite", storePath)
 	started := time.Now()
 	if code, out, errOut := dbsync(t, "export", "-c", cfg, "--out", dir, "--format", "ndjson"); code != 0 {
 		t.Fatalf("export after the kills: exit %d\n%s%s", code, out, errOut)

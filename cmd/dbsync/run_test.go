@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
@@ -116,65 +115,6 @@ func describeAttrs(attrs map[string]json.RawMessage) string {
 	return string(b)
 }
 
-// TestKilledRunLosesNothing: a real dbsync process killed with SIGKILL in the middle
-// of a 200k-row sync, then run again, leaves the store a clean run leaves, and the
-// change log holds no row twice.
-func TestKilledRunLosesNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("200k rows")
-	}
-	const rows = 200_000
-	srcDSN, _ := pgSource(t, rows)
-
-	cleanStore := testdb.SQLite(t)
-	clean := writeConfig(t, "sqlite", cleanStore, "", usersSync("users", srcDSN, 2000))
-	if code, out, errOut := dbsync(t, "run", "-c", clean); code != 0 {
-		t.Fatalf("clean run: exit %d\n%s%s", code, out, errOut)
-	}
-
-	storePath := testdb.SQLite(t)
-	cfg := writeConfig(t, "sqlite", storePath, "", usersSync("users", srcDSN, 2000))
-	cmd, out := process(t, "run", "-c", cfg)
-	st := waitForCursor(t, storePath)
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	runs, err := st.Runs(context.Background(), "users", 1)
-	if err != nil || len(runs) != 1 || runs[0].Status != store.RunRunning {
-		t.Fatalf("the process was not killed mid-run (runs %+v, %v):\n%s", runs, err, out)
-	}
-	wm, _ := st.Watermark(context.Background(), "users")
-	t.Logf("killed with cursor %s", wm.Cursor)
-
-	// Its lease is still live: a run now is skipped. Once it expires (30 s; here the
-	// test moves the clock by expiring it), the next run takes over and finishes.
-	if code, out, _ := dbsync(t, "run", "-c", cfg); code != 0 || !strings.Contains(out, "skipped: already running") {
-		t.Fatalf("a run while the dead process's lease is live: exit %d\n%s", code, out)
-	}
-	expireLeases(t, storePath)
-	code, stdout, errOut := dbsync(t, "run", "-c", cfg)
-	if code != 0 {
-		t.Fatalf("run after the kill: exit %d\n%s%s", code, stdout, errOut)
-	}
-	st.Close()
-
-	if a, b := people(t, "sqlite", cleanStore), people(t, "sqlite", storePath); !slices.Equal(a, b) || len(a) != rows {
-		t.Fatalf("people differ from a clean run's: %d and %d", len(a), len(b))
-	}
-	a, b := changes(t, "sqlite", cleanStore), changes(t, "sqlite", storePath)
-	if !slices.Equal(a, b) {
-		t.Fatalf("change logs differ: %d entries after a clean run, %d after the kill", len(a), len(b))
-	}
-	if hasDuplicates(b) {
-		t.Fatalf("the change log holds a row twice")
-	}
-	runs, _ = st2(t, storePath).Runs(context.Background(), "users", 10)
-	if len(runs) != 3 || runs[2].Status != store.RunFailed || runs[0].Status != store.RunOK {
-		t.Fatalf("run history: %+v", runs)
-	}
-}
-
 func hasDuplicates(sorted []string) bool {
 	for i := 1; i < len(sorted); i++ {
 		if sorted[i] == sorted[i-1] {
@@ -191,39 +131,6 @@ func st2(t *testing.T, path string) *store.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
-}
-
-// waitForCursor waits until a run has committed at least one batch to the store.
-func waitForCursor(t *testing.T, path string) *store.Store {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(path); err == nil {
-			st, err := store.OpenExisting(context.Background(), "sqlite", path)
-			if err == nil {
-				if wm, err := st.Watermark(context.Background(), "users"); err == nil && wm.Cursor != "" {
-					return st
-				}
-				st.Close()
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("no batch was committed within 30 s")
-	return nil
-}
-
-// expireLeases stands in for 30 s passing: the dead holder's lease runs out.
-func expireLeases(t *testing.T, path string) {
-	t.Helper()
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`UPDATE leases SET expires_ms = 0`); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestTwoProcessesOneRun: two dbsync run processes of the same sync started together
