@@ -383,7 +383,7 @@ func (r *reader) prefetch(ctx context.Context, rs *resumable, mapper *mapping.Ma
 				if len(values) == 0 {
 					return
 				}
-				p = r.prepare(mapper, values, valueCol, keyCol)
+				p = r.prepare(mapper, values, valueCol, keyCol, rs.after)
 				if p.cursor != nil {
 					rs.after = p.cursor
 				}
@@ -402,7 +402,9 @@ func (r *reader) prefetch(ctx context.Context, rs *resumable, mapper *mapping.Ma
 }
 
 // prepare maps a batch's rows and works out its cursor: the last row's.
-func (r *reader) prepare(mapper *mapping.Mapper, values [][]any, valueCol, keyCol int) prepared {
+// prev is the (column, key) of the row before the batch's first, if known: a row that
+// ties it on both is a second row with the same key, which is reported, not applied.
+func (r *reader) prepare(mapper *mapping.Mapper, values [][]any, valueCol, keyCol int, prev *connectors.Cursor) prepared {
 	p := prepared{
 		rows:     make([]identity.Row, 0, len(values)),
 		outcomes: make([]RowOutcome, len(values)),
@@ -420,6 +422,14 @@ func (r *reader) prepare(mapper *mapping.Mapper, values [][]any, valueCol, keyCo
 	for i, v := range values {
 		row, rej := mapper.Row(v)
 		p.outcomes[i].Key = row.Key
+		if valueCol >= 0 {
+			if prev != nil && prev.Key != nil && sameValue(v[valueCol], prev.Value) && sameValue(v[keyCol], prev.Key) {
+				rej = &mapping.Rejection{Reason: ReasonDuplicateKey, Detail: fmt.Sprintf(
+					"key %s %v appears again at %s %v: the watermark key must be unique",
+					r.sync.Watermark.Key, v[keyCol], r.sync.Watermark.Column, state.FormatCursor(&connectors.Cursor{Value: v[valueCol]}))}
+			}
+			prev = &connectors.Cursor{Value: v[valueCol], Key: v[keyCol]}
+		}
 		if rej != nil {
 			p.outcomes[i].Outcome = identity.Outcome{Result: identity.Rejected, Reason: rej.Reason, Detail: rej.Detail}
 			continue
@@ -428,6 +438,23 @@ func (r *reader) prepare(mapper *mapping.Mapper, values [][]any, valueCol, keyCo
 		p.planned = append(p.planned, i)
 	}
 	return p
+}
+
+// ReasonDuplicateKey is recorded for a row whose watermark column and key both equal
+// the row before it's: the key is not unique, and the second row is not applied.
+const ReasonDuplicateKey = "duplicate_key"
+
+// sameValue compares two cursor values: times as instants.
+func sameValue(a, b any) bool {
+	if ta, ok := a.(time.Time); ok {
+		tb, ok := b.(time.Time)
+		return ok && ta.Equal(tb)
+	}
+	switch a.(type) {
+	case int64, string, connectors.Decimal:
+		return a == b
+	}
+	return false
 }
 
 // lookbackStart is where a run starts reading: after the cursor, or lookback before

@@ -115,10 +115,10 @@ func (*dialect) LostConnection(err error) bool {
 	return false
 }
 
-// After is written for the optimizer: the range on col alone lets a (col, key)
+// AtOrAfter is written for the optimizer: the range on col alone lets a (col, key)
 // index serve it, which MySQL does not do for a row comparison.
-func (*dialect) After(col, key string, value, k any, bind func(any) string) string {
-	return fmt.Sprintf("%s >= %s AND (%s > %s OR %s > %s)", col, bind(value), col, bind(value), key, bind(k))
+func (*dialect) AtOrAfter(col, key string, value, k any, bind func(any) string) string {
+	return fmt.Sprintf("%s >= %s AND (%s > %s OR %s >= %s)", col, bind(value), col, bind(value), key, bind(k))
 }
 
 // declared is what information_schema says of a table's column.

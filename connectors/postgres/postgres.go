@@ -99,9 +99,9 @@ func (dialect) LostConnection(err error) bool {
 	return e.Code.Class() == "08" || e.Code == "57P01" || e.Code == "57P02" || e.Code == "57P03"
 }
 
-// After is a row comparison, which a (column, key) index serves.
-func (dialect) After(col, key string, value, k any, bind func(any) string) string {
-	return fmt.Sprintf("(%s, %s) > (%s, %s)", col, key, bind(value), bind(k))
+// AtOrAfter is a row comparison, which a (column, key) index serves.
+func (dialect) AtOrAfter(col, key string, value, k any, bind func(any) string) string {
+	return fmt.Sprintf("(%s, %s) >= (%s, %s)", col, key, bind(value), bind(k))
 }
 
 func (d dialect) Columns(_ context.Context, _ *sql.DB, _ *sqlsource.Table, probe []*sql.ColumnType) ([]sqlsource.Column, error) {

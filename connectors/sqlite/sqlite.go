@@ -135,9 +135,9 @@ func (dialect) Quote(name string) string { return Quote(name) }
 
 func (dialect) Placeholder(int) string { return "?" }
 
-// After is a row value comparison (SQLite 3.15 and later).
-func (dialect) After(col, key string, value, k any, bind func(any) string) string {
-	return fmt.Sprintf("(%s, %s) > (%s, %s)", col, key, bind(value), bind(k))
+// AtOrAfter is a row value comparison (SQLite 3.15 and later).
+func (dialect) AtOrAfter(col, key string, value, k any, bind func(any) string) string {
+	return fmt.Sprintf("(%s, %s) >= (%s, %s)", col, key, bind(value), bind(k))
 }
 
 func (d dialect) Columns(_ context.Context, _ *sql.DB, _ *sqlsource.Table, probe []*sql.ColumnType) ([]sqlsource.Column, error) {

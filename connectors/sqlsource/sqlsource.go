@@ -41,10 +41,10 @@ type Dialect interface {
 	Quote(name string) string
 	// Placeholder is the marker of the n-th bound parameter, from 1.
 	Placeholder(n int) string
-	// After is the condition for rows strictly after (value, key) in (col, key)
+	// AtOrAfter is the condition for rows at or after (value, key) in (col, key)
 	// order; col and key are SQL expressions. bind adds a parameter and returns
 	// its placeholder.
-	After(col, key string, value, k any, bind func(any) string) string
+	AtOrAfter(col, key string, value, k any, bind func(any) string) string
 	// Columns says how to read each column a probe found. table is nil for a
 	// query: sync.
 	Columns(ctx context.Context, db *sql.DB, table *Table, probe []*sql.ColumnType) ([]Column, error)

@@ -117,7 +117,7 @@ func keysetQuery(d Dialect, sel, from string, base []any, wmExpr, keyExpr string
 	case after.key == nil:
 		fmt.Fprintf(&b, " AND %s >= %s", wmExpr, p.add(after.value))
 	default:
-		fmt.Fprintf(&b, " AND %s", d.After(wmExpr, keyExpr, after.value, after.key, p.add))
+		fmt.Fprintf(&b, " AND %s", d.AtOrAfter(wmExpr, keyExpr, after.value, after.key, p.add))
 	}
 	fmt.Fprintf(&b, " ORDER BY %s, %s LIMIT %s", wmExpr, keyExpr, strconv.Itoa(limit))
 	return b.String(), p.args

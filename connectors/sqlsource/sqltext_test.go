@@ -21,7 +21,7 @@ type numbered struct{}
 
 func (numbered) Quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
 func (numbered) Placeholder(n int) string { return "$" + strconv.Itoa(n) }
-func (numbered) After(col, key string, v, k any, bind func(any) string) string {
+func (numbered) AtOrAfter(col, key string, v, k any, bind func(any) string) string {
 	return fmt.Sprintf("(%s, %s) > (%s, %s)", col, key, bind(v), bind(k))
 }
 func (numbered) Columns(context.Context, *sql.DB, *Table, []*sql.ColumnType) ([]Column, error) {

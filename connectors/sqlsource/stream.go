@@ -89,7 +89,15 @@ func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
 			return nil, st.src.errorf("read batch %s: %w", describeCursor(st.after), err)
 		}
 	}
-	q, args := keysetQuery(st.src.cfg.Dialect, st.selectList, st.from, st.baseArgs, st.wmExpr, st.keyExpr, after, st.batch)
+	// The query reads from the cursor row itself, one more than a batch, and skips
+	// that row: a row that ties the cursor on both column and key (a key that is
+	// not unique) is then read, not passed over, and the sync reports it.
+	limit := st.batch
+	atCursor := after != nil && after.key != nil
+	if atCursor {
+		limit++
+	}
+	q, args := keysetQuery(st.src.cfg.Dialect, st.selectList, st.from, st.baseArgs, st.wmExpr, st.keyExpr, after, limit)
 	var out [][]any
 	err := st.src.readOnly(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, q, args...)
@@ -97,7 +105,7 @@ func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
 			return err
 		}
 		defer rows.Close()
-		if out, err = st.scan(rows); err != nil {
+		if out, err = st.scan(rows, limit); err != nil {
 			return err
 		}
 		return rows.Close()
@@ -105,8 +113,14 @@ func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
 	if err != nil {
 		return nil, st.src.readError("read batch "+describeCursor(st.after), err)
 	}
-	if len(out) < st.batch {
+	if len(out) < limit {
 		st.done = true // the query found fewer rows than it could have
+	}
+	if atCursor && len(out) > 0 && st.isCursor(out[0], after) {
+		out = out[1:] // the cursor's own row, read before
+	}
+	if len(out) > st.batch {
+		out = out[:st.batch]
 	}
 	if len(out) == 0 {
 		return nil, io.EOF
@@ -114,6 +128,28 @@ func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
 	last := out[len(out)-1]
 	st.after = &connectors.Cursor{Value: last[st.wm], Key: last[st.key]}
 	return out, nil
+}
+
+// isCursor says whether row is the cursor's row: its watermark value and key bind to
+// the same parameters as the cursor's (which may have come back from the store in
+// another Go type).
+func (st *stream) isCursor(row []any, c *boundCursor) bool {
+	v, err := st.cols[st.wm].Bind(row[st.wm])
+	if err != nil || !sameValue(v, c.value) {
+		return false
+	}
+	k, err := st.cols[st.key].Bind(row[st.key])
+	return err == nil && sameValue(k, c.key)
+}
+
+// sameValue compares two parameters: times as instants.
+func sameValue(a, b any) bool {
+	if ta, ok := a.(time.Time); ok {
+		tb, ok := b.(time.Time)
+		return ok && ta.Equal(tb)
+	}
+	defer func() { recover() }() // values that cannot be compared are not the same
+	return a == b
 }
 
 // bind turns a cursor into parameters of the watermark column's and key's types.
@@ -153,7 +189,7 @@ func (st *stream) startStreamed(ctx context.Context) error {
 func (st *stream) nextStreamed(ctx context.Context) ([][]any, error) {
 	stop := context.AfterFunc(ctx, st.cancel)
 	defer stop()
-	out, err := st.scan(st.rows)
+	out, err := st.scan(st.rows, st.batch)
 	if err != nil {
 		st.Close()
 		return nil, st.src.readError("read rows", err)
@@ -167,8 +203,8 @@ func (st *stream) nextStreamed(ctx context.Context) ([][]any, error) {
 	return out, nil
 }
 
-// scan reads up to a batch of rows and decodes their values.
-func (st *stream) scan(rows *sql.Rows) ([][]any, error) {
+// scan reads up to max rows and decodes their values.
+func (st *stream) scan(rows *sql.Rows, max int) ([][]any, error) {
 	n := len(st.cols)
 	vals := make([]any, n)
 	ptrs := make([]any, n)
@@ -176,7 +212,7 @@ func (st *stream) scan(rows *sql.Rows) ([][]any, error) {
 		ptrs[i] = &vals[i]
 	}
 	var out [][]any
-	for len(out) < st.batch && rows.Next() {
+	for len(out) < max && rows.Next() {
 		clear(vals)
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, err
