@@ -372,3 +372,152 @@ func TestDuplicateKeysAreReported(t *testing.T) {
 		}
 	}
 }
+
+// Hostile and odd values from a source each reject their row with a reason naming
+// the column, or are kept exactly; the run goes on and never crashes.
+func TestHostileValues(t *testing.T) {
+	dsn := testdb.Postgres(t)
+	db, err := sql.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustExec(t, db, `CREATE TABLE users (id int PRIMARY KEY, user_id text, score float8, born timestamptz, bio text, doc jsonb, updated_at timestamptz)`)
+	rows := []struct {
+		id              int
+		score, born     string
+		bio, doc        string
+		reason, outcome string
+	}{
+		{1, "NaN", "", "", "", `column "score": NaN`, ""},
+		{2, "Infinity", "", "", "", `column "score": +Inf`, ""},
+		{3, "-Infinity", "", "", "", `column "score": -Inf`, ""},
+		{4, "", "0001-01-01 00:00:00+00", "", "", "", "-62135596800"},
+		{5, "", "9999-12-31 23:59:59+00", "", "", "", "253402300799"},
+		{6, "", "1969-07-20 20:17:40+00", "", "", "", "-14182940"},
+		{7, "", "infinity", "", "", `column "born"`, ""},
+		{8, "", "", strings.Repeat("x", 1<<20), "", "value_too_long: bio (1048576 bytes > 1000)", ""},
+		{9, "", "", "", strings.Repeat("[", 3000) + strings.Repeat("]", 3000), "value_too_long: doc", ""},
+		{10, "1.5", "", "ünïcödé ✓", `{"b": [1, {"c": null}], "a": "x"}`, "", ""},
+	}
+	for _, r := range rows {
+		null := func(s string) any {
+			if s == "" {
+				return nil
+			}
+			return s
+		}
+		_, err := db.Exec(`INSERT INTO users VALUES ($1, $2, $3::float8, $4::timestamptz, $5, $6::jsonb, '2026-01-01')`,
+			r.id, fmt.Sprintf("u%d", r.id), null(r.score), null(r.born), null(r.bio), null(r.doc))
+		if err != nil {
+			t.Fatalf("row %d: %v", r.id, err)
+		}
+	}
+	st, err := store.Open(context.Background(), "sqlite", testdb.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log}
+	s := config.Sync{
+		Name: "users", Source: config.Source{Type: "postgres", DSN: dsn}, Table: "users",
+		Watermark: &config.Watermark{Column: "updated_at", Key: "id"}, BatchSize: 4,
+		Identifiers: config.Identifiers{ID: "user_id"}, Exclude: []string{"id", "updated_at"},
+	}
+	res := engine.Run(context.Background(), s, sync.Options{})
+	if res.Err != nil || res.RowsRead != int64(len(rows)) {
+		t.Fatalf("run: %v, read %d", res.Err, res.RowsRead)
+	}
+	rejected := map[string]string{}
+	st.EachRejected(context.Background(), "users", 0, func(r store.Rejection) error {
+		rejected[r.Key] = r.Reason + ": " + r.Detail
+		return nil
+	})
+	for _, r := range rows {
+		key := fmt.Sprint(r.id)
+		if r.reason != "" {
+			if !strings.Contains(rejected[key], r.reason) {
+				t.Errorf("row %d: rejected %q, want a reason with %q", r.id, rejected[key], r.reason)
+			}
+			continue
+		}
+		if rejected[key] != "" {
+			t.Errorf("row %d was rejected: %s", r.id, rejected[key])
+			continue
+		}
+		p, err := st.FindPerson(context.Background(), engine.Settings, "u"+key)
+		if err != nil {
+			t.Fatalf("row %d: %v", r.id, err)
+		}
+		if r.outcome != "" && string(p.Attributes["born"]) != r.outcome {
+			t.Errorf("row %d: born = %s, want %s", r.id, p.Attributes["born"], r.outcome)
+		}
+	}
+	p, _ := st.FindPerson(context.Background(), engine.Settings, "u10")
+	if got := fmt.Sprint(string(p.Attributes["bio"]), string(p.Attributes["doc"])); got != `"ünïcödé ✓"{"a":"x","b":[1,{"c":null}]}` {
+		t.Errorf("u10: %s", got)
+	}
+
+	// The watermark column changes type under a stored cursor: a clear error naming
+	// the column, the run fails, the cursor stays; a state reset starts it over.
+	mustExec(t, db, `ALTER TABLE users ALTER COLUMN updated_at TYPE bigint USING extract(epoch FROM updated_at)::bigint`)
+	before, _ := st.Watermark(context.Background(), "users")
+	res = engine.Run(context.Background(), s, sync.Options{})
+	if res.Err == nil || !strings.Contains(res.Err.Error(), `"updated_at"`) {
+		t.Fatalf("a run after the cursor column changed type: %v", res.Err)
+	}
+	if after, _ := st.Watermark(context.Background(), "users"); after.Cursor != before.Cursor {
+		t.Fatalf("the failed run moved the cursor: %s -> %s", before.Cursor, after.Cursor)
+	}
+	st.ResetWatermark(context.Background(), "users")
+	if res = engine.Run(context.Background(), s, sync.Options{}); res.Err != nil || res.RowsRead != int64(len(rows)) {
+		t.Fatalf("after a reset: %v, read %d", res.Err, res.RowsRead)
+	}
+}
+
+// Text that is not valid UTF-8 or holds NUL (a SQLite file can hold anything) rejects
+// its row, naming the column, whether in an attribute or in an identifier.
+func TestInvalidText(t *testing.T) {
+	path := testdb.SQLite(t)
+	src, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	mustExec(t, src, `CREATE TABLE users (id INTEGER PRIMARY KEY, user_id TEXT, bio TEXT, updated_at TEXT)`)
+	mustExec(t, src, `INSERT INTO users VALUES
+		(1, 'u1', CAST(x'61ff62' AS TEXT), '2026-01-01 00:00:00'),
+		(2, 'u2', CAST(x'610062' AS TEXT), '2026-01-01 00:00:00'),
+		(3, CAST(x'75ff33' AS TEXT), 'ok', '2026-01-01 00:00:00'),
+		(4, 'u4', 'fine', '2026-01-01 00:00:00')`)
+	st, err := store.Open(context.Background(), "sqlite", testdb.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log}
+	s := config.Sync{
+		Name: "users", Source: config.Source{Type: "sqlite", DSN: path}, Table: "users",
+		Watermark: &config.Watermark{Column: "updated_at", Key: "id"}, BatchSize: 10,
+		Identifiers: config.Identifiers{ID: "user_id"}, Exclude: []string{"id", "updated_at"},
+	}
+	res := engine.Run(context.Background(), s, sync.Options{})
+	if res.Err != nil || res.Created != 1 || res.Rejected != 3 {
+		t.Fatalf("run: %v, created %d, rejected %d", res.Err, res.Created, res.Rejected)
+	}
+	var got []string
+	st.EachRejected(context.Background(), "users", 0, func(r store.Rejection) error {
+		got = append(got, r.Key+" "+r.Reason+": "+r.Detail)
+		return nil
+	})
+	want := []string{`1 invalid_value: column "bio": text is not valid UTF-8`, `2 invalid_value: column "bio": text holds a NUL character`, `3 invalid_value: id is not valid UTF-8`}
+	for i := range want {
+		if i >= len(got) || !strings.HasPrefix(got[i], want[i]) {
+			t.Fatalf("rejected rows:\n%s\nwant prefixes\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
