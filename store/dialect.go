@@ -32,6 +32,7 @@ type dialect struct {
 	// disconnected: the connection to the store was lost (a restarted server); a
 	// transaction run again on a new connection may go through.
 	disconnected func(error) bool
+	unique       func(error) bool // a unique key was taken
 	inList       func(column string) string
 	listArg      func([]string) any
 }
@@ -63,7 +64,11 @@ var sqliteDialect = &dialect{
 		return err != nil && strings.Contains(err.Error(), "no such table")
 	},
 	disconnected: func(error) bool { return false }, // a file: no connection to lose
-	inList:       func(column string) string { return column + " IN (SELECT value FROM json_each(?))" },
+	unique: func(err error) bool {
+		var e *sqlite.Error
+		return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+	},
+	inList: func(column string) string { return column + " IN (SELECT value FROM json_each(?))" },
 	listArg: func(values []string) any {
 		if values == nil {
 			values = []string{}
@@ -133,6 +138,10 @@ var postgresDialect = &dialect{
 	missing: func(err error) bool {
 		var e *pq.Error
 		return errors.As(err, &e) && e.Code == "42P01"
+	},
+	unique: func(err error) bool {
+		var e *pq.Error
+		return errors.As(err, &e) && e.Code == "23505"
 	},
 	disconnected: func(err error) bool {
 		var e *pq.Error

@@ -148,6 +148,11 @@ func (s *Store) inTx(ctx context.Context, fn func(*Tx) error) error {
 	return tx.Commit()
 }
 
+// IsUniqueViolation reports whether err is a unique key taken, on either store.
+func IsUniqueViolation(err error) bool {
+	return sqliteDialect.unique(err) || postgresDialect.unique(err)
+}
+
 // queryer is what *sql.DB and *sql.Tx share, so reads run in or out of a transaction.
 type queryer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)

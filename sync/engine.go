@@ -201,6 +201,7 @@ type reader struct {
 	log    logrus.FieldLogger
 	lease  *state.Lease
 	dryTx  *store.Tx
+	fresh  bool // the last batch found no one already in the store
 }
 
 func (r *reader) read(ctx context.Context, wm store.Watermark) error {
@@ -440,6 +441,33 @@ func (r *reader) prepare(mapper *mapping.Mapper, values [][]any, valueCol, keyCo
 	return p
 }
 
+// counting is a Loader that counts the people it loads.
+type counting struct {
+	identity.Loader
+	n *int
+}
+
+func (c counting) LoadPeople(ctx context.Context, keys identity.Keys) ([]identity.Person, error) {
+	people, err := c.Loader.LoadPeople(ctx, keys)
+	*c.n += len(people)
+	return people, err
+}
+
+// nobody is a Loader for a batch planned as all new people.
+type nobody struct{}
+
+func (nobody) LoadPeople(context.Context, identity.Keys) ([]identity.Person, error) { return nil, nil }
+
+// hasCioID: a row naming a cio_id needs its person looked up, whatever the guess.
+func hasCioID(rows []identity.Row) bool {
+	for _, r := range rows {
+		if r.CioID != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // ReasonDuplicateKey is recorded for a row whose watermark column and key both equal
 // the row before it's: the key is not unique, and the second row is not applied.
 const ReasonDuplicateKey = "duplicate_key"
@@ -476,7 +504,12 @@ func (r *reader) apply(ctx context.Context, planner *identity.Planner, p prepare
 	s, res := r.sync, r.res
 	rows, outcomes, planned, cursor, encoded := p.rows, p.outcomes, p.planned, p.cursor, p.encoded
 	var err error
-	var batch *identity.Batch
+	var (
+		batch   *identity.Batch
+		attempt int
+		guessed bool // planned without looking anyone up
+		found   int  // people the lookups found
+	)
 	write := func(tx *store.Tx) error {
 		wctx := context.WithoutCancel(ctx)
 		if r.lease != nil {
@@ -484,8 +517,17 @@ func (r *reader) apply(ctx context.Context, planner *identity.Planner, p prepare
 				return err
 			}
 		}
+		attempt++
+		// A backfill: the last batch's lookups found no one, so this one is planned
+		// as all new people, without them. Had anyone existed, their id or email key
+		// collides when the batch is written, and it is planned again with lookups.
+		guessed = r.fresh && attempt == 1 && r.dryTx == nil && !hasCioID(rows)
+		var loader identity.Loader = counting{tx, &found}
+		if guessed {
+			loader = nobody{}
+		}
 		var err error
-		if batch, err = planner.Plan(wctx, tx, s.Name, rows); err != nil {
+		if batch, err = planner.Plan(wctx, loader, s.Name, rows); err != nil {
 			return err
 		}
 		batch.Rejected = mergeRejected(outcomes, planned, batch, s.Name, r.engine.now().Unix())
@@ -501,10 +543,14 @@ func (r *reader) apply(ctx context.Context, planner *identity.Planner, p prepare
 		err = write(r.dryTx)
 	} else {
 		err = r.engine.Store.InTx(context.WithoutCancel(ctx), write)
+		if err != nil && guessed && store.IsUniqueViolation(err) {
+			err = r.engine.Store.InTx(context.WithoutCancel(ctx), write)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("sync %s: apply batch: %w", s.Name, err)
 	}
+	r.fresh = guessed || found == 0
 
 	for j, o := range batch.Outcomes {
 		outcomes[planned[j]].Outcome = o

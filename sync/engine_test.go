@@ -302,3 +302,42 @@ func TestCancelledRunIsNeverOK(t *testing.T) {
 		}
 	}
 }
+
+// A backfill plans batches as all new people once a batch's lookups found no one; a
+// batch that does name someone already stored collides on their id or email key and
+// is planned again with lookups: the result is what lookups would have given.
+func TestBackfillGuessFallsBack(t *testing.T) {
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, backend)
+			b.insert(t, 1, 41)
+			// u25 is already a customer; u35's email is already a lead.
+			ctx := context.Background()
+			pl := &identity.Planner{Settings: identity.DefaultSettings()}
+			err := b.st.InTx(ctx, func(tx *store.Tx) error {
+				batch, err := pl.Plan(ctx, tx, "earlier", []identity.Row{
+					{Key: "a", ID: "u25", Attrs: []identity.Attr{{Name: "plan", Value: []byte(`"old"`)}}},
+					{Key: "b", Email: "u35@x.io"},
+				})
+				if err != nil {
+					return err
+				}
+				return tx.Write(ctx, batch)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := b.run(t, sync.Options{})
+			if got := counts(res); got != "read 40 created 38 updated 2 unchanged 0 rejected 0" {
+				t.Fatalf("backfill: %s", got)
+			}
+			n := 0
+			b.st.EachPerson(ctx, func(identity.Person) error { n++; return nil })
+			p, _ := b.st.FindPerson(ctx, identity.DefaultSettings(), "u35@x.io")
+			if n != 40 || p == nil || p.ID != "u35" {
+				t.Fatalf("%d people (want 40); the lead: %+v", n, p)
+			}
+		})
+	}
+}
