@@ -32,7 +32,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -290,18 +289,43 @@ func (b *bench) copyLimit() (float64, float64, error) {
 			return 0, 0, err
 		}
 	}
-	out := `COPY (SELECT md5(user_id::text), user_id::text, email, user_id::text, lower(email),
+	out := `COPY (SELECT lpad(to_hex(user_id), 32, '0'), user_id::text, email, user_id::text, lower(email),
 		json_build_object('first_name', first_name, 'last_name', last_name, 'plan', plan, 'country', country,
 			'seats', seats, 'beta', beta, 'created_at', extract(epoch from created_at)::bigint)::text,
 		extract(epoch from now())::bigint, extract(epoch from now())::bigint, NULL, false, false
 		FROM users ORDER BY updated_at, user_id) TO STDOUT`
 	in := `COPY limit_people FROM STDIN`
 	start := time.Now()
-	cmd := exec.Command("bash", "-c", fmt.Sprintf(`psql -X -q %q -c %q | psql -X -q %q -c %q`, pgBench, out, pgBench, in))
-	if o, err := cmd.CombinedOutput(); err != nil {
-		return 0, 0, fmt.Errorf("%v\n%s", err, o)
+	from := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", pgBench, "-c", out)
+	to := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", pgBench, "-c", in)
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, 0, err
 	}
-	return time.Since(start).Seconds(), 0, nil
+	from.Stdout, to.Stdin = w, r
+	var errFrom, errTo strings.Builder
+	from.Stderr, to.Stderr = &errFrom, &errTo
+	if err := to.Start(); err != nil {
+		return 0, 0, err
+	}
+	err = from.Start()
+	w.Close() // the children hold their own ends
+	r.Close()
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := from.Wait(); err != nil {
+		return 0, 0, fmt.Errorf("COPY TO: %v %s", err, errFrom.String())
+	}
+	if err := to.Wait(); err != nil {
+		return 0, 0, fmt.Errorf("COPY FROM: %v %s", err, errTo.String())
+	}
+	secs := time.Since(start).Seconds()
+	var n int
+	if err := b.pg.QueryRowContext(ctx, `SELECT count(*) FROM limit_people`).Scan(&n); err != nil || n == 0 {
+		return 0, 0, fmt.Errorf("the limit copied %d rows: %v", n, err)
+	}
+	return secs, 0, nil
 }
 
 // sqliteLimit inserts the same rows, shaped as people, into an equally indexed SQLite
@@ -317,7 +341,7 @@ func (b *bench) sqliteLimit(ctx context.Context, n int) (float64, float64, error
 	if _, err := db.ExecContext(ctx, fmt.Sprintf(peopleDDL, "people")); err != nil {
 		return 0, 0, err
 	}
-	rows, err := b.pg.QueryContext(ctx, `SELECT md5(user_id::text), user_id::text, email, lower(email),
+	rows, err := b.pg.QueryContext(ctx, `SELECT lpad(to_hex(user_id), 32, '0'), user_id::text, email, lower(email),
 		json_build_object('first_name', first_name, 'last_name', last_name, 'plan', plan, 'country', country,
 			'seats', seats, 'beta', beta, 'created_at', extract(epoch from created_at)::bigint)::text FROM users ORDER BY updated_at, user_id`)
 	if err != nil {
@@ -399,18 +423,52 @@ syncs:
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }
 
-// dbsync runs the binary and returns its wall time and peak RSS in MiB.
+// dbsync runs the binary and returns its wall time and peak RSS in MiB: the kernel's
+// high-water mark (VmHWM), read every 20 ms while it runs.
 func (b *bench) dbsync(args ...string) (float64, float64, error) {
 	cmd := exec.Command(b.bin, args...)
 	cmd.Env = append(os.Environ(), "DBSYNC_LOG_LEVEL=warn")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	secs := time.Since(start).Seconds()
-	if err != nil {
-		return 0, 0, fmt.Errorf("dbsync %s: %v\n%s", strings.Join(args, " "), err, out)
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
 	}
-	rss := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
-	return secs, rss, nil
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var peakKB int64
+	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+	for tick := time.NewTicker(20 * time.Millisecond); ; {
+		select {
+		case err := <-done:
+			tick.Stop()
+			secs := time.Since(start).Seconds()
+			if err != nil {
+				return 0, 0, fmt.Errorf("dbsync %s: %v\n%s", strings.Join(args, " "), err, out.String())
+			}
+			return secs, float64(peakKB) / 1024, nil
+		case <-tick.C:
+			if kb := highWaterKB(status); kb > peakKB {
+				peakKB = kb
+			}
+		}
+	}
+}
+
+// highWaterKB reads VmHWM, a process's peak resident set, from /proc.
+func highWaterKB(status string) int64 {
+	b, err := os.ReadFile(status)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
+			return kb
+		}
+	}
+	return 0
 }
 
 func (b *bench) backfill(ctx context.Context, source, storeDriver string) (float64, float64, error) {
