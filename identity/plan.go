@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/dbsync/dbsync/internal/jsontext"
 )
 
 // Planner applies the identity rules to batches of rows.
@@ -42,7 +44,7 @@ func (pl *Planner) Plan(ctx context.Context, l Loader, sync string, rows []Row) 
 		sync:  sync,
 		now:   now().Unix(),
 		newID: newID,
-		batch: &Batch{Outcomes: make([]Outcome, len(rows))},
+		batch: &Batch{Outcomes: make([]Outcome, len(rows)), Log: make([]Change, 0, len(rows))},
 	}
 
 	prepared := make([]row, len(rows))
@@ -75,7 +77,7 @@ func (pl *Planner) Plan(ctx context.Context, l Loader, sync string, rows []Row) 
 			return nil, fmt.Errorf("load people: %w", err)
 		}
 	}
-	p.ws = newWorkset(p.s, people)
+	p.ws = newWorkset(p.s, people, len(rows))
 
 	for i := range rows {
 		if bad[i] != nil {
@@ -120,12 +122,14 @@ type workset struct {
 	byEmail map[string]*entry // only when email identifies
 }
 
-func newWorkset(s Settings, people []Person) *workset {
+// newWorkset holds the loaded people, with room for the rows' new ones.
+func newWorkset(s Settings, people []Person, rows int) *workset {
+	n := len(people) + rows
 	w := &workset{
 		s:       s,
-		byCio:   make(map[string]*entry, len(people)),
-		byID:    make(map[string]*entry, len(people)),
-		byEmail: make(map[string]*entry, len(people)),
+		byCio:   make(map[string]*entry, n),
+		byID:    make(map[string]*entry, n),
+		byEmail: make(map[string]*entry, n),
 	}
 	for _, p := range people {
 		e := &entry{Person: p, stored: true}
@@ -474,15 +478,23 @@ func stringJSON(s string) json.RawMessage {
 	if s == "" {
 		return nil
 	}
-	b, _ := json.Marshal(s)
-	return b
+	return jsontext.AppendString(make([]byte, 0, len(s)+2), s)
 }
 
+// identifiersJSON is the `to` of a profile_create entry: {"id":…,"email":…}.
 func identifiersJSON(id, email string) json.RawMessage {
-	v := struct {
-		ID    string `json:"id,omitempty"`
-		Email string `json:"email,omitempty"`
-	}{id, email}
-	b, _ := json.Marshal(v)
-	return b
+	b := make([]byte, 0, len(id)+len(email)+20)
+	b = append(b, '{')
+	if id != "" {
+		b = append(b, `"id":`...)
+		b = jsontext.AppendString(b, id)
+	}
+	if email != "" {
+		if id != "" {
+			b = append(b, ',')
+		}
+		b = append(b, `"email":`...)
+		b = jsontext.AppendString(b, email)
+	}
+	return append(b, '}')
 }

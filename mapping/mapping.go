@@ -19,6 +19,7 @@ import (
 	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/internal/jsontext"
 )
 
 // ReasonInvalidValue is recorded for a row with a value that cannot be converted or stored.
@@ -232,9 +233,9 @@ func Value(v any) (json.RawMessage, error) {
 		if err := checkText(v); err != nil {
 			return nil, err
 		}
-		return appendString(nil, v), nil
+		return jsontext.AppendString(nil, v), nil
 	case []byte:
-		return appendString(nil, base64.StdEncoding.EncodeToString(v)), nil
+		return jsontext.AppendString(nil, base64.StdEncoding.EncodeToString(v)), nil
 	case time.Time:
 		if v.Before(minTime) || !v.Before(maxTime) {
 			return nil, fmt.Errorf("%s is outside the dates the store holds (years 1 to 9999)", v.UTC().Format(time.RFC3339))
@@ -335,7 +336,7 @@ func appendJSON(b []byte, v any) []byte {
 	case json.Number:
 		return append(b, v...)
 	case string:
-		return appendString(b, v)
+		return jsontext.AppendString(b, v)
 	case []any:
 		b = append(b, '[')
 		for i, e := range v {
@@ -356,41 +357,11 @@ func appendJSON(b []byte, v any) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, k)
+			b = jsontext.AppendString(b, k)
 			b = append(b, ':')
 			b = appendJSON(b, v[k])
 		}
 		return append(b, '}')
 	}
 	panic(fmt.Sprintf("mapping: unexpected JSON value %T", v))
-}
-
-// appendString writes s as a JSON string, escaping only what JSON requires (no HTML
-// escaping: "<" stays "<").
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/internal/jsontext"
 )
 
 const personColumns = `internal_id, external_id, email, attributes, created_at, updated_at, merged_into, deleted, suppressed`
@@ -257,37 +258,18 @@ func encodeAttributes(attrs map[string]json.RawMessage) string {
 		size += len(name) + len(v) + 4
 	}
 	sort.Strings(names)
-	var b strings.Builder
-	b.Grow(size)
-	b.WriteByte('{')
+	b := make([]byte, 0, size)
+	b = append(b, '{')
 	for i, name := range names {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		writeJSONString(&b, name)
-		b.WriteByte(':')
-		b.Write(attrs[name])
+		b = jsontext.AppendString(b, name)
+		b = append(b, ':')
+		b = append(b, attrs[name]...)
 	}
-	b.WriteByte('}')
-	return b.String()
-}
-
-func writeJSONString(b *strings.Builder, s string) {
-	plain := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		b.WriteByte('"')
-		b.WriteString(s)
-		b.WriteByte('"')
-		return
-	}
-	enc, _ := json.Marshal(s)
-	b.Write(enc)
+	b = append(b, '}')
+	return string(b)
 }
 
 // FindPerson looks a person up the way `dbsync people get` takes an identifier:
