@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/dbsync/dbsync/config"
+	_ "github.com/dbsync/dbsync/connectors/bigquery"
 	_ "github.com/dbsync/dbsync/connectors/mysql"
 	_ "github.com/dbsync/dbsync/connectors/postgres"
 	_ "github.com/dbsync/dbsync/connectors/sqlite"

@@ -32,6 +32,13 @@ type Harness interface {
 	NameChars() string
 }
 
+// Slow is a Harness whose source takes seconds a query (an emulator). The suite then
+// resumes its long reads every 1,000 rows instead of every 100; a run's own batches
+// are still 100 rows.
+type Slow interface {
+	Slow() bool
+}
+
 // DB is one fresh source database.
 type DB interface {
 	// Spec is how a connector opens this database: Type and the connection fields

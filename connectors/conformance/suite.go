@@ -377,7 +377,11 @@ func testTies(t *testing.T, h Harness) {
 	}
 	wantKeys(t, "one read", keysOf(res.rows, 0), ints(1, n))
 
-	got, last := readResuming(t, src, spec, nil, 100)
+	resume := 100
+	if s, ok := h.(Slow); ok && s.Slow() {
+		resume = 1000
+	}
+	got, last := readResuming(t, src, spec, nil, resume)
 	wantKeys(t, "a read per batch", keysOf(got, 0), ints(1, n))
 	if err := checkValue(t0, last.Value); err != nil {
 		t.Errorf("last cursor value: %v", err)
