@@ -24,13 +24,24 @@
 //	                                    only for a table: sync; a query: sync reads it as string
 //	BINARY, VARBINARY, BLOBs, GEOMETRY  []byte
 //	CHAR, VARCHAR, TEXTs, ENUM, SET, TIME, anything else   string
+//
+// TLS: besides the driver's tls=true|skip-verify|preferred, the DSN may name
+// PEM files the way MySQL clients do: ssl-ca (the CA the server's certificate
+// must chain to; its name must match the DSN's host), and ssl-cert with ssl-key
+// (a client certificate). See tlsFiles.
 package mysql
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -47,7 +58,7 @@ func init() {
 // Open connects to the MySQL or MariaDB database spec.DSN names, in
 // go-sql-driver's form: user:password@tcp(host:3306)/dbname?param=value.
 func Open(ctx context.Context, spec connectors.Spec) (connectors.Source, error) {
-	cfg, err := mysql.ParseDSN(spec.DSN)
+	cfg, err := mysql.ParseDSN(escapeFiles(spec.DSN))
 	if err != nil {
 		return nil, fmt.Errorf("sync %s: mysql: %w", spec.Sync, sqlsource.Redact(fmt.Errorf("read dsn: %w", err), spec.DSN, ""))
 	}
@@ -61,6 +72,9 @@ func Open(ctx context.Context, spec connectors.Spec) (connectors.Source, error) 
 	}
 	cfg.Params["time_zone"] = "'+00:00'"
 	where := fmt.Sprintf("mysql %s/%s", cfg.Addr, cfg.DBName)
+	if err := tlsFiles(cfg); err != nil {
+		return nil, fmt.Errorf("sync %s: %s: %w", spec.Sync, where, err)
+	}
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("sync %s: connect to %s: %w", spec.Sync, where, sqlsource.Redact(err, spec.DSN, cfg.Passwd))
@@ -82,6 +96,72 @@ func Open(ctx context.Context, spec connectors.Spec) (connectors.Source, error) 
 	}
 	d.mariadb = strings.Contains(strings.ToLower(version), "mariadb")
 	return src, nil
+}
+
+// fileParam finds the ssl-ca, ssl-cert and ssl-key parameters in a DSN.
+var fileParam = regexp.MustCompile(`(?i)([?&]ssl[-_](?:ca|cert|key)=)([^&]*)`)
+
+// escapeFiles escapes the paths of ssl-ca, ssl-cert and ssl-key: MySQL users
+// write them as they are (ssl-ca=/etc/mysql/ca.pem), but the driver takes the
+// last / of a DSN to start the database name, so it wants every / in a value
+// escaped. A path given escaped stays as it is.
+func escapeFiles(dsn string) string {
+	return fileParam.ReplaceAllStringFunc(dsn, func(param string) string {
+		m := fileParam.FindStringSubmatch(param)
+		path, err := url.PathUnescape(m[2])
+		if err != nil {
+			path = m[2]
+		}
+		return m[1] + url.QueryEscape(path)
+	})
+}
+
+// tlsFiles takes the ssl-ca, ssl-cert and ssl-key parameters (also spelt
+// ssl_ca, ...) out of cfg.Params, where the driver would send them to the server
+// as session variables, and sets cfg.TLS from them: RootCAs from ssl-ca (the
+// system's when only a client certificate is given), the server's name from the
+// DSN's host, TLS 1.2 or later. The driver's tls= may only be absent or true
+// beside them.
+func tlsFiles(cfg *mysql.Config) error {
+	files := map[string]string{}
+	for k, v := range cfg.Params {
+		switch name := strings.ReplaceAll(strings.ToLower(k), "_", "-"); name {
+		case "ssl-ca", "ssl-cert", "ssl-key":
+			files[name] = v
+			delete(cfg.Params, k)
+		}
+	}
+	if len(files) == 0 {
+		return nil
+	}
+	if cfg.TLSConfig != "" && cfg.TLSConfig != "true" {
+		return fmt.Errorf("tls=%s cannot go with ssl-ca, ssl-cert or ssl-key, which verify the server", cfg.TLSConfig)
+	}
+	host, _, _ := net.SplitHostPort(cfg.Addr)
+	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if path := files["ssl-ca"]; path != "" {
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("ssl-ca: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("ssl-ca: no PEM certificate in %s", path)
+		}
+	}
+	cert, key := files["ssl-cert"], files["ssl-key"]
+	if (cert == "") != (key == "") {
+		return errors.New("ssl-cert and ssl-key go together: give both or neither")
+	}
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return fmt.Errorf("ssl-cert, ssl-key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	cfg.TLS = tc
+	return nil
 }
 
 type dialect struct {
