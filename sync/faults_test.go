@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -101,20 +100,9 @@ func TestSourceConnectionDroppedMidRun(t *testing.T) {
 			t.Parallel()
 			const rows = 20_000
 			src := source(t, rows)
-			st, err := store.Open(context.Background(), "sqlite", testdb.SQLite(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			var logged strings.Builder
-			log := logrus.New()
-			log.SetOutput(&logged)
-			engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log, RetryPause: 10 * time.Millisecond}
-			s := config.Sync{
-				Name: "users", Source: config.Source{Type: src.typ, DSN: src.dsn}, Table: "users",
-				Watermark: &config.Watermark{Column: "updated_at", Key: "id"}, BatchSize: 1000,
-				Identifiers: config.Identifiers{ID: "user_id", Email: "email"}, Exclude: []string{"id", "updated_at"},
-			}
+			st, engine, s, logged := faultSetup(t, "sqlite", testdb.SQLite(t), src.typ, src.dsn, 1000)
+			engine.RetryPause = 10 * time.Millisecond
+			s.Identifiers = config.Identifiers{ID: "user_id", Email: "email"}
 			batches, dropped := 0, 0
 			res := engine.Run(context.Background(), s, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
 				if batches++; batches == 3 || batches == 9 {
@@ -145,19 +133,9 @@ func TestSourceConnectionDroppedMidRun(t *testing.T) {
 func TestSourceDownMidRunFailsCleanly(t *testing.T) {
 	const rows = 5_000
 	src := pgDropper(t, rows)
-	st, err := store.Open(context.Background(), "sqlite", testdb.SQLite(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log, RetryPause: time.Millisecond}
-	s := config.Sync{
-		Name: "users", Source: config.Source{Type: "postgres", DSN: src.dsn}, Table: "users",
-		Watermark: &config.Watermark{Column: "updated_at", Key: "id"}, BatchSize: 500,
-		Identifiers: config.Identifiers{ID: "user_id"}, Exclude: []string{"id", "updated_at", "email"},
-	}
+	st, engine, s, _ := faultSetup(t, "sqlite", testdb.SQLite(t), "postgres", src.dsn, 500)
+	engine.RetryPause = time.Millisecond
+	s.Exclude = []string{"id", "updated_at", "email"}
 	batches := 0
 	res := engine.Run(context.Background(), s, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
 		if batches++; batches == 2 {
@@ -188,22 +166,9 @@ func TestSourceDownMidRunFailsCleanly(t *testing.T) {
 func TestSourceReadRetriedAfterLostConnection(t *testing.T) {
 	const rows = 3_000
 	src := pgDropper(t, rows)
-	st, err := store.Open(context.Background(), "sqlite", testdb.SQLite(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	var logged strings.Builder
-	log := logrus.New()
-	log.SetOutput(&logged)
-	engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log, RetryPause: 10 * time.Millisecond}
-	s := config.Sync{
-		Name: "users", Source: config.Source{Type: "postgres", DSN: src.dsn},
-		// Each batch's query sleeps a moment, so it can be caught running.
-		Query:     `SELECT u.id, u.user_id, u.updated_at FROM users u CROSS JOIN (SELECT pg_sleep(0.2)) AS pause`,
-		Watermark: &config.Watermark{Column: "updated_at", Key: "id"}, BatchSize: 1000,
-		Identifiers: config.Identifiers{ID: "user_id"}, Exclude: []string{"id", "updated_at"},
-	}
+	_, engine, s, logged := faultSetup(t, "sqlite", testdb.SQLite(t), "postgres", src.dsn, 1000)
+	engine.RetryPause = 10 * time.Millisecond
+	s.Table, s.Query = "", `SELECT u.id, u.user_id, u.updated_at FROM users u CROSS JOIN (SELECT pg_sleep(0.2)) AS pause`
 	cut := make(chan int, 1)
 	first := make(chan struct{})
 	go func() { // after the first batch, cut the next batch query found running
@@ -241,19 +206,9 @@ func TestSourceReadRetriedAfterLostConnection(t *testing.T) {
 // it would fail the same way. The run fails at once with its cursor intact.
 func TestSourceErrorIsNotRetried(t *testing.T) {
 	src := pgDropper(t, 2_000)
-	st, err := store.Open(context.Background(), "sqlite", testdb.SQLite(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log, RetryPause: time.Hour}
-	s := config.Sync{
-		Name: "users", Source: config.Source{Type: "postgres", DSN: src.dsn}, Table: "users",
-		Watermark: &config.Watermark{Column: "updated_at", Key: "id"}, BatchSize: 500,
-		Identifiers: config.Identifiers{ID: "user_id"}, Exclude: []string{"id", "updated_at", "email"},
-	}
+	_, engine, s, _ := faultSetup(t, "sqlite", testdb.SQLite(t), "postgres", src.dsn, 500)
+	engine.RetryPause = time.Hour
+	s.Exclude = []string{"id", "updated_at", "email"}
 	batches := 0
 	start := time.Now()
 	res := engine.Run(context.Background(), s, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
@@ -274,20 +229,8 @@ func TestStoreRestartedMidRun(t *testing.T) {
 	src := pgDropper(t, rows)
 	cluster := testdb.OwnPostgres(t, "")
 	ctx := context.Background()
-	st, err := store.Open(ctx, "postgres", cluster.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	var logged strings.Builder
-	log := logrus.New()
-	log.SetOutput(&logged)
-	engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log}
-	s := config.Sync{
-		Name: "users", Source: config.Source{Type: "postgres", DSN: src.dsn}, Table: "users",
-		Watermark: &config.Watermark{Column: "updated_at", Key: "id"}, BatchSize: 1000,
-		Identifiers: config.Identifiers{ID: "user_id", Email: "email"}, Exclude: []string{"id", "updated_at"},
-	}
+	st, engine, s, logged := faultSetup(t, "postgres", cluster.DSN(), "postgres", src.dsn, 1000)
+	s.Identifiers = config.Identifiers{ID: "user_id", Email: "email"}
 	batches := 0
 	restarted := make(chan struct{})
 	res := engine.Run(ctx, s, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
@@ -330,19 +273,7 @@ func TestDuplicateKeysAreReported(t *testing.T) {
 	mustExec(t, db, `CREATE TABLE users (id int, user_id text, plan text, updated_at timestamptz)`)
 	mustExec(t, db, `INSERT INTO users SELECT i, 'u' || i, 'free', '2026-01-01'::timestamptz FROM generate_series(1, 10) i`)
 	mustExec(t, db, `INSERT INTO users VALUES (5, 'u5', 'DUP-boundary', '2026-01-01'), (7, 'u7', 'DUP-inside', '2026-01-01')`)
-	st, err := store.Open(context.Background(), "sqlite", testdb.SQLite(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log}
-	s := config.Sync{
-		Name: "users", Source: config.Source{Type: "postgres", DSN: dsn}, Table: "users",
-		Watermark: &config.Watermark{Column: "updated_at", Key: "id"}, BatchSize: 5,
-		Identifiers: config.Identifiers{ID: "user_id"}, Exclude: []string{"id", "updated_at"},
-	}
+	st, engine, s, _ := faultSetup(t, "sqlite", testdb.SQLite(t), "postgres", dsn, 5)
 	res := engine.Run(context.Background(), s, sync.Options{})
 	if res.Err != nil || res.RowsRead != 12 || res.Created != 10 || res.RejectedBy[sync.ReasonDuplicateKey] != 2 {
 		t.Fatalf("run: %v: read %d, created %d, rejected %v", res.Err, res.RowsRead, res.Created, res.RejectedBy)
@@ -413,19 +344,7 @@ func TestHostileValues(t *testing.T) {
 			t.Fatalf("row %d: %v", r.id, err)
 		}
 	}
-	st, err := store.Open(context.Background(), "sqlite", testdb.SQLite(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log}
-	s := config.Sync{
-		Name: "users", Source: config.Source{Type: "postgres", DSN: dsn}, Table: "users",
-		Watermark: &config.Watermark{Column: "updated_at", Key: "id"}, BatchSize: 4,
-		Identifiers: config.Identifiers{ID: "user_id"}, Exclude: []string{"id", "updated_at"},
-	}
+	st, engine, s, _ := faultSetup(t, "sqlite", testdb.SQLite(t), "postgres", dsn, 4)
 	res := engine.Run(context.Background(), s, sync.Options{})
 	if res.Err != nil || res.RowsRead != int64(len(rows)) {
 		t.Fatalf("run: %v, read %d", res.Err, res.RowsRead)
@@ -492,19 +411,7 @@ func TestInvalidText(t *testing.T) {
 		(2, 'u2', CAST(x'610062' AS TEXT), '2026-01-01 00:00:00'),
 		(3, CAST(x'75ff33' AS TEXT), 'ok', '2026-01-01 00:00:00'),
 		(4, 'u4', 'fine', '2026-01-01 00:00:00')`)
-	st, err := store.Open(context.Background(), "sqlite", testdb.SQLite(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log}
-	s := config.Sync{
-		Name: "users", Source: config.Source{Type: "sqlite", DSN: path}, Table: "users",
-		Watermark: &config.Watermark{Column: "updated_at", Key: "id"}, BatchSize: 10,
-		Identifiers: config.Identifiers{ID: "user_id"}, Exclude: []string{"id", "updated_at"},
-	}
+	st, engine, s, _ := faultSetup(t, "sqlite", testdb.SQLite(t), "sqlite", path, 10)
 	res := engine.Run(context.Background(), s, sync.Options{})
 	if res.Err != nil || res.Created != 1 || res.Rejected != 3 {
 		t.Fatalf("run: %v, created %d, rejected %d", res.Err, res.Created, res.Rejected)
@@ -520,4 +427,26 @@ func TestInvalidText(t *testing.T) {
 			t.Fatalf("rejected rows:\n%s\nwant prefixes\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
+}
+
+// faultSetup is a sync of the users table of a source (typ, dsn) into a store of the
+// test's own, in batches of batch rows, logging into logged: the setup of the tests
+// above. The sync maps user_id to id and leaves id and updated_at out.
+func faultSetup(t *testing.T, driver, storeDSN, typ, dsn string, batch int) (*store.Store, *sync.Engine, config.Sync, *strings.Builder) {
+	t.Helper()
+	st, err := store.Open(context.Background(), driver, storeDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	logged := &strings.Builder{}
+	log := logrus.New()
+	log.SetOutput(logged)
+	engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log, RetryPause: 10 * time.Millisecond}
+	s := config.Sync{
+		Name: "users", Source: config.Source{Type: typ, DSN: dsn}, Table: "users",
+		Watermark: &config.Watermark{Column: "updated_at", Key: "id"}, BatchSize: batch,
+		Identifiers: config.Identifiers{ID: "user_id"}, Exclude: []string{"id", "updated_at"},
+	}
+	return st, engine, s, logged
 }

@@ -237,6 +237,16 @@ func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
 	return st, nil
 }
 
+// readStore opens the config's store for a read command without creating anything;
+// nil when it was never written (the command then has nothing to show).
+func readStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	st, err := store.OpenExisting(ctx, cfg.Store.Driver, cfg.Store.DSN)
+	if errors.Is(err, store.ErrNoStore) {
+		return nil, nil
+	}
+	return st, err
+}
+
 // logger logs to stderr: text on a terminal, JSON otherwise. DBSYNC_LOG_LEVEL sets
 // the level (info by default; debug shows one line per batch).
 func (e *env) logger() *logrus.Logger {
