@@ -50,6 +50,28 @@ type Cursor struct {
 	Key   any // nil with Value set: read from Value inclusive (a lookback restart)
 }
 
+// Where says where a read starts, for messages: "from the start", "from V" (a
+// lookback restart) or "after (V, K)".
+func (c *Cursor) Where() string {
+	switch {
+	case c == nil || c.Value == nil:
+		return "from the start"
+	case c.Key == nil:
+		return "from " + formatValue(c.Value)
+	}
+	return fmt.Sprintf("after (%s, %s)", formatValue(c.Value), formatValue(c.Key))
+}
+
+func formatValue(v any) string {
+	switch v := v.(type) {
+	case time.Time:
+		return v.UTC().Format(time.RFC3339Nano)
+	case string:
+		return fmt.Sprintf("%q", v)
+	}
+	return fmt.Sprint(v)
+}
+
 // Request is one run's read.
 type Request struct {
 	After        *Cursor // nil: from the first row

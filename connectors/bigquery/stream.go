@@ -39,11 +39,11 @@ func (st *stream) start(ctx context.Context, p *plan) error {
 	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, cancel)
 	defer stop()
-	it, err := st.src.run(ictx, p.read, "read rows "+describeCursor(p.after))
+	it, err := st.src.run(ictx, p.read, "read rows "+p.after.Where())
 	if err != nil {
 		cancel()
 		if ctx.Err() != nil {
-			return st.src.jobError(st.jobID, "read rows "+describeCursor(p.after), ctx.Err())
+			return st.src.jobError(st.jobID, "read rows "+p.after.Where(), ctx.Err())
 		}
 		return err
 	}
@@ -75,7 +75,7 @@ func (st *stream) Next(ctx context.Context) ([][]any, error) {
 	if st.done {
 		return nil, io.EOF
 	}
-	what := "read batch " + describeCursor(st.after)
+	what := "read batch " + st.after.Where()
 	if err := ctx.Err(); err != nil {
 		return nil, st.src.jobError(st.jobID, what, err)
 	}
@@ -130,27 +130,6 @@ func (st *stream) Close() error {
 		st.cancel()
 	}
 	return nil
-}
-
-// describeCursor says where a read starts, for messages.
-func describeCursor(c *connectors.Cursor) string {
-	switch {
-	case c == nil:
-		return "from the start"
-	case c.Key == nil:
-		return "from " + formatValue(c.Value)
-	}
-	return fmt.Sprintf("after (%s, %s)", formatValue(c.Value), formatValue(c.Key))
-}
-
-func formatValue(v any) string {
-	switch v := v.(type) {
-	case time.Time:
-		return v.UTC().Format(time.RFC3339Nano)
-	case string:
-		return fmt.Sprintf("%q", v)
-	}
-	return fmt.Sprint(v)
 }
 
 // isCursor says whether a row's watermark value and key are the cursor's: both bind

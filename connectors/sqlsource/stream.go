@@ -86,7 +86,7 @@ func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
 	if st.after != nil {
 		var err error
 		if after, err = st.bind(*st.after); err != nil {
-			return nil, st.src.errorf("read batch %s: %w", describeCursor(st.after), err)
+			return nil, st.src.errorf("read batch %s: %w", st.after.Where(), err)
 		}
 	}
 	// The query reads from the cursor row itself, one more than a batch, and skips
@@ -111,7 +111,7 @@ func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
 		return rows.Close()
 	})
 	if err != nil {
-		return nil, st.src.readError("read batch "+describeCursor(st.after), err)
+		return nil, st.src.readError("read batch "+st.after.Where(), err)
 	}
 	if len(out) < limit {
 		st.done = true // the query found fewer rows than it could have
@@ -250,25 +250,4 @@ func (st *stream) checkCursor(row []any) error {
 		}
 	}
 	return nil
-}
-
-// describeCursor says where a batch starts, for errors.
-func describeCursor(c *connectors.Cursor) string {
-	switch {
-	case c == nil:
-		return "from the start"
-	case c.Key == nil:
-		return "from " + formatValue(c.Value)
-	}
-	return fmt.Sprintf("after (%s, %s)", formatValue(c.Value), formatValue(c.Key))
-}
-
-func formatValue(v any) string {
-	switch v := v.(type) {
-	case time.Time:
-		return v.UTC().Format(time.RFC3339Nano)
-	case string:
-		return fmt.Sprintf("%q", v)
-	}
-	return fmt.Sprint(v)
 }
