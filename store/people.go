@@ -154,10 +154,23 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write) error {
 	return t.insert(ctx, "people", cols, upsert, len(updates), values(updates))
 }
 
+// writeLog appends the batch's change log. A refused change is recorded once per
+// person, sync, row key, attribute, refused value and reason (SPEC §3: a re-read row
+// records nothing again): a batch with refused changes drops those the batch itself
+// repeats and goes through INSERT … ON CONFLICT DO NOTHING, which the unique index
+// change_log_refused_once makes skip those already recorded. The usual batch, with none,
+// keeps the bulk load (COPY on PostgreSQL).
 func (t *Tx) writeLog(ctx context.Context, log []identity.Change) error {
+	suffix := ""
+	for _, c := range log {
+		if c.Kind == identity.KindFailedAttributeChange {
+			log, suffix = refusedOnce(log), " ON CONFLICT DO NOTHING"
+			break
+		}
+	}
 	cols := []string{"at", "sync", "row_key", "internal_id", "kind", "attribute", "from_value", "to_value", "reason"}
 	args := make([]any, 0, len(cols))
-	return t.insert(ctx, "change_log", cols, "", len(log), func(i int) []any {
+	return t.insert(ctx, "change_log", cols, suffix, len(log), func(i int) []any {
 		c := log[i]
 		args = append(args[:0], c.Time, c.Sync, nullable(c.RowKey), c.CioID, c.Kind, nullable(c.Attribute),
 			nullableJSON(c.From), nullableJSON(c.To), nullable(c.Reason))
@@ -165,14 +178,70 @@ func (t *Tx) writeLog(ctx context.Context, log []identity.Change) error {
 	})
 }
 
+// refusedOnce drops the refused changes that repeat one earlier in the log, as the
+// store would had the rows come in batches of one.
+func refusedOnce(log []identity.Change) []identity.Change {
+	type refused struct{ cio, sync, key, attribute, to, reason string }
+	seen := map[refused]bool{}
+	out := make([]identity.Change, 0, len(log))
+	for _, c := range log {
+		if c.Kind == identity.KindFailedAttributeChange {
+			k := refused{c.CioID, c.Sync, c.RowKey, c.Attribute, string(c.To), c.Reason}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// writeRejected records the batch's rejected and skipped rows: one entry per sync,
+// row key and reason, holding when it was first seen (at) and last seen. A row seen
+// again moves last_seen and takes the latest detail.
 func (t *Tx) writeRejected(ctx context.Context, rejected []identity.Rejection) error {
-	cols := []string{"at", "sync", "row_key", "skipped", "reason", "detail"}
+	if len(rejected) > 1 {
+		rejected = rejectedOnce(rejected)
+	}
+	cols := []string{"at", "last_seen", "sync", "row_key", "skipped", "reason", "detail"}
+	const upsert = ` ON CONFLICT (sync, row_key, reason) DO UPDATE SET last_seen = excluded.last_seen,
+		skipped = excluded.skipped, detail = excluded.detail`
 	args := make([]any, 0, len(cols))
-	return t.insert(ctx, "rejected", cols, "", len(rejected), func(i int) []any {
+	return t.insert(ctx, "rejected", cols, upsert, len(rejected), func(i int) []any {
 		r := rejected[i]
-		args = append(args[:0], r.Time, r.Sync, nullable(r.Key), r.Skipped, r.Reason, nullable(r.Detail))
+		// The key is '' rather than NULL when a row has none, so that the unique
+		// index holds such rows too.
+		args = append(args[:0], r.Time, r.Time, r.Sync, r.Key, r.Skipped, r.Reason, nullable(r.Detail))
 		return args
 	})
+}
+
+// rejectedOnce merges the entries of a batch with the same sync, key and reason into
+// the first (an upsert may not touch a row twice), keeping the last one's detail.
+func rejectedOnce(rejected []identity.Rejection) []identity.Rejection {
+	type entry struct{ sync, key, reason string }
+	at := make(map[entry]int, len(rejected))
+	var out []identity.Rejection
+	for i, r := range rejected {
+		k := entry{r.Sync, r.Key, r.Reason}
+		j, dup := at[k]
+		if !dup {
+			if out != nil {
+				out = append(out, r)
+			}
+			at[k] = len(at)
+			continue
+		}
+		if out == nil {
+			out = append(make([]identity.Rejection, 0, len(rejected)), rejected[:i]...)
+		}
+		out[j].Skipped, out[j].Detail = r.Skipped, r.Detail
+	}
+	if out == nil {
+		return rejected
+	}
+	return out
 }
 
 // insert writes n rows with multi-row INSERT statements, as many rows to a statement

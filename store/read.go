@@ -80,20 +80,21 @@ func (s *Store) DeletePerson(ctx context.Context, cioID string) error {
 	return nil
 }
 
-// Rejection is a recorded rejected or skipped row.
+// Rejection is a recorded rejected or skipped row: one entry per sync, key and reason.
 type Rejection struct {
-	Time    int64
-	Sync    string
-	Key     string
-	Skipped bool
-	Reason  string
-	Detail  string
+	Time     int64 // first seen
+	LastSeen int64
+	Sync     string
+	Key      string
+	Skipped  bool
+	Reason   string
+	Detail   string
 }
 
 // EachRejected calls fn for each rejected or skipped row of a sync ("" for every
-// sync) recorded at or after since (Unix seconds), oldest first.
+// sync) last seen at or after since (Unix seconds), in the order first seen.
 func (s *Store) EachRejected(ctx context.Context, sync string, since int64, fn func(Rejection) error) error {
-	q := `SELECT at, sync, row_key, skipped, reason, detail FROM rejected WHERE at >= ?`
+	q := `SELECT at, last_seen, sync, row_key, skipped, reason, detail FROM rejected WHERE last_seen >= ?`
 	args := []any{since}
 	if sync != "" {
 		q += ` AND sync = ?`
@@ -110,7 +111,7 @@ func (s *Store) EachRejected(ctx context.Context, sync string, since int64, fn f
 	for rows.Next() {
 		var r Rejection
 		var key, detail sql.NullString
-		if err := rows.Scan(&r.Time, &r.Sync, &key, &r.Skipped, &r.Reason, &detail); err != nil {
+		if err := rows.Scan(&r.Time, &r.LastSeen, &r.Sync, &key, &r.Skipped, &r.Reason, &detail); err != nil {
 			return fmt.Errorf("read rejected rows: %w", err)
 		}
 		r.Key, r.Detail = key.String, detail.String
