@@ -32,7 +32,7 @@ func TestRecordedOnceWithinABatch(t *testing.T) {
 			}
 		}
 		write(&identity.Batch{
-			Log: []identity.Change{refused(10, "k1", "bad"), refused(10, "k1", "bad"), refused(10, "k1", "worse"), refused(10, "", "bad"), refused(10, "", "bad")},
+			Log:      []identity.Change{refused(10, "k1", "bad"), refused(10, "k1", "bad"), refused(10, "k1", "worse"), refused(10, "", "bad"), refused(10, "", "bad")},
 			Rejected: []identity.Rejection{rejected(10, "k2", "a"), rejected(10, "", "b"), rejected(10, "k2", "c"), rejected(10, "", "d")},
 		})
 		write(&identity.Batch{
