@@ -123,10 +123,10 @@ func (t *Tx) Write(ctx context.Context, b *identity.Batch) error {
 // written becomes pending for the warehouse export: export_pending is TRUE by
 // default for a new row and set again by the upsert (see store/export.go).
 func (t *Tx) writePeople(ctx context.Context, writes []identity.Write) error {
-	cols := []string{"internal_id", "external_id", "email", "id_key", "email_key", "attributes",
+	cols := []string{"internal_id", "external_id", "email", "id_key", "email_key", "email_fold", "attributes",
 		"created_at", "updated_at", "merged_into", "deleted", "suppressed"}
 	upsert := ` ON CONFLICT (internal_id) DO UPDATE SET external_id = excluded.external_id,
-		email = excluded.email, id_key = excluded.id_key, email_key = excluded.email_key,
+		email = excluded.email, id_key = excluded.id_key, email_key = excluded.email_key, email_fold = excluded.email_fold,
 		attributes = excluded.attributes, updated_at = excluded.updated_at,
 		merged_into = excluded.merged_into, deleted = excluded.deleted, suppressed = excluded.suppressed,
 		export_pending = TRUE`
@@ -144,7 +144,7 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write) error {
 			w := ws[i]
 			p := w.Person
 			args = append(args[:0], p.CioID, nullable(p.ID), nullable(p.Email), nullable(w.IDKey), nullable(w.EmailKey),
-				encodeAttributes(p.Attributes), p.CreatedAt, p.UpdatedAt, nullable(p.MergedInto), p.Deleted, p.Suppressed)
+				nullable(emailFold(w)), encodeAttributes(p.Attributes), p.CreatedAt, p.UpdatedAt, nullable(p.MergedInto), p.Deleted, p.Suppressed)
 			return args
 		}
 	}
@@ -160,6 +160,54 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write) error {
 // repeats and goes through INSERT … ON CONFLICT DO NOTHING, which the unique index
 // change_log_refused_once makes skip those already recorded. The usual batch, with none,
 // keeps the bulk load (COPY on PostgreSQL).
+// emailFold is what people.email_fold holds: the folded email of a person whose
+// email is not a key (an [id] workspace), so that `people get` finds them by it
+// however the case is given. Where email identifies, email_key serves and this is
+// empty, so a backfill there writes nothing to its index.
+func emailFold(w identity.Write) string {
+	if w.EmailKey != "" || w.Person.Email == "" || w.Person.Deleted || w.Person.MergedInto != "" {
+		return ""
+	}
+	return identity.EmailKey(w.Person.Email)
+}
+
+// foldEmails fills email_fold for the people stored before it existed (migration
+// 0004), in Go: SQL's LOWER folds only ASCII on SQLite.
+func foldEmails(ctx context.Context, d *dialect, tx *sql.Tx) error {
+	after := ""
+	for {
+		rows, err := tx.QueryContext(ctx, d.rebind(`SELECT internal_id, email FROM people
+			WHERE internal_id > ? AND email_key IS NULL AND email IS NOT NULL AND NOT deleted AND merged_into IS NULL
+			ORDER BY internal_id LIMIT 1000`), after)
+		if err != nil {
+			return fmt.Errorf("fold emails: %w", err)
+		}
+		var ids, emails []string
+		for rows.Next() {
+			var id, email string
+			if err := rows.Scan(&id, &email); err != nil {
+				rows.Close()
+				return fmt.Errorf("fold emails: %w", err)
+			}
+			ids, emails = append(ids, id), append(emails, email)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("fold emails: %w", err)
+		}
+		for i, id := range ids {
+			q := d.rebind(`UPDATE people SET email_fold = ? WHERE internal_id = ?`)
+			if _, err := tx.ExecContext(ctx, q, identity.EmailKey(emails[i]), id); err != nil {
+				return fmt.Errorf("fold emails: %w", err)
+			}
+		}
+		if len(ids) < 1000 {
+			return nil
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
 func (t *Tx) writeLog(ctx context.Context, log []identity.Change) error {
 	suffix := ""
 	for _, c := range log {
@@ -359,11 +407,12 @@ func (s *Store) FindPerson(ctx context.Context, settings identity.Settings, iden
 	} else {
 		add("external_id = ?", identifier)
 	}
-	if identity.ValidEmail(identifier) {
+	// Email case is folded in Go, one way (identity.EmailKey), never by SQL's LOWER.
+	if email := strings.TrimSpace(identifier); identity.ValidEmail(email) {
 		if settings.EmailIdentifies {
-			add("email_key = ?", identity.EmailKey(identifier))
+			add("email_key = ?", identity.EmailKey(email))
 		} else {
-			add("LOWER(email) = ?", strings.ToLower(identifier))
+			add("email_fold = ?", identity.EmailKey(email))
 		}
 	}
 	for _, try := range tries {

@@ -69,7 +69,7 @@ func (s *Store) EachChange(ctx context.Context, fn func(identity.Change) error, 
 // with the same id or email creates a new person; the cio_id is never reused.
 func (s *Store) DeletePerson(ctx context.Context, cioID string) error {
 	res, err := s.db.ExecContext(ctx, s.d.rebind(
-		`UPDATE people SET deleted = TRUE, id_key = NULL, email_key = NULL, updated_at = ?, export_pending = TRUE
+		`UPDATE people SET deleted = TRUE, id_key = NULL, email_key = NULL, email_fold = NULL, updated_at = ?, export_pending = TRUE
 		 WHERE internal_id = ? AND NOT deleted`), time.Now().Unix(), cioID)
 	if err != nil {
 		return fmt.Errorf("delete person %s: %w", cioID, err)
