@@ -114,3 +114,51 @@ func TestLookbackRecordsRejectedAndRefusedOnce(t *testing.T) {
 		}
 	}
 }
+
+// A sync without a watermark reads every row on every run; a row's key is then its
+// id (or email), and a row without one is recorded under the empty key: its entries
+// stay one per reason, and the change log does not grow.
+func TestFullTableSyncRecordsOnce(t *testing.T) {
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, backend)
+			b.sync.Watermark = nil
+			b.insert(t, 1, 4)
+			b.exec(t, `UPDATE users SET user_id = NULL, email = NULL WHERE row_id = 2`)
+			b.exec(t, `UPDATE users SET email = 'not an email' WHERE row_id = 3`)
+			var logged int
+			for run := 1; run <= 3; run++ {
+				res := b.run(t, sync.Options{})
+				if res.RowsRead != 3 || res.Rejected != 1 || res.FailedChanges() != 1 {
+					t.Fatalf("run %d: %s, %d failed changes", run, counts(res), res.FailedChanges())
+				}
+				var rejected []string
+				b.st.EachRejected(context.Background(), "users", 0, func(r store.Rejection) error {
+					rejected = append(rejected, fmt.Sprintf("%q %s", r.Key, r.Reason))
+					return nil
+				})
+				if got := strings.Join(rejected, "|"); got != `"" no_identifier` {
+					t.Fatalf("run %d: rejected = %s", run, got)
+				}
+				var refused []string
+				n := 0
+				b.st.EachChange(context.Background(), func(c identity.Change) error {
+					n++
+					if c.Kind == identity.KindFailedAttributeChange {
+						refused = append(refused, c.RowKey+" "+c.Reason)
+					}
+					return nil
+				})
+				if got := strings.Join(refused, "|"); got != "u3 invalid_email" {
+					t.Fatalf("run %d: refused changes = %s", run, got)
+				}
+				if run == 1 {
+					logged = n
+				} else if n != logged {
+					t.Fatalf("run %d: %d change log entries, %d after the first run", run, n, logged)
+				}
+			}
+		})
+	}
+}
