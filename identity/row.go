@@ -23,8 +23,9 @@ func ValidEmail(s string) bool {
 	return utf8.ValidString(s)
 }
 
-// EmailKey is the match key of an email: emails are case-insensitive.
-func EmailKey(email string) string { return strings.ToLower(email) }
+// EmailKey is the match key of an email: emails are case-insensitive. It is the one
+// folding of email case (SPEC §1), on both stores and in every command.
+func EmailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 // TrimCioPrefix accepts a cio_id with or without the cio_ prefix.
 func TrimCioPrefix(s string) string { return strings.TrimPrefix(s, "cio_") }

@@ -133,6 +133,7 @@ func (m *Mapper) Row(values []any) (identity.Row, *Rejection) {
 	if r.Key == "" {
 		r.Key = firstNonEmpty(r.ID, r.Email, r.CioID)
 	}
+	r.Key = validKey(r.Key)
 	if bad != nil {
 		return r, bad
 	}
@@ -165,6 +166,16 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// validKey makes a row key valid text, as the store records it and a PostgreSQL
+// store accepts it (docs/decisions.md): a NUL becomes \0 and bytes that are not UTF-8
+// become U+FFFD, so a key is recorded even when it is not text.
+func validKey(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\\0"), "\uFFFD")
 }
 
 // keyText shows a cursor key for the rejected-rows log.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -14,6 +15,12 @@ import (
 
 //go:embed migrations
 var migrations embed.FS
+
+// backfills are the parts of a migration that SQL cannot do; each runs after the
+// migration's SQL, in its transaction.
+var backfills = map[int]func(ctx context.Context, d *dialect, tx *sql.Tx) error{
+	4: foldEmails,
+}
 
 type migration struct {
 	version int
@@ -104,6 +111,11 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return err
+	}
+	if fill := backfills[m.version]; fill != nil {
+		if err := fill(ctx, s.d, tx); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }

@@ -123,10 +123,10 @@ func (t *Tx) Write(ctx context.Context, b *identity.Batch) error {
 // written becomes pending for the warehouse export: export_pending is TRUE by
 // default for a new row and set again by the upsert (see store/export.go).
 func (t *Tx) writePeople(ctx context.Context, writes []identity.Write) error {
-	cols := []string{"internal_id", "external_id", "email", "id_key", "email_key", "attributes",
+	cols := []string{"internal_id", "external_id", "email", "id_key", "email_key", "email_fold", "attributes",
 		"created_at", "updated_at", "merged_into", "deleted", "suppressed"}
 	upsert := ` ON CONFLICT (internal_id) DO UPDATE SET external_id = excluded.external_id,
-		email = excluded.email, id_key = excluded.id_key, email_key = excluded.email_key,
+		email = excluded.email, id_key = excluded.id_key, email_key = excluded.email_key, email_fold = excluded.email_fold,
 		attributes = excluded.attributes, updated_at = excluded.updated_at,
 		merged_into = excluded.merged_into, deleted = excluded.deleted, suppressed = excluded.suppressed,
 		export_pending = TRUE`
@@ -144,7 +144,7 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write) error {
 			w := ws[i]
 			p := w.Person
 			args = append(args[:0], p.CioID, nullable(p.ID), nullable(p.Email), nullable(w.IDKey), nullable(w.EmailKey),
-				encodeAttributes(p.Attributes), p.CreatedAt, p.UpdatedAt, nullable(p.MergedInto), p.Deleted, p.Suppressed)
+				nullable(emailFold(w)), encodeAttributes(p.Attributes), p.CreatedAt, p.UpdatedAt, nullable(p.MergedInto), p.Deleted, p.Suppressed)
 			return args
 		}
 	}
@@ -154,10 +154,71 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write) error {
 	return t.insert(ctx, "people", cols, upsert, len(updates), values(updates))
 }
 
+// writeLog appends the batch's change log. A refused change is recorded once per
+// person, sync, row key, attribute, refused value and reason (SPEC §3: a re-read row
+// records nothing again): a batch with refused changes drops those the batch itself
+// repeats and goes through INSERT … ON CONFLICT DO NOTHING, which the unique index
+// change_log_refused_once makes skip those already recorded. The usual batch, with none,
+// keeps the bulk load (COPY on PostgreSQL).
+// emailFold is what people.email_fold holds: the folded email of a person whose
+// email is not a key (an [id] workspace), so that `people get` finds them by it
+// however the case is given. Where email identifies, email_key serves and this is
+// empty, so a backfill there writes nothing to its index.
+func emailFold(w identity.Write) string {
+	if w.EmailKey != "" || w.Person.Email == "" || w.Person.Deleted || w.Person.MergedInto != "" {
+		return ""
+	}
+	return identity.EmailKey(w.Person.Email)
+}
+
+// foldEmails fills email_fold for the people stored before it existed (migration
+// 0004), in Go: SQL's LOWER folds only ASCII on SQLite.
+func foldEmails(ctx context.Context, d *dialect, tx *sql.Tx) error {
+	after := ""
+	for {
+		rows, err := tx.QueryContext(ctx, d.rebind(`SELECT internal_id, email FROM people
+			WHERE internal_id > ? AND email_key IS NULL AND email IS NOT NULL AND NOT deleted AND merged_into IS NULL
+			ORDER BY internal_id LIMIT 1000`), after)
+		if err != nil {
+			return fmt.Errorf("fold emails: %w", err)
+		}
+		var ids, emails []string
+		for rows.Next() {
+			var id, email string
+			if err := rows.Scan(&id, &email); err != nil {
+				rows.Close()
+				return fmt.Errorf("fold emails: %w", err)
+			}
+			ids, emails = append(ids, id), append(emails, email)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("fold emails: %w", err)
+		}
+		for i, id := range ids {
+			q := d.rebind(`UPDATE people SET email_fold = ? WHERE internal_id = ?`)
+			if _, err := tx.ExecContext(ctx, q, identity.EmailKey(emails[i]), id); err != nil {
+				return fmt.Errorf("fold emails: %w", err)
+			}
+		}
+		if len(ids) < 1000 {
+			return nil
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
 func (t *Tx) writeLog(ctx context.Context, log []identity.Change) error {
+	suffix := ""
+	for _, c := range log {
+		if c.Kind == identity.KindFailedAttributeChange {
+			log, suffix = refusedOnce(log), " ON CONFLICT DO NOTHING"
+			break
+		}
+	}
 	cols := []string{"at", "sync", "row_key", "internal_id", "kind", "attribute", "from_value", "to_value", "reason"}
 	args := make([]any, 0, len(cols))
-	return t.insert(ctx, "change_log", cols, "", len(log), func(i int) []any {
+	return t.insert(ctx, "change_log", cols, suffix, len(log), func(i int) []any {
 		c := log[i]
 		args = append(args[:0], c.Time, c.Sync, nullable(c.RowKey), c.CioID, c.Kind, nullable(c.Attribute),
 			nullableJSON(c.From), nullableJSON(c.To), nullable(c.Reason))
@@ -165,14 +226,70 @@ func (t *Tx) writeLog(ctx context.Context, log []identity.Change) error {
 	})
 }
 
+// refusedOnce drops the refused changes that repeat one earlier in the log, as the
+// store would had the rows come in batches of one.
+func refusedOnce(log []identity.Change) []identity.Change {
+	type refused struct{ cio, sync, key, attribute, to, reason string }
+	seen := map[refused]bool{}
+	out := make([]identity.Change, 0, len(log))
+	for _, c := range log {
+		if c.Kind == identity.KindFailedAttributeChange {
+			k := refused{c.CioID, c.Sync, c.RowKey, c.Attribute, string(c.To), c.Reason}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// writeRejected records the batch's rejected and skipped rows: one entry per sync,
+// row key and reason, holding when it was first seen (at) and last seen. A row seen
+// again moves last_seen and takes the latest detail.
 func (t *Tx) writeRejected(ctx context.Context, rejected []identity.Rejection) error {
-	cols := []string{"at", "sync", "row_key", "skipped", "reason", "detail"}
+	if len(rejected) > 1 {
+		rejected = rejectedOnce(rejected)
+	}
+	cols := []string{"at", "last_seen", "sync", "row_key", "skipped", "reason", "detail"}
+	const upsert = ` ON CONFLICT (sync, row_key, reason) DO UPDATE SET last_seen = excluded.last_seen,
+		skipped = excluded.skipped, detail = excluded.detail`
 	args := make([]any, 0, len(cols))
-	return t.insert(ctx, "rejected", cols, "", len(rejected), func(i int) []any {
+	return t.insert(ctx, "rejected", cols, upsert, len(rejected), func(i int) []any {
 		r := rejected[i]
-		args = append(args[:0], r.Time, r.Sync, nullable(r.Key), r.Skipped, r.Reason, nullable(r.Detail))
+		// The key is '' rather than NULL when a row has none, so that the unique
+		// index holds such rows too.
+		args = append(args[:0], r.Time, r.Time, r.Sync, r.Key, r.Skipped, r.Reason, nullable(r.Detail))
 		return args
 	})
+}
+
+// rejectedOnce merges the entries of a batch with the same sync, key and reason into
+// the first (an upsert may not touch a row twice), keeping the last one's detail.
+func rejectedOnce(rejected []identity.Rejection) []identity.Rejection {
+	type entry struct{ sync, key, reason string }
+	at := make(map[entry]int, len(rejected))
+	var out []identity.Rejection
+	for i, r := range rejected {
+		k := entry{r.Sync, r.Key, r.Reason}
+		j, dup := at[k]
+		if !dup {
+			if out != nil {
+				out = append(out, r)
+			}
+			at[k] = len(at)
+			continue
+		}
+		if out == nil {
+			out = append(make([]identity.Rejection, 0, len(rejected)), rejected[:i]...)
+		}
+		out[j].Skipped, out[j].Detail = r.Skipped, r.Detail
+	}
+	if out == nil {
+		return rejected
+	}
+	return out
 }
 
 // insert writes n rows with multi-row INSERT statements, as many rows to a statement
@@ -290,11 +407,12 @@ func (s *Store) FindPerson(ctx context.Context, settings identity.Settings, iden
 	} else {
 		add("external_id = ?", identifier)
 	}
-	if identity.ValidEmail(identifier) {
+	// Email case is folded in Go, one way (identity.EmailKey), never by SQL's LOWER.
+	if email := strings.TrimSpace(identifier); identity.ValidEmail(email) {
 		if settings.EmailIdentifies {
-			add("email_key = ?", identity.EmailKey(identifier))
+			add("email_key = ?", identity.EmailKey(email))
 		} else {
-			add("LOWER(email) = ?", strings.ToLower(identifier))
+			add("email_fold = ?", identity.EmailKey(email))
 		}
 	}
 	for _, try := range tries {

@@ -69,7 +69,7 @@ func (s *Store) EachChange(ctx context.Context, fn func(identity.Change) error, 
 // with the same id or email creates a new person; the cio_id is never reused.
 func (s *Store) DeletePerson(ctx context.Context, cioID string) error {
 	res, err := s.db.ExecContext(ctx, s.d.rebind(
-		`UPDATE people SET deleted = TRUE, id_key = NULL, email_key = NULL, updated_at = ?, export_pending = TRUE
+		`UPDATE people SET deleted = TRUE, id_key = NULL, email_key = NULL, email_fold = NULL, updated_at = ?, export_pending = TRUE
 		 WHERE internal_id = ? AND NOT deleted`), time.Now().Unix(), cioID)
 	if err != nil {
 		return fmt.Errorf("delete person %s: %w", cioID, err)
@@ -80,20 +80,21 @@ func (s *Store) DeletePerson(ctx context.Context, cioID string) error {
 	return nil
 }
 
-// Rejection is a recorded rejected or skipped row.
+// Rejection is a recorded rejected or skipped row: one entry per sync, key and reason.
 type Rejection struct {
-	Time    int64
-	Sync    string
-	Key     string
-	Skipped bool
-	Reason  string
-	Detail  string
+	Time     int64 // first seen
+	LastSeen int64
+	Sync     string
+	Key      string
+	Skipped  bool
+	Reason   string
+	Detail   string
 }
 
 // EachRejected calls fn for each rejected or skipped row of a sync ("" for every
-// sync) recorded at or after since (Unix seconds), oldest first.
+// sync) last seen at or after since (Unix seconds), in the order first seen.
 func (s *Store) EachRejected(ctx context.Context, sync string, since int64, fn func(Rejection) error) error {
-	q := `SELECT at, sync, row_key, skipped, reason, detail FROM rejected WHERE at >= ?`
+	q := `SELECT at, last_seen, sync, row_key, skipped, reason, detail FROM rejected WHERE last_seen >= ?`
 	args := []any{since}
 	if sync != "" {
 		q += ` AND sync = ?`
@@ -110,7 +111,7 @@ func (s *Store) EachRejected(ctx context.Context, sync string, since int64, fn f
 	for rows.Next() {
 		var r Rejection
 		var key, detail sql.NullString
-		if err := rows.Scan(&r.Time, &r.Sync, &key, &r.Skipped, &r.Reason, &detail); err != nil {
+		if err := rows.Scan(&r.Time, &r.LastSeen, &r.Sync, &key, &r.Skipped, &r.Reason, &detail); err != nil {
 			return fmt.Errorf("read rejected rows: %w", err)
 		}
 		r.Key, r.Detail = key.String, detail.String

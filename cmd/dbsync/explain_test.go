@@ -146,6 +146,9 @@ func TestExplainEveryOutcome(t *testing.T) {
 			var got []string
 			for _, r := range jsonLines(t, out) {
 				got = append(got, fmt.Sprintf("%v %v", r["key"], r["reason"]))
+				if first, ok := r["time"].(float64); !ok || first == 0 || r["last_seen"] != first {
+					t.Errorf("rejected entry after one run: time %v, last_seen %v; want both the run's", r["time"], r["last_seen"])
+				}
 			}
 			wantRejected := []string{
 				"6 id_too_long: id (151 bytes > 150)",
