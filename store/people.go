@@ -154,12 +154,6 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write) error {
 	return t.insert(ctx, "people", cols, upsert, len(updates), values(updates))
 }
 
-// writeLog appends the batch's change log. A refused change is recorded once per
-// person, sync, row key, attribute, refused value and reason (SPEC §3: a re-read row
-// records nothing again): a batch with refused changes drops those the batch itself
-// repeats and goes through INSERT … ON CONFLICT DO NOTHING, which the unique index
-// change_log_refused_once makes skip those already recorded. The usual batch, with none,
-// keeps the bulk load (COPY on PostgreSQL).
 // emailFold is what people.email_fold holds: the folded email of a person whose
 // email is not a key (an [id] workspace), so that `people get` finds them by it
 // however the case is given. Where email identifies, email_key serves and this is
@@ -208,6 +202,12 @@ func foldEmails(ctx context.Context, d *dialect, tx *sql.Tx) error {
 	}
 }
 
+// writeLog appends the batch's change log. A refused change is recorded once per
+// person, sync, row key, attribute, refused value and reason (SPEC §3: a re-read row
+// records nothing again): a batch with refused changes drops those the batch itself
+// repeats and goes through INSERT … ON CONFLICT DO NOTHING, which the unique index
+// change_log_refused_once makes skip those already recorded. The usual batch, with none,
+// keeps the bulk load (COPY on PostgreSQL).
 func (t *Tx) writeLog(ctx context.Context, log []identity.Change) error {
 	suffix := ""
 	for _, c := range log {
