@@ -273,3 +273,16 @@ func TestDownSource(t *testing.T) {
 		t.Errorf("bad DSN: %v", err)
 	}
 }
+
+// TestQueryIsOneStatement: a query: sync that smuggles in a COMMIT and a DROP TABLE
+// fails and drops nothing, also with multiStatements=true in the DSN.
+func TestQueryIsOneStatement(t *testing.T) {
+	for _, params := range []string{"", "?multiStatements=true", "?multiStatements=true&interpolateParams=true"} {
+		t.Run(params, func(t *testing.T) {
+			db := newDB(t)
+			spec := db.Source
+			spec.DSN += params
+			sqlharness.CheckOneStatement(t, db, spec)
+		})
+	}
+}

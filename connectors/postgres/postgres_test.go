@@ -224,3 +224,10 @@ func TestMissingColumns(t *testing.T) {
 		t.Errorf("case-insensitive match: %v", err)
 	}
 }
+
+// TestQueryIsOneStatement: a query: sync that smuggles in a COMMIT and a DROP TABLE
+// (which lib/pq's simple query protocol would run) fails, and drops nothing.
+func TestQueryIsOneStatement(t *testing.T) {
+	db := newDB(t)
+	sqlharness.CheckOneStatement(t, db, db.Source)
+}

@@ -73,7 +73,21 @@ func (st *stream) Close() error {
 func (st *stream) countNulls(ctx context.Context) error {
 	q := fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s IS NULL OR %s IS NULL", st.from, st.wmExpr, st.keyExpr)
 	err := st.src.readOnly(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, q, st.baseArgs...).Scan(&st.nulls)
+		rows, err := query(ctx, tx, q, st.baseArgs...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			return sql.ErrNoRows
+		}
+		if err := rows.Scan(&st.nulls); err != nil {
+			return err
+		}
+		return rows.Close()
 	})
 	if err != nil {
 		return st.src.errorf("count rows with a NULL watermark column or key: %w", err)
@@ -100,7 +114,7 @@ func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
 	q, args := keysetQuery(st.src.cfg.Dialect, st.selectList, st.from, st.baseArgs, st.wmExpr, st.keyExpr, after, limit)
 	var out [][]any
 	err := st.src.readOnly(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, q, args...)
+		rows, err := query(ctx, tx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -176,7 +190,7 @@ func (st *stream) startStreamed(ctx context.Context) error {
 		cancel()
 		return st.src.errorf("begin read-only transaction: %w", err)
 	}
-	rows, err := tx.QueryContext(qctx, "SELECT "+st.selectList+" FROM "+st.from, st.baseArgs...)
+	rows, err := query(qctx, tx, "SELECT "+st.selectList+" FROM "+st.from, st.baseArgs...)
 	if err != nil {
 		tx.Rollback()
 		cancel()
