@@ -120,7 +120,11 @@ func TestQueriesCannotWrite(t *testing.T) {
     watermark: {column: updated_at, key: id}
     identifiers: {id: user_id}`, name, typ, dsns[typ], q))
 			code, out, errOut := dbsync(t, "run", "-c", cfg)
-			if code != exitFailed || !strings.Contains(out, name+": failed") {
+			// A query that is not one SELECT is a bad config naming the sync;
+			// one that writes through a function fails when it runs.
+			failed := code == exitFailed && strings.Contains(out, name+": failed")
+			refused := code == exitUsage && strings.Contains(errOut, "sync "+name+": must be one SELECT")
+			if !failed && !refused {
 				t.Errorf("%s: a writing query: exit %d\n%s%s", q, code, out, errOut)
 			}
 		}
