@@ -21,7 +21,11 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		"pg_unknown":     "postgres://nobody_here:" + secret + "@127.0.0.1:5432/dbsync_test?sslmode=disable",
 		"pg_tls":         "postgres://postgres:" + secret + "@127.0.0.1:5432/dbsync_test?sslmode=verify-full",
 		"pg_bad_dsn":     "postgres://app:" + secret + "@127.0.0.1:notaport/app",
+		"pg_hash_dsn":    "postgres://app:" + secret[:8] + "#" + secret[8:] + "@127.0.0.1:5432/app",
+		"pg_escape_dsn":  "postgres://app:" + secret[:8] + "%ZZ" + secret[8:] + "@127.0.0.1:5432/app",
+		"pg_kv_space":    "host=127.0.0.1 user=app password=" + secret[:8] + " " + secret[8:] + " dbname=app",
 		"mysql_password": "root:" + secret + "@tcp(127.0.0.1:3306)/mysql",
+		"mysql_hash_dsn": "root:" + secret[:8] + "#" + secret[8:] + "@tcp(127.0.0.1:3306/mysql",
 		"mysql_bad_dsn":  "root:" + secret + "@tcp(127.0.0.1:3306/mysql",
 	}
 	var syncs strings.Builder

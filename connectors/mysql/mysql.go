@@ -49,6 +49,7 @@ import (
 
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/connectors/sqlsource"
+	"github.com/dbsync/dbsync/internal/dsn"
 )
 
 func init() {
@@ -58,9 +59,9 @@ func init() {
 // Open connects to the MySQL or MariaDB database spec.DSN names, in
 // go-sql-driver's form: user:password@tcp(host:3306)/dbname?param=value.
 func Open(ctx context.Context, spec connectors.Spec) (connectors.Source, error) {
-	cfg, err := mysql.ParseDSN(escapeFiles(spec.DSN))
+	cfg, err := readDSN(spec.DSN)
 	if err != nil {
-		return nil, fmt.Errorf("sync %s: mysql: %w", spec.Sync, sqlsource.Redact(fmt.Errorf("read dsn: %w", err), spec.DSN, ""))
+		return nil, fmt.Errorf("sync %s: %w", spec.Sync, err)
 	}
 	// Values come as text and are read here, in the zone the column calls for.
 	cfg.ParseTime = false
@@ -96,6 +97,29 @@ func Open(ctx context.Context, spec connectors.Spec) (connectors.Source, error) 
 	}
 	d.mariadb = strings.Contains(strings.ToLower(version), "mariadb")
 	return src, nil
+}
+
+// readDSN parses a DSN. When it does not parse, the error is about the DSN with
+// its password masked (dsn.Redacted), which the driver then cannot echo, and
+// names the address when the rest parses; a DSN whose password the driver read
+// otherwise than written (cut at a / or @) is an error too.
+func readDSN(s string) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(escapeFiles(s))
+	pw, _, _, hasPW := dsn.Password(s)
+	if err == nil && hasPW && pw != cfg.Passwd {
+		err = errors.New("the password is not as written")
+	}
+	if err == nil {
+		return cfg, nil
+	}
+	if !hasPW {
+		return nil, sqlsource.Redact(fmt.Errorf("mysql: read dsn: %w", err), s, "")
+	}
+	masked, merr := mysql.ParseDSN(escapeFiles(dsn.Redacted(s)))
+	if merr != nil {
+		return nil, sqlsource.Redact(fmt.Errorf("mysql: read dsn: %w", merr), s, "")
+	}
+	return nil, fmt.Errorf("mysql %s/%s: read dsn: the password cannot be read (it cannot hold a / before an @)", masked.Addr, masked.DBName)
 }
 
 // fileParam finds the ssl-ca, ssl-cert and ssl-key parameters in a DSN.

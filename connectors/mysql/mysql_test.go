@@ -286,3 +286,45 @@ func TestQueryIsOneStatement(t *testing.T) {
 		})
 	}
 }
+
+// TestMalformedDSNHidesPassword: however a DSN is malformed, no part of its
+// password is in the error, and the address is named where it can be read.
+func TestMalformedDSNHidesPassword(t *testing.T) {
+	pieces := []string{"Sup3r", "Secret", "T4il", "Part"}
+	dsn := func(pw, addr string) string { return "nobody:" + pw + "@tcp(" + addr + ")/dbsync_test?timeout=2s" }
+	tests := []struct {
+		name, dsn, addr string // addr: named in the error; "" when it cannot be read
+	}{
+		{"escape", dsn("Sup3rSecret%ZZT4ilPart", "127.0.0.1:3306"), "127.0.0.1:3306"},
+		{"space", dsn("Sup3rSecret T4ilPart", "127.0.0.1:3306"), "127.0.0.1:3306"},
+		{"raw percent", dsn("Sup3rSecret%T4ilPart", "127.0.0.1:3306"), "127.0.0.1:3306"},
+		{"hash", dsn("Sup3rSecret#T4ilPart", "127.0.0.1:3306"), "127.0.0.1:3306"},
+		{"slash", dsn("Sup3rSecret/T4ilPart", "127.0.0.1:3306"), "127.0.0.1:3306"},
+		{"at", dsn("Sup3rSecret@T4ilPart", "127.0.0.1:3306"), "127.0.0.1:3306"},
+		{"bad port", dsn("Sup3rSecretT4ilPart", "127.0.0.1:notaport"), "127.0.0.1:notaport"},
+		{"missing bracket", dsn("Sup3rSecretT4ilPart", "[::1:3306"), "[::1:3306"},
+		{"missing brace", "nobody:Sup3rSecret#T4ilPart@tcp(127.0.0.1:3306/dbsync_test", ""},
+		{"bad parameter", "nobody:Sup3rSecret T4ilPart@tcp(127.0.0.1:3306)/dbsync_test?timeout=soon", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, err := connectors.Open(context.Background(), connectors.Spec{Sync: "leaky", Type: "mysql", DSN: tt.dsn})
+			if err == nil {
+				src.Close()
+				t.Fatal("opened")
+			}
+			msg := err.Error()
+			for _, p := range pieces {
+				if strings.Contains(msg, p) {
+					t.Fatalf("the password's %q is in %q", p, msg)
+				}
+			}
+			if !strings.Contains(msg, "sync leaky") {
+				t.Errorf("error %q does not name the sync", msg)
+			}
+			if tt.addr != "" && !strings.Contains(msg, tt.addr) {
+				t.Errorf("error %q does not name %s", msg, tt.addr)
+			}
+		})
+	}
+}

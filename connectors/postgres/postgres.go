@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,7 @@ import (
 
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/connectors/sqlsource"
+	"github.com/dbsync/dbsync/internal/dsn"
 )
 
 func init() {
@@ -51,9 +53,9 @@ func init() {
 // Open connects to the PostgreSQL database spec.DSN names (a URL or key=value
 // DSN, as lib/pq reads them).
 func Open(ctx context.Context, spec connectors.Spec) (connectors.Source, error) {
-	cfg, err := pq.NewConfig(spec.DSN)
+	cfg, err := readDSN(spec.DSN)
 	if err != nil {
-		return nil, fmt.Errorf("sync %s: postgres: %w", spec.Sync, sqlsource.Redact(fmt.Errorf("read dsn: %w", err), spec.DSN, ""))
+		return nil, fmt.Errorf("sync %s: %w", spec.Sync, err)
 	}
 	if cfg.ApplicationName == "" {
 		cfg.ApplicationName = "dbsync"
@@ -74,6 +76,33 @@ func Open(ctx context.Context, spec connectors.Spec) (connectors.Source, error) 
 		Where:   where,
 	})
 	return src, sqlsource.Redact(err, spec.DSN, cfg.Password)
+}
+
+// readDSN parses a DSN. When it does not parse, the error is about the DSN with
+// its password masked (dsn.Redacted), which lib/pq then cannot echo, and names
+// the host when the rest parses; a DSN that parses only because a # or / in a
+// URL's password cut it short is an error too.
+func readDSN(s string) (pq.Config, error) {
+	cfg, err := pq.NewConfig(s)
+	pw, _, _, hasPW := dsn.Password(s)
+	if err == nil && hasPW && strings.Contains(s, "://") && !strings.Contains(strings.ToLower(s), "password=") {
+		if u, uerr := url.PathUnescape(pw); uerr != nil || u != cfg.Password {
+			err = errors.New("the password is not as written") // cut short at a # or /
+		}
+	}
+	if err == nil {
+		return cfg, nil
+	}
+	if !hasPW {
+		return cfg, sqlsource.Redact(fmt.Errorf("postgres: read dsn: %w", err), s, "")
+	}
+	masked, merr := pq.NewConfig(dsn.Redacted(s))
+	if merr != nil {
+		return cfg, sqlsource.Redact(fmt.Errorf("postgres: read dsn: %w", merr), s, "")
+	}
+	return cfg, fmt.Errorf("postgres %s/%s: read dsn: the password cannot be read "+
+		"(in a URL, write %% # / ? @ and blanks in it as %%25 %%23 %%2F %%3F %%40 %%20; in key=value form, quote it)",
+		net.JoinHostPort(masked.Host, strconv.Itoa(int(masked.Port))), masked.Database)
 }
 
 type dialect struct {
