@@ -16,7 +16,7 @@
 //	DECIMAL                             connectors.Decimal, the digits as the server gives them
 //	FLOAT, DOUBLE                       float64 (a FLOAT keeps its shortest form: 1.1, not 1.100000023841858)
 //	DATE                                time.Time, midnight UTC
-//	DATETIME(n)                         time.Time, the wall clock read in Spec.Timezone (UTC when nil)
+//	DATETIME(n)                         civil.DateTime, the wall clock (mapping reads it in Spec.Timezone)
 //	TIMESTAMP(n)                        time.Time, the instant
 //	zero dates (0000-00-00 ...)         connectors.Invalid
 //	JSON                                connectors.JSON; MariaDB's JSON (a LONGTEXT with a
@@ -330,8 +330,8 @@ func (d *dialect) column(name, typ string, decl *declared) sqlsource.Column {
 		c.Decode = decodeTime(time.UTC)
 		c.Bind = sqlsource.BindTime(func(t time.Time) any { return t.UTC().Format(sqlsource.DateLayout) })
 	case "DATETIME":
-		c.Decode = decodeTime(d.loc)
-		c.Bind = sqlsource.BindTime(func(t time.Time) any { return t.In(d.loc).Format(sqlsource.WallLayout) })
+		c.Decode = decodeWall
+		c.Bind = sqlsource.BindWall(d.loc)
 	case "TIMESTAMP":
 		c.Decode = decodeTime(time.UTC)
 		c.Bind = sqlsource.BindTime(func(t time.Time) any { return t.UTC().Format(sqlsource.WallLayout) })
@@ -354,6 +354,15 @@ func decodeTime(loc *time.Location) func(any) (connectors.Value, error) {
 		}
 		return sqlsource.ParseWall(string(b), loc), nil
 	}
+}
+
+// decodeWall reads DATETIME text as the wall clock it is.
+func decodeWall(v any) (connectors.Value, error) {
+	b, ok := v.([]byte)
+	if !ok {
+		return nil, fmt.Errorf("want a date and time as text, the driver gave a %T", v)
+	}
+	return sqlsource.ParseCivil(string(b)), nil
 }
 
 // decodeBit reads BIT(n), big-endian bytes, as an integer, or as a bool for BIT(1).

@@ -17,14 +17,15 @@
 //	boolean                            bool
 //	bytea                              []byte
 //	date                               time.Time, midnight UTC
-//	timestamp                          time.Time, the wall clock read in Spec.Timezone (UTC when nil)
+//	timestamp                          civil.DateTime, the wall clock (mapping reads it in Spec.Timezone)
 //	timestamptz                        time.Time, the instant (in UTC)
 //	json, jsonb                        connectors.JSON
 //	time, timetz                       string ("15:04:05.123456")
 //	'infinity' dates and timestamps    connectors.Invalid
 //	anything else (text, uuid, ...)    string, as PostgreSQL writes it
 //
-// A cursor on a timestamp column is bound as its wall clock in Spec.Timezone, on
+// A cursor on a timestamp column is bound as the wall clock it holds (one stored
+// as an instant by an earlier version, as its wall clock in Spec.Timezone), on
 // timestamptz as the instant, on date as the date, all with microseconds.
 package postgres
 
@@ -39,6 +40,7 @@ import (
 	"strings"
 	"time"
 
+	"cloud.google.com/go/civil"
 	"github.com/lib/pq"
 
 	"github.com/dbsync/dbsync/connectors"
@@ -164,8 +166,8 @@ func (d dialect) column(name, typ string) sqlsource.Column {
 		c.Decode = decodeTime("date", sqlsource.DateOf)
 		c.Bind = sqlsource.BindTime(func(t time.Time) any { return t.UTC().Format(sqlsource.DateLayout) })
 	case "TIMESTAMP":
-		c.Decode = decodeTime("timestamp", func(t time.Time) time.Time { return sqlsource.InZone(t, d.loc) })
-		c.Bind = sqlsource.BindTime(func(t time.Time) any { return t.In(d.loc).Format(sqlsource.WallLayout) })
+		c.Decode = decodeWall
+		c.Bind = sqlsource.BindWall(d.loc)
 	case "TIMESTAMPTZ":
 		c.Decode = decodeTime("timestamptz", time.Time.UTC)
 		c.Bind = sqlsource.BindTime(func(t time.Time) any { return t.UTC().Format(sqlsource.WallLayout + "Z07:00") })
@@ -191,6 +193,18 @@ func decodeTime(typ string, conv func(time.Time) time.Time) func(any) (connector
 		}
 		return nil, fmt.Errorf("want a %s, the driver gave a %T", typ, v)
 	}
+}
+
+// decodeWall reads a timestamp (without time zone) as its wall clock; lib/pq
+// has parsed it into a time.Time in UTC.
+func decodeWall(v any) (connectors.Value, error) {
+	switch v := v.(type) {
+	case time.Time:
+		return civil.DateTimeOf(v), nil
+	case []byte:
+		return connectors.Invalid{Reason: fmt.Sprintf("timestamp '%s'", v)}, nil
+	}
+	return nil, fmt.Errorf("want a timestamp, the driver gave a %T", v)
 }
 
 // decodeClock gives a time of day (lib/pq parses it into a time.Time) as text.

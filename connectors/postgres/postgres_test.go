@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/civil"
+
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/connectors/conformance"
 	"github.com/dbsync/dbsync/connectors/conformance/sqlharness"
@@ -161,7 +163,7 @@ func TestInfinity(t *testing.T) {
 			t.Errorf("column %d: %#v, want %#v", i+1, rows[0][i+1], want)
 		}
 	}
-	if got := rows[1][1]; got != time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC) {
+	if got := rows[1][1]; got != civil.DateTimeOf(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)) {
 		t.Errorf("a finite timestamp next to them: %#v", got)
 	}
 
@@ -284,4 +286,8 @@ func TestMalformedDSNHidesPassword(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestDaylightSaving(t *testing.T) {
+	conformance.RunDaylightSaving(t, sqlharness.Harness{New: func(t *testing.T) *sqlharness.DB { return newDB(t) }})
 }
