@@ -192,6 +192,9 @@ func (s *source) Read(ctx context.Context, req connectors.Request) (connectors.S
 	if req.After != nil && req.After.Value != nil {
 		after := *req.After
 		st.after = &after
+		if after.Key != nil {
+			st.unseen = 1 // the cursor's own row, read by an earlier Read
+		}
 	}
 	if err := st.countNulls(ctx); err != nil {
 		return nil, err
