@@ -171,9 +171,13 @@ func TestValidate(t *testing.T) {
 		{"query blank", doc("", src, `query: "  "`, ids),
 			[]string{"syncs[0].query (line 4): must not be empty"}},
 		{"query select star", doc("", src, "query: select DISTINCT * from users", ids),
-			[]string{"syncs[0].query (line 4): must name its columns, not SELECT *"}},
+			[]string{"syncs[0].query (line 4): sync users: must be one SELECT that names its columns, not SELECT *"}},
 		{"query select t.star", doc("", src, "query: |", "  SELECT u.* FROM users u", ids),
-			[]string{"syncs[0].query (line 4): must name its columns, not SELECT *"}},
+			[]string{"syncs[0].query (line 4): sync users: must be one SELECT that names its columns, not SELECT *"}},
+		{"query update", doc("", src, "query: UPDATE users SET plan = 'x' RETURNING user_id", ids),
+			[]string{"syncs[0].query (line 4): sync users: must be one SELECT (a source is only read): it starts with UPDATE"}},
+		{"query smuggled statements", doc("", src, `query: "SELECT 'x' AS user_id) AS a; COMMIT; DROP TABLE public.victim; SELECT user_id FROM (SELECT 'y' AS user_id"`, ids),
+			[]string{"syncs[0].query (line 4): sync users: must be one SELECT (a source is only read): it closes a parenthesis it did not open"}},
 		{"query with count star", doc("", src, "query: SELECT user_id, count(*) AS n FROM orders WHERE updated_at > to_timestamp({{last_sync_time}}) GROUP BY user_id", ids), nil},
 		{"table with quotes and semicolon", doc("", src, `table: 'public."odd;name"'`, ids), nil},
 
@@ -276,7 +280,7 @@ syncs:
 		"syncs[1].name (line 8): may only hold letters, digits, _, - and .",
 		"syncs[1].identifiers (line 8): map at least one of id, email, cio_id to a column",
 		"syncs[1].source.dataset (line 9): required for a bigquery source",
-		"syncs[1].query (line 10): must name its columns, not SELECT *",
+		"syncs[1].query (line 10): sync bad one: must be one SELECT that names its columns, not SELECT *",
 		"syncs[1].watermark.key (line 11): required when watermark.column is set",
 		"syncs[1].batch_size (line 12): must be between 1 and 1000000",
 		"syncs[2].name (line 13): duplicate name: syncs[0] on line 4 has it too",
@@ -793,4 +797,32 @@ func FuzzParse(f *testing.F) {
 			_ = s.Spec()
 		}
 	})
+}
+
+func TestNotOneSelect(t *testing.T) {
+	tests := []struct {
+		q, problem string
+	}{
+		{"SELECT id FROM t", ""},
+		{"SELECT id FROM t;", ""},
+		{"(SELECT id FROM a) UNION (SELECT id FROM b)", ""},
+		{"WITH x AS (SELECT id FROM t) SELECT id FROM x", ""},
+		{"SELECT 'a; DROP TABLE t' AS x, \"update\" FROM t -- ; DELETE\n", ""},
+		{"SELECT id FROM t WHERE updated_at > to_timestamp({{last_sync_time}})", ""},
+		{"UPDATE t SET a = 1 RETURNING id", "it starts with UPDATE"},
+		{"TABLE users", "it starts with TABLE"},
+		{"VALUES (1)", "it starts with VALUES"},
+		{"WITH u AS (UPDATE t SET a = 1 RETURNING id) SELECT id FROM u", "it holds UPDATE"},
+		{"WITH x AS (SELECT id FROM t) DELETE FROM t", "it holds DELETE"},
+		{"SELECT id INTO new_t FROM t", "it holds INTO"},
+		{"SELECT id FROM t FOR UPDATE", "it holds UPDATE"},
+		{"SELECT 1 AS x; UPDATE t SET a = 1", "it holds more than one statement"},
+		{"SELECT 'x' AS user_id) AS a; COMMIT; DROP TABLE public.victim; SELECT user_id FROM (SELECT 'y' AS user_id", "it closes a parenthesis it did not open"},
+		{"SELECT 'x' AS id\n) AS a; COMMIT; -- ", "it closes a parenthesis it did not open"},
+	}
+	for _, tt := range tests {
+		if got := notOneSelect(tt.q); got != tt.problem {
+			t.Errorf("notOneSelect(%q) = %q, want %q", tt.q, got, tt.problem)
+		}
+	}
 }

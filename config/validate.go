@@ -202,8 +202,12 @@ func (c *Config) validateSync(v *validator, i int, firstName map[string]int) {
 		v.add(p+".query", "cannot be used together with table")
 	case s.Query != "" && strings.TrimSpace(s.Query) == "":
 		v.add(p+".query", "must not be empty")
-	case s.Query != "" && selectsStar(s.Query):
-		v.add(p+".query", "must name its columns, not SELECT *")
+	case s.Query != "":
+		if problem := notOneSelect(s.Query); problem != "" {
+			v.add(p+".query", fmt.Sprintf("sync %s: must be one SELECT (a source is only read): %s", s.Name, problem))
+		} else if selectsStar(s.Query) {
+			v.add(p+".query", fmt.Sprintf("sync %s: must be one SELECT that names its columns, not SELECT *", s.Name))
+		}
 	}
 
 	if wm := s.Watermark; wm != nil {
@@ -371,6 +375,56 @@ func selectsStar(q string) bool {
 		prev = word
 	}
 	return false
+}
+
+// notOneSelect says what keeps a query from being one SELECT (or WITH ... SELECT),
+// or "" when nothing does: another statement first (TABLE x, UPDATE, VALUES), a
+// second statement after a semicolon, a parenthesis closed that the query did not
+// open (which would end the subquery a source wraps it in), or a word that writes
+// anywhere in it (a WITH ... UPDATE, SELECT ... INTO, FOR UPDATE).
+func notOneSelect(q string) string {
+	toks := sqlTokens(q)
+	for len(toks) > 0 && toks[len(toks)-1] == ";" {
+		toks = toks[:len(toks)-1]
+	}
+	first := ""
+	for _, tok := range toks {
+		if tok != "(" {
+			first = strings.ToUpper(tok)
+			break
+		}
+	}
+	switch {
+	case first == "":
+		return "it holds no statement"
+	case first != "SELECT" && first != "WITH":
+		return fmt.Sprintf("it starts with %s", first)
+	}
+	depth := 0
+	for _, tok := range toks {
+		switch tok {
+		case "(":
+			depth++
+		case ")":
+			if depth == 0 {
+				return "it closes a parenthesis it did not open"
+			}
+			depth--
+		case ";":
+			return "it holds more than one statement"
+		}
+		if word := strings.ToUpper(tok); writes[word] {
+			return fmt.Sprintf("it holds %s", word)
+		}
+	}
+	return ""
+}
+
+// Words that write or end a transaction, which no read holds.
+var writes = map[string]bool{
+	"INSERT": true, "UPDATE": true, "DELETE": true, "MERGE": true, "UPSERT": true, "TRUNCATE": true,
+	"DROP": true, "CREATE": true, "ALTER": true, "GRANT": true, "REVOKE": true, "COPY": true, "CALL": true,
+	"COMMIT": true, "ROLLBACK": true, "SAVEPOINT": true, "INTO": true, "HANDLER": true, "LOAD": true,
 }
 
 // Words that end a select list.

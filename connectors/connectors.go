@@ -15,6 +15,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"cloud.google.com/go/civil"
 )
 
 // Spec says where a sync reads from and what. It comes from one `syncs[]` entry of
@@ -44,7 +46,9 @@ type Watermark struct {
 }
 
 // Cursor is the (column, key) of the last row read. Values are typed: time.Time (an
-// instant, full precision), int64, Decimal or string.
+// instant, full precision), civil.DateTime (a zone-less column's wall clock, as the
+// source holds it: one Spec.Timezone skips or repeats is still itself), int64,
+// Decimal or string.
 type Cursor struct {
 	Value any
 	Key   any // nil with Value set: read from Value inclusive (a lookback restart)
@@ -66,10 +70,17 @@ func formatValue(v any) string {
 	switch v := v.(type) {
 	case time.Time:
 		return v.UTC().Format(time.RFC3339Nano)
+	case civil.DateTime:
+		return WallText(v)
 	case string:
 		return fmt.Sprintf("%q", v)
 	}
 	return fmt.Sprint(v)
+}
+
+// WallText shows a zone-less date and time: "2024-03-31 02:10:00.123456".
+func WallText(dt civil.DateTime) string {
+	return dt.In(time.UTC).Format("2006-01-02 15:04:05.999999999")
 }
 
 // Request is one run's read.
@@ -89,6 +100,13 @@ type Column struct {
 type Source interface {
 	// Read starts reading the rows after req.After. Rows whose watermark column is
 	// NULL are never returned; the stream counts them.
+	//
+	// "After" is strictly after the cursor in (column, key) order, with one
+	// exception: rows that tie the cursor on both column and key (a key that is
+	// not unique, which a sync reports as duplicate_key) are returned, not passed
+	// over. A source reads from the cursor row itself and leaves out that one row,
+	// so a repeated key at a batch boundary reaches the sync. A cursor with a nil
+	// Key (a lookback restart) reads from Value inclusive.
 	Read(ctx context.Context, req Request) (Stream, error)
 	Close() error
 }
@@ -139,8 +157,10 @@ type Invalid struct {
 //	float64    approximate numerics; may be NaN or ±Inf, which mapping rejects
 //	string     text, as the database returned it (mapping checks UTF-8 and NUL)
 //	[]byte     binary
-//	time.Time  dates (midnight UTC), and timestamps as instants; zone-less ones
-//	           are read in Spec.Timezone
+//	time.Time  dates (midnight UTC), and timestamps with a zone as instants
+//	civil.DateTime  zone-less timestamps (PostgreSQL timestamp, MySQL DATETIME)
+//	           as the source holds them, wall clocks Spec.Timezone may skip or
+//	           repeat; mapping reads them in Spec.Timezone
 //	JSON       JSON documents
 //	Invalid    a value that cannot be represented
 type Value = any

@@ -16,6 +16,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"cloud.google.com/go/civil"
+
 	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/identity"
@@ -31,6 +33,7 @@ type Mapper struct {
 	attrs               []attrColumn
 	unset               bool
 	columns             []connectors.Column
+	loc                 *time.Location // of zone-less date and time values (civil.DateTime)
 }
 
 type attrColumn struct {
@@ -45,7 +48,10 @@ func New(s config.Sync, columns []connectors.Column) (*Mapper, error) {
 	for i, c := range columns {
 		index[c.Name] = i
 	}
-	m := &Mapper{key: -1, id: -1, email: -1, cio: -1, unset: s.Nulls == config.NullsUnset, columns: columns}
+	m := &Mapper{key: -1, id: -1, email: -1, cio: -1, unset: s.Nulls == config.NullsUnset, columns: columns, loc: time.UTC}
+	if loc := s.Spec().Timezone; loc != nil {
+		m.loc = loc
+	}
 	var missing []string
 	find := func(field, col string) int {
 		if col == "" {
@@ -146,6 +152,9 @@ func (m *Mapper) Row(values []any) (identity.Row, *Rejection) {
 			}
 			continue
 		}
+		if dt, ok := v.(civil.DateTime); ok {
+			v = dt.In(m.loc) // a wall clock the zone skips reads as the zone's time.Date does
+		}
 		enc, err := Value(v)
 		if err != nil {
 			return r, m.reject(a.col, err)
@@ -189,6 +198,8 @@ func keyText(v any) string {
 		return string(v)
 	case time.Time:
 		return v.UTC().Format(time.RFC3339Nano)
+	case civil.DateTime:
+		return connectors.WallText(v)
 	}
 	return fmt.Sprint(v)
 }
@@ -252,6 +263,8 @@ func Value(v any) (json.RawMessage, error) {
 			return nil, fmt.Errorf("%s is outside the dates the store holds (years 1 to 9999)", v.UTC().Format(time.RFC3339))
 		}
 		return strconv.AppendInt(nil, v.Unix(), 10), nil
+	case civil.DateTime:
+		return Value(v.In(time.UTC)) // a Mapper reads it in the sync's zone first
 	case connectors.JSON:
 		return canonicalJSON(v)
 	case connectors.Invalid:
@@ -266,7 +279,7 @@ func typeName(v any) string {
 		return "boolean"
 	case float64:
 		return "floating-point number"
-	case time.Time:
+	case time.Time, civil.DateTime:
 		return "date or time"
 	case connectors.JSON:
 		return "JSON value"

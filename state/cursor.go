@@ -10,13 +10,15 @@ import (
 	"strconv"
 	"time"
 
+	"cloud.google.com/go/civil"
+
 	"github.com/dbsync/dbsync/connectors"
 )
 
 // typed is one cursor value with its type, so it comes back exactly as it was read:
 // a time keeps its microseconds, an int64 every digit.
 type typed struct {
-	Type  string `json:"type"` // time | int | decimal | string
+	Type  string `json:"type"` // time | datetime | int | decimal | string
 	Value string `json:"value"`
 }
 
@@ -50,6 +52,8 @@ func encodeValue(v any) (typed, error) {
 	switch v := v.(type) {
 	case time.Time:
 		return typed{"time", v.UTC().Format(time.RFC3339Nano)}, nil
+	case civil.DateTime:
+		return typed{"datetime", v.In(time.UTC).Format(datetimeLayout)}, nil
 	case int64:
 		return typed{"int", strconv.FormatInt(v, 10)}, nil
 	case connectors.Decimal:
@@ -61,6 +65,10 @@ func encodeValue(v any) (typed, error) {
 	}
 	return typed{}, fmt.Errorf("a value of type %T cannot be a cursor (use a timestamp, date, integer or text column)", v)
 }
+
+// datetimeLayout keeps a zone-less cursor's wall clock with all its digits:
+// "2024-03-31T02:10:00.123456".
+const datetimeLayout = "2006-01-02T15:04:05.999999999"
 
 // DecodeCursor reads a cursor the store kept; "" gives nil (start from the first row).
 func DecodeCursor(s string) (*connectors.Cursor, error) {
@@ -88,6 +96,8 @@ func decodeValue(t typed) (any, error) {
 	switch t.Type {
 	case "time":
 		return time.Parse(time.RFC3339Nano, t.Value)
+	case "datetime":
+		return civil.ParseDateTime(t.Value)
 	case "int":
 		return strconv.ParseInt(t.Value, 10, 64)
 	case "decimal":
@@ -111,8 +121,11 @@ func FormatCursor(c *connectors.Cursor) string {
 }
 
 func formatValue(v any) string {
-	if t, ok := v.(time.Time); ok {
-		return t.UTC().Format("2006-01-02T15:04:05.999999Z07:00")
+	switch v := v.(type) {
+	case time.Time:
+		return v.UTC().Format("2006-01-02T15:04:05.999999Z07:00")
+	case civil.DateTime:
+		return connectors.WallText(v)
 	}
 	return fmt.Sprint(v)
 }

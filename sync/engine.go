@@ -10,6 +10,7 @@ import (
 	"io"
 	"time"
 
+	"cloud.google.com/go/civil"
 	"github.com/sirupsen/logrus"
 
 	"github.com/dbsync/dbsync/config"
@@ -479,7 +480,7 @@ func sameValue(a, b any) bool {
 		return ok && ta.Equal(tb)
 	}
 	switch a.(type) {
-	case int64, string, connectors.Decimal:
+	case int64, string, connectors.Decimal, civil.DateTime:
 		return a == b
 	}
 	return false
@@ -491,11 +492,13 @@ func lookbackStart(c *connectors.Cursor, lookback time.Duration) (*connectors.Cu
 	if c == nil || lookback <= 0 {
 		return c, nil
 	}
-	t, ok := c.Value.(time.Time)
-	if !ok {
-		return nil, fmt.Errorf("lookback needs a date or time watermark column; the cursor holds %T", c.Value)
+	switch v := c.Value.(type) {
+	case time.Time:
+		return &connectors.Cursor{Value: v.Add(-lookback)}, nil
+	case civil.DateTime: // a wall clock: the window is on the clock, across a DST change too
+		return &connectors.Cursor{Value: civil.DateTimeOf(v.In(time.UTC).Add(-lookback))}, nil
 	}
-	return &connectors.Cursor{Value: t.Add(-lookback)}, nil
+	return nil, fmt.Errorf("lookback needs a date or time watermark column; the cursor holds %T", c.Value)
 }
 
 // apply plans a batch and commits its writes with its cursor in one transaction.

@@ -16,7 +16,7 @@
 //	DECIMAL                             connectors.Decimal, the digits as the server gives them
 //	FLOAT, DOUBLE                       float64 (a FLOAT keeps its shortest form: 1.1, not 1.100000023841858)
 //	DATE                                time.Time, midnight UTC
-//	DATETIME(n)                         time.Time, the wall clock read in Spec.Timezone (UTC when nil)
+//	DATETIME(n)                         civil.DateTime, the wall clock (mapping reads it in Spec.Timezone)
 //	TIMESTAMP(n)                        time.Time, the instant
 //	zero dates (0000-00-00 ...)         connectors.Invalid
 //	JSON                                connectors.JSON; MariaDB's JSON (a LONGTEXT with a
@@ -49,6 +49,7 @@ import (
 
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/connectors/sqlsource"
+	"github.com/dbsync/dbsync/internal/dsn"
 )
 
 func init() {
@@ -58,9 +59,9 @@ func init() {
 // Open connects to the MySQL or MariaDB database spec.DSN names, in
 // go-sql-driver's form: user:password@tcp(host:3306)/dbname?param=value.
 func Open(ctx context.Context, spec connectors.Spec) (connectors.Source, error) {
-	cfg, err := mysql.ParseDSN(escapeFiles(spec.DSN))
+	cfg, err := readDSN(spec.DSN)
 	if err != nil {
-		return nil, fmt.Errorf("sync %s: mysql: %w", spec.Sync, sqlsource.Redact(fmt.Errorf("read dsn: %w", err), spec.DSN, ""))
+		return nil, fmt.Errorf("sync %s: %w", spec.Sync, err)
 	}
 	// Values come as text and are read here, in the zone the column calls for.
 	cfg.ParseTime = false
@@ -96,6 +97,29 @@ func Open(ctx context.Context, spec connectors.Spec) (connectors.Source, error) 
 	}
 	d.mariadb = strings.Contains(strings.ToLower(version), "mariadb")
 	return src, nil
+}
+
+// readDSN parses a DSN. When it does not parse, the error is about the DSN with
+// its password masked (dsn.Redacted), which the driver then cannot echo, and
+// names the address when the rest parses; a DSN whose password the driver read
+// otherwise than written (cut at a / or @) is an error too.
+func readDSN(s string) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(escapeFiles(s))
+	pw, _, _, hasPW := dsn.Password(s)
+	if err == nil && hasPW && pw != cfg.Passwd {
+		err = errors.New("the password is not as written")
+	}
+	if err == nil {
+		return cfg, nil
+	}
+	if !hasPW {
+		return nil, sqlsource.Redact(fmt.Errorf("mysql: read dsn: %w", err), s, "")
+	}
+	masked, merr := mysql.ParseDSN(escapeFiles(dsn.Redacted(s)))
+	if merr != nil {
+		return nil, sqlsource.Redact(fmt.Errorf("mysql: read dsn: %w", merr), s, "")
+	}
+	return nil, fmt.Errorf("mysql %s/%s: read dsn: the password cannot be read (it cannot hold a / before an @)", masked.Addr, masked.DBName)
 }
 
 // fileParam finds the ssl-ca, ssl-cert and ssl-key parameters in a DSN.
@@ -306,8 +330,8 @@ func (d *dialect) column(name, typ string, decl *declared) sqlsource.Column {
 		c.Decode = decodeTime(time.UTC)
 		c.Bind = sqlsource.BindTime(func(t time.Time) any { return t.UTC().Format(sqlsource.DateLayout) })
 	case "DATETIME":
-		c.Decode = decodeTime(d.loc)
-		c.Bind = sqlsource.BindTime(func(t time.Time) any { return t.In(d.loc).Format(sqlsource.WallLayout) })
+		c.Decode = decodeWall
+		c.Bind = sqlsource.BindWall(d.loc)
 	case "TIMESTAMP":
 		c.Decode = decodeTime(time.UTC)
 		c.Bind = sqlsource.BindTime(func(t time.Time) any { return t.UTC().Format(sqlsource.WallLayout) })
@@ -330,6 +354,15 @@ func decodeTime(loc *time.Location) func(any) (connectors.Value, error) {
 		}
 		return sqlsource.ParseWall(string(b), loc), nil
 	}
+}
+
+// decodeWall reads DATETIME text as the wall clock it is.
+func decodeWall(v any) (connectors.Value, error) {
+	b, ok := v.([]byte)
+	if !ok {
+		return nil, fmt.Errorf("want a date and time as text, the driver gave a %T", v)
+	}
+	return sqlsource.ParseCivil(string(b)), nil
 }
 
 // decodeBit reads BIT(n), big-endian bytes, as an integer, or as a bool for BIT(1).

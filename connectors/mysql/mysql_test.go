@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/civil"
+
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/dbsync/dbsync/connectors"
@@ -209,6 +211,11 @@ func TestValues(t *testing.T) {
 		for r := range want {
 			for i := range want[r] {
 				g, w := rows[r][i], want[r][i]
+				if gc, ok := g.(civil.DateTime); ok { // a DATETIME: its wall clock
+					if wt, ok := w.(time.Time); ok && gc == civil.DateTimeOf(wt) {
+						continue
+					}
+				}
 				if gt, ok := g.(time.Time); ok {
 					if wt, ok := w.(time.Time); ok && gt.Equal(wt) {
 						continue
@@ -272,4 +279,63 @@ func TestDownSource(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), password) || !strings.Contains(err.Error(), "sync app_users") {
 		t.Errorf("bad DSN: %v", err)
 	}
+}
+
+// TestQueryIsOneStatement: a query: sync that smuggles in a COMMIT and a DROP TABLE
+// fails and drops nothing, also with multiStatements=true in the DSN.
+func TestQueryIsOneStatement(t *testing.T) {
+	for _, params := range []string{"", "?multiStatements=true", "?multiStatements=true&interpolateParams=true"} {
+		t.Run(params, func(t *testing.T) {
+			db := newDB(t)
+			spec := db.Source
+			spec.DSN += params
+			sqlharness.CheckOneStatement(t, db, spec)
+		})
+	}
+}
+
+// TestMalformedDSNHidesPassword: however a DSN is malformed, no part of its
+// password is in the error, and the address is named where it can be read.
+func TestMalformedDSNHidesPassword(t *testing.T) {
+	pieces := []string{"Sup3r", "Secret", "T4il", "Part"}
+	dsn := func(pw, addr string) string { return "nobody:" + pw + "@tcp(" + addr + ")/dbsync_test?timeout=2s" }
+	tests := []struct {
+		name, dsn, addr string // addr: named in the error; "" when it cannot be read
+	}{
+		{"escape", dsn("Sup3rSecret%ZZT4ilPart", "127.0.0.1:3306"), "127.0.0.1:3306"},
+		{"space", dsn("Sup3rSecret T4ilPart", "127.0.0.1:3306"), "127.0.0.1:3306"},
+		{"raw percent", dsn("Sup3rSecret%T4ilPart", "127.0.0.1:3306"), "127.0.0.1:3306"},
+		{"hash", dsn("Sup3rSecret#T4ilPart", "127.0.0.1:3306"), "127.0.0.1:3306"},
+		{"slash", dsn("Sup3rSecret/T4ilPart", "127.0.0.1:3306"), "127.0.0.1:3306"},
+		{"at", dsn("Sup3rSecret@T4ilPart", "127.0.0.1:3306"), "127.0.0.1:3306"},
+		{"bad port", dsn("Sup3rSecretT4ilPart", "127.0.0.1:notaport"), "127.0.0.1:notaport"},
+		{"missing bracket", dsn("Sup3rSecretT4ilPart", "[::1:3306"), "[::1:3306"},
+		{"missing brace", "nobody:Sup3rSecret#T4ilPart@tcp(127.0.0.1:3306/dbsync_test", ""},
+		{"bad parameter", "nobody:Sup3rSecret T4ilPart@tcp(127.0.0.1:3306)/dbsync_test?timeout=soon", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, err := connectors.Open(context.Background(), connectors.Spec{Sync: "leaky", Type: "mysql", DSN: tt.dsn})
+			if err == nil {
+				src.Close()
+				t.Fatal("opened")
+			}
+			msg := err.Error()
+			for _, p := range pieces {
+				if strings.Contains(msg, p) {
+					t.Fatalf("the password's %q is in %q", p, msg)
+				}
+			}
+			if !strings.Contains(msg, "sync leaky") {
+				t.Errorf("error %q does not name the sync", msg)
+			}
+			if tt.addr != "" && !strings.Contains(msg, tt.addr) {
+				t.Errorf("error %q does not name %s", msg, tt.addr)
+			}
+		})
+	}
+}
+
+func TestDaylightSaving(t *testing.T) {
+	conformance.RunDaylightSaving(t, sqlharness.Harness{New: func(t *testing.T) *sqlharness.DB { return newDB(t) }})
 }

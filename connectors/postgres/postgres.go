@@ -17,14 +17,15 @@
 //	boolean                            bool
 //	bytea                              []byte
 //	date                               time.Time, midnight UTC
-//	timestamp                          time.Time, the wall clock read in Spec.Timezone (UTC when nil)
+//	timestamp                          civil.DateTime, the wall clock (mapping reads it in Spec.Timezone)
 //	timestamptz                        time.Time, the instant (in UTC)
 //	json, jsonb                        connectors.JSON
 //	time, timetz                       string ("15:04:05.123456")
 //	'infinity' dates and timestamps    connectors.Invalid
 //	anything else (text, uuid, ...)    string, as PostgreSQL writes it
 //
-// A cursor on a timestamp column is bound as its wall clock in Spec.Timezone, on
+// A cursor on a timestamp column is bound as the wall clock it holds (one stored
+// as an instant by an earlier version, as its wall clock in Spec.Timezone), on
 // timestamptz as the instant, on date as the date, all with microseconds.
 package postgres
 
@@ -34,14 +35,17 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"cloud.google.com/go/civil"
 	"github.com/lib/pq"
 
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/connectors/sqlsource"
+	"github.com/dbsync/dbsync/internal/dsn"
 )
 
 func init() {
@@ -51,9 +55,9 @@ func init() {
 // Open connects to the PostgreSQL database spec.DSN names (a URL or key=value
 // DSN, as lib/pq reads them).
 func Open(ctx context.Context, spec connectors.Spec) (connectors.Source, error) {
-	cfg, err := pq.NewConfig(spec.DSN)
+	cfg, err := readDSN(spec.DSN)
 	if err != nil {
-		return nil, fmt.Errorf("sync %s: postgres: %w", spec.Sync, sqlsource.Redact(fmt.Errorf("read dsn: %w", err), spec.DSN, ""))
+		return nil, fmt.Errorf("sync %s: %w", spec.Sync, err)
 	}
 	if cfg.ApplicationName == "" {
 		cfg.ApplicationName = "dbsync"
@@ -74,6 +78,33 @@ func Open(ctx context.Context, spec connectors.Spec) (connectors.Source, error) 
 		Where:   where,
 	})
 	return src, sqlsource.Redact(err, spec.DSN, cfg.Password)
+}
+
+// readDSN parses a DSN. When it does not parse, the error is about the DSN with
+// its password masked (dsn.Redacted), which lib/pq then cannot echo, and names
+// the host when the rest parses; a DSN that parses only because a # or / in a
+// URL's password cut it short is an error too.
+func readDSN(s string) (pq.Config, error) {
+	cfg, err := pq.NewConfig(s)
+	pw, _, _, hasPW := dsn.Password(s)
+	if err == nil && hasPW && strings.Contains(s, "://") && !strings.Contains(strings.ToLower(s), "password=") {
+		if u, uerr := url.PathUnescape(pw); uerr != nil || u != cfg.Password {
+			err = errors.New("the password is not as written") // cut short at a # or /
+		}
+	}
+	if err == nil {
+		return cfg, nil
+	}
+	if !hasPW {
+		return cfg, sqlsource.Redact(fmt.Errorf("postgres: read dsn: %w", err), s, "")
+	}
+	masked, merr := pq.NewConfig(dsn.Redacted(s))
+	if merr != nil {
+		return cfg, sqlsource.Redact(fmt.Errorf("postgres: read dsn: %w", merr), s, "")
+	}
+	return cfg, fmt.Errorf("postgres %s/%s: read dsn: the password cannot be read "+
+		"(in a URL, write %% # / ? @ and blanks in it as %%25 %%23 %%2F %%3F %%40 %%20; in key=value form, quote it)",
+		net.JoinHostPort(masked.Host, strconv.Itoa(int(masked.Port))), masked.Database)
 }
 
 type dialect struct {
@@ -135,8 +166,8 @@ func (d dialect) column(name, typ string) sqlsource.Column {
 		c.Decode = decodeTime("date", sqlsource.DateOf)
 		c.Bind = sqlsource.BindTime(func(t time.Time) any { return t.UTC().Format(sqlsource.DateLayout) })
 	case "TIMESTAMP":
-		c.Decode = decodeTime("timestamp", func(t time.Time) time.Time { return sqlsource.InZone(t, d.loc) })
-		c.Bind = sqlsource.BindTime(func(t time.Time) any { return t.In(d.loc).Format(sqlsource.WallLayout) })
+		c.Decode = decodeWall
+		c.Bind = sqlsource.BindWall(d.loc)
 	case "TIMESTAMPTZ":
 		c.Decode = decodeTime("timestamptz", time.Time.UTC)
 		c.Bind = sqlsource.BindTime(func(t time.Time) any { return t.UTC().Format(sqlsource.WallLayout + "Z07:00") })
@@ -162,6 +193,18 @@ func decodeTime(typ string, conv func(time.Time) time.Time) func(any) (connector
 		}
 		return nil, fmt.Errorf("want a %s, the driver gave a %T", typ, v)
 	}
+}
+
+// decodeWall reads a timestamp (without time zone) as its wall clock; lib/pq
+// has parsed it into a time.Time in UTC.
+func decodeWall(v any) (connectors.Value, error) {
+	switch v := v.(type) {
+	case time.Time:
+		return civil.DateTimeOf(v), nil
+	case []byte:
+		return connectors.Invalid{Reason: fmt.Sprintf("timestamp '%s'", v)}, nil
+	}
+	return nil, fmt.Errorf("want a timestamp, the driver gave a %T", v)
 }
 
 // decodeClock gives a time of day (lib/pq parses it into a time.Time) as text.

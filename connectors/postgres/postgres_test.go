@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/civil"
+
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/connectors/conformance"
 	"github.com/dbsync/dbsync/connectors/conformance/sqlharness"
@@ -161,7 +163,7 @@ func TestInfinity(t *testing.T) {
 			t.Errorf("column %d: %#v, want %#v", i+1, rows[0][i+1], want)
 		}
 	}
-	if got := rows[1][1]; got != time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC) {
+	if got := rows[1][1]; got != civil.DateTimeOf(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)) {
 		t.Errorf("a finite timestamp next to them: %#v", got)
 	}
 
@@ -223,4 +225,69 @@ func TestMissingColumns(t *testing.T) {
 	if _, _, err := read(t, spec, connectors.Request{}); err != nil {
 		t.Errorf("case-insensitive match: %v", err)
 	}
+}
+
+// TestQueryIsOneStatement: a query: sync that smuggles in a COMMIT and a DROP TABLE
+// (which lib/pq's simple query protocol would run) fails, and drops nothing.
+func TestQueryIsOneStatement(t *testing.T) {
+	db := newDB(t)
+	sqlharness.CheckOneStatement(t, db, db.Source)
+}
+
+// TestMalformedDSNHidesPassword: however a DSN is malformed, in URL or key=value
+// form, no part of its password is in the error, and the host is named where it
+// can be read.
+func TestMalformedDSNHidesPassword(t *testing.T) {
+	pieces := []string{"Sup3r", "Secret", "T4il", "Part"}
+	url := func(pw, host string) string {
+		return "postgres://app:" + pw + "@" + host + "/dbsync_test?sslmode=disable&connect_timeout=2"
+	}
+	kv := func(pw, port string) string {
+		return "host=127.0.0.1 port=" + port + " user=app password=" + pw + " dbname=dbsync_test sslmode=disable connect_timeout=2"
+	}
+	tests := []struct {
+		name, dsn string
+		host      bool // the host can be read
+	}{
+		{"url escape", url("Sup3rSecret%ZZT4ilPart", "127.0.0.1:5432"), true},
+		{"url space", url("Sup3rSecret T4ilPart", "127.0.0.1:5432"), true},
+		{"url raw percent", url("Sup3rSecret%T4ilPart", "127.0.0.1:5432"), true},
+		{"url hash", url("Sup3rSecret#T4ilPart", "127.0.0.1:5432"), true},
+		{"url short hash", url("12#Sup3rSecretT4ilPart", "127.0.0.1:5432"), true},
+		{"url slash", url("Sup3rSecret/T4ilPart", "127.0.0.1:5432"), true},
+		{"url bad port", url("Sup3rSecretT4ilPart", "127.0.0.1:notaport"), false},
+		{"url missing bracket", url("Sup3rSecretT4ilPart", "[::1:5432"), false},
+		{"kv escape", kv("Sup3rSecret%ZZT4ilPart", "5432"), true},
+		{"kv space", kv("Sup3rSecret T4ilPart", "5432"), true},
+		{"kv raw percent", kv("Sup3rSecret%T4ilPart", "5432"), true},
+		{"kv hash", kv("Sup3rSecret#T4ilPart", "5432"), true},
+		{"kv bad port", kv("Sup3rSecretT4ilPart", "notaport"), false},
+		{"kv missing bracket", "host=[::1 port=5432 user=app password=Sup3rSecretT4ilPart dbname=x connect_timeout=2", false},
+		{"kv open quote", kv("'Sup3rSecret T4ilPart", "5432"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, err := connectors.Open(context.Background(), connectors.Spec{Sync: "leaky", Type: "postgres", DSN: tt.dsn})
+			if err == nil {
+				src.Close()
+				t.Fatal("opened")
+			}
+			msg := err.Error()
+			for _, p := range pieces {
+				if strings.Contains(msg, p) {
+					t.Fatalf("the password's %q is in %q", p, msg)
+				}
+			}
+			if !strings.Contains(msg, "sync leaky") {
+				t.Errorf("error %q does not name the sync", msg)
+			}
+			if tt.host && !strings.Contains(msg, "127.0.0.1") {
+				t.Errorf("error %q does not name the host", msg)
+			}
+		})
+	}
+}
+
+func TestDaylightSaving(t *testing.T) {
+	conformance.RunDaylightSaving(t, sqlharness.Harness{New: func(t *testing.T) *sqlharness.DB { return newDB(t) }})
 }

@@ -238,14 +238,53 @@ type tracedConn struct {
 }
 
 func (c tracedConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	c.tr.mu.Lock()
+	c.tr.record(q, args)
+	return c.sqliteConn.QueryContext(ctx, q, args)
+}
+
+func (tr *tracer) record(q string, args []driver.NamedValue) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
 	rec := query{sql: q}
 	for _, a := range args {
 		rec.args = append(rec.args, a.Value)
 	}
-	c.tr.queries = append(c.tr.queries, rec)
-	c.tr.mu.Unlock()
-	return c.sqliteConn.QueryContext(ctx, q, args)
+	tr.queries = append(tr.queries, rec)
+}
+
+// The source prepares the statements that hold user SQL.
+func (c tracedConn) Prepare(q string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), q)
+}
+
+func (c tracedConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	var st driver.Stmt
+	var err error
+	if p, ok := c.sqliteConn.(driver.ConnPrepareContext); ok {
+		st, err = p.PrepareContext(ctx, q)
+	} else {
+		st, err = c.sqliteConn.Prepare(q)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return tracedStmt{st.(stmtQuerier), q, c.tr}, nil
+}
+
+type stmtQuerier interface {
+	driver.Stmt
+	driver.StmtQueryContext
+}
+
+type tracedStmt struct {
+	stmtQuerier
+	sql string
+	tr  *tracer
+}
+
+func (s tracedStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	s.tr.record(s.sql, args)
+	return s.stmtQuerier.QueryContext(ctx, args)
 }
 
 // explain is the query plan of q, a line a step.

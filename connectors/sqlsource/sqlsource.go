@@ -192,6 +192,9 @@ func (s *source) Read(ctx context.Context, req connectors.Request) (connectors.S
 	if req.After != nil && req.After.Value != nil {
 		after := *req.After
 		st.after = &after
+		if after.Key != nil {
+			st.unseen = 1 // the cursor's own row, read by an earlier Read
+		}
 	}
 	if err := st.countNulls(ctx); err != nil {
 		return nil, err
@@ -203,7 +206,7 @@ func (s *source) Read(ctx context.Context, req connectors.Request) (connectors.S
 func (s *source) describe(ctx context.Context, from string, table *Table, args []any) ([]Column, error) {
 	var types []*sql.ColumnType
 	err := s.readOnly(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, "SELECT * FROM "+from+" LIMIT 0", args...)
+		rows, err := query(ctx, tx, "SELECT * FROM "+from+" LIMIT 0", args...)
 		if err != nil {
 			return err
 		}
@@ -221,6 +224,20 @@ func (s *source) describe(ctx context.Context, from string, table *Table, args [
 		return nil, s.errorf("describe columns: %w", err)
 	}
 	return cols, nil
+}
+
+// query runs one statement that holds user SQL as a prepared statement, so that
+// it reaches the source as one statement with bound parameters, never through a
+// protocol that runs several (lib/pq's simple query protocol, which it uses for a
+// query without parameters; MySQL's text protocol with multiStatements): a
+// query: sync that smuggles in "; COMMIT; DROP TABLE ..." fails to prepare. The
+// statement is closed with the transaction.
+func query(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	stmt, err := tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return stmt.QueryContext(ctx, args...)
 }
 
 // readOnly runs f in a read-only transaction and rolls it back.

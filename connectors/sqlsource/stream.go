@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"reflect"
 	"time"
 
 	"github.com/dbsync/dbsync/connectors"
@@ -23,8 +24,15 @@ type stream struct {
 	wm, key         int // indexes of the watermark column and key; -1 without a watermark
 	wmExpr, keyExpr string
 	after           *connectors.Cursor // the next batch starts after it; nil: from the first row
-	nulls           int64
-	done            bool
+	// tied are the rows read that tie after on both column and key (the
+	// cursor's own row among them), and unseen how many more were read before
+	// this Read (1 for a Read from a stored cursor, whose row it does not have):
+	// the next batch leaves those out, so a key that is not unique is neither
+	// passed over nor read twice, whatever order the database gives tied rows.
+	tied   [][]any
+	unseen int
+	nulls  int64
+	done   bool
 
 	// Without a watermark: the streaming query.
 	cancel context.CancelFunc
@@ -73,7 +81,21 @@ func (st *stream) Close() error {
 func (st *stream) countNulls(ctx context.Context) error {
 	q := fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s IS NULL OR %s IS NULL", st.from, st.wmExpr, st.keyExpr)
 	err := st.src.readOnly(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, q, st.baseArgs...).Scan(&st.nulls)
+		rows, err := query(ctx, tx, q, st.baseArgs...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			return sql.ErrNoRows
+		}
+		if err := rows.Scan(&st.nulls); err != nil {
+			return err
+		}
+		return rows.Close()
 	})
 	if err != nil {
 		return st.src.errorf("count rows with a NULL watermark column or key: %w", err)
@@ -89,18 +111,19 @@ func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
 			return nil, st.src.errorf("read batch %s: %w", st.after.Where(), err)
 		}
 	}
-	// The query reads from the cursor row itself, one more than a batch, and skips
-	// that row: a row that ties the cursor on both column and key (a key that is
-	// not unique) is then read, not passed over, and the sync reports it.
+	// The query reads from the cursor row itself, and the rows read before that
+	// tie it, more than a batch, and skips them: a row that ties the cursor on
+	// both column and key (a key that is not unique) is then read, not passed
+	// over, and the sync reports it.
 	limit := st.batch
 	atCursor := after != nil && after.key != nil
 	if atCursor {
-		limit++
+		limit += len(st.tied) + st.unseen
 	}
 	q, args := keysetQuery(st.src.cfg.Dialect, st.selectList, st.from, st.baseArgs, st.wmExpr, st.keyExpr, after, limit)
 	var out [][]any
 	err := st.src.readOnly(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, q, args...)
+		rows, err := query(ctx, tx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -116,8 +139,8 @@ func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
 	if len(out) < limit {
 		st.done = true // the query found fewer rows than it could have
 	}
-	if atCursor && len(out) > 0 && st.isCursor(out[0], after) {
-		out = out[1:] // the cursor's own row, read before
+	if atCursor {
+		out = st.leaveOutRead(out, after)
 	}
 	if len(out) > st.batch {
 		out = out[:st.batch]
@@ -126,8 +149,49 @@ func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
 		return nil, io.EOF
 	}
 	last := out[len(out)-1]
+	if atCursor && st.isCursor(last, after) { // still at the cursor: every row tied it
+		st.tied = append(st.tied, out...)
+		return out, nil
+	}
 	st.after = &connectors.Cursor{Value: last[st.wm], Key: last[st.key]}
+	st.tied, st.unseen = [][]any{last}, 0
+	if len(out) > 1 {
+		if b, err := st.bind(*st.after); err == nil {
+			for i := len(out) - 2; i >= 0 && st.isCursor(out[i], b); i-- {
+				st.tied = append(st.tied, out[i])
+			}
+		}
+	}
 	return out, nil
+}
+
+// leaveOutRead drops, from the rows at the start of a batch that tie the cursor,
+// the ones read before: each of st.tied once, and st.unseen others.
+func (st *stream) leaveOutRead(rows [][]any, c *boundCursor) [][]any {
+	used := make([]bool, len(st.tied))
+	unseen := st.unseen
+	kept := rows[:0:0]
+	i := 0
+	for ; i < len(rows) && st.isCursor(rows[i], c); i++ {
+		found := false
+		for j, t := range st.tied {
+			if !used[j] && reflect.DeepEqual(rows[i], t) {
+				used[j], found = true, true
+				break
+			}
+		}
+		switch {
+		case found:
+		case unseen > 0:
+			unseen--
+		default:
+			kept = append(kept, rows[i])
+		}
+	}
+	if len(kept) == 0 {
+		return rows[i:]
+	}
+	return append(kept, rows[i:]...)
 }
 
 // isCursor says whether row is the cursor's row: its watermark value and key bind to
@@ -176,7 +240,7 @@ func (st *stream) startStreamed(ctx context.Context) error {
 		cancel()
 		return st.src.errorf("begin read-only transaction: %w", err)
 	}
-	rows, err := tx.QueryContext(qctx, "SELECT "+st.selectList+" FROM "+st.from, st.baseArgs...)
+	rows, err := query(qctx, tx, "SELECT "+st.selectList+" FROM "+st.from, st.baseArgs...)
 	if err != nil {
 		tx.Rollback()
 		cancel()

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"cloud.google.com/go/civil"
+
 	"github.com/dbsync/dbsync/connectors"
 )
 
@@ -267,6 +269,33 @@ func ParseWall(s string, loc *time.Location) connectors.Value {
 		return connectors.Invalid{Reason: fmt.Sprintf("%q is not a date and time", s)}
 	}
 	return t
+}
+
+// ParseCivil reads a database's zone-less "2006-01-02 15:04:05[.ffffff]" as the
+// wall clock it is, whatever a time zone makes of it. A zero date (MySQL's
+// 0000-00-00) or one that is no date is Invalid.
+func ParseCivil(s string) connectors.Value {
+	t, err := time.Parse("2006-01-02 15:04:05.999999999", s)
+	if err != nil {
+		if strings.HasPrefix(s, "0000-00-00") || strings.Contains(s, "-00") {
+			return connectors.Invalid{Reason: fmt.Sprintf("zero date %q", s)}
+		}
+		return connectors.Invalid{Reason: fmt.Sprintf("%q is not a date and time", s)}
+	}
+	return civil.DateTimeOf(t)
+}
+
+// BindWall binds a zone-less column's cursor value as its wall clock with
+// microseconds: a civil.DateTime as it is; a time.Time (a cursor stored before
+// cursors kept wall clocks, or RFC 3339 text) as its wall clock in loc.
+func BindWall(loc *time.Location) func(v any) (any, error) {
+	instant := BindTime(func(t time.Time) any { return t.In(loc).Format(WallLayout) })
+	return func(v any) (any, error) {
+		if dt, ok := v.(civil.DateTime); ok {
+			return dt.In(time.UTC).Format(WallLayout), nil
+		}
+		return instant(v)
+	}
 }
 
 // Binders turn a cursor value back into a parameter.

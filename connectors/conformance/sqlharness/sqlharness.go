@@ -152,3 +152,37 @@ func (db *DB) arg(k conformance.Kind, v any) any {
 	}
 	return Arg(k, v)
 }
+
+// SmuggledStatements are query: syncs that close the subquery a source wraps
+// them in and run statements of their own after a COMMIT that would end the
+// read-only transaction: "SELECT ...) AS a; COMMIT; DROP TABLE victim; ...".
+var SmuggledStatements = []string{
+	`SELECT 'x' AS user_id) AS a; COMMIT; DROP TABLE victim; SELECT user_id FROM (SELECT 'y' AS user_id`,
+	`SELECT 'x' AS user_id, {{last_sync_time}} AS t) AS a; COMMIT; DROP TABLE victim; SELECT user_id, 1 AS t FROM (SELECT 'y' AS user_id`,
+	`SELECT 'x' AS user_id
+	) AS a; COMMIT; DROP TABLE victim; -- `,
+}
+
+// CheckOneStatement reads each of SmuggledStatements from spec (with and
+// without a watermark) and fails t unless every read fails, naming the sync,
+// and the table victim, which it creates, is still there.
+func CheckOneStatement(t *testing.T, db *DB, spec connectors.Spec) {
+	t.Helper()
+	db.Exec(t, `CREATE TABLE victim (id int)`)
+	spec.Sync = "smuggler"
+	for _, q := range SmuggledStatements {
+		for _, wm := range []connectors.Watermark{{}, {Column: "user_id", Key: "user_id"}} {
+			spec.Query, spec.Watermark = q, wm
+			_, _, err := conformance.ReadAll(t, spec, connectors.Request{LastSyncTime: 1})
+			if err == nil {
+				t.Errorf("query %q (watermark %q): read without an error", q, wm.Column)
+			} else if !strings.Contains(err.Error(), "sync smuggler") {
+				t.Errorf("query %q: error %q does not name the sync", q, err)
+			}
+			var n int
+			if err := db.SQL.QueryRow(`SELECT COUNT(*) FROM victim`).Scan(&n); err != nil {
+				t.Fatalf("query %q (watermark %q) reached the source as several statements: %v", q, wm.Column, err)
+			}
+		}
+	}
+}
