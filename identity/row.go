@@ -33,7 +33,8 @@ func TrimCioPrefix(s string) string { return strings.TrimPrefix(s, "cio_") }
 // checked, rule 2 applied.
 type row struct {
 	key      string
-	cio      string
+	hasCio   bool   // the row gives a cio_id, if only the prefix
+	cio      string // without the prefix; "" (only the prefix) is a cio_id no one has
 	id       string
 	email    string
 	emailKey string
@@ -71,7 +72,7 @@ func prepare(s Settings, in Row) (row, *rejection) {
 	if err := checkText("email", in.Email); err != nil {
 		return r, err
 	}
-	r.cio = TrimCioPrefix(in.CioID)
+	r.hasCio, r.cio = in.CioID != "", TrimCioPrefix(in.CioID)
 	r.id = in.ID
 
 	email := strings.TrimSpace(in.Email)
@@ -98,7 +99,7 @@ func prepare(s Settings, in Row) (row, *rejection) {
 	}
 
 	// Rule 1: at least one identifier the workspace accepts.
-	if r.cio == "" && !(s.IDIdentifies && r.id != "") && !(s.EmailIdentifies && r.email != "") {
+	if !r.hasCio && !(s.IDIdentifies && r.id != "") && !(s.EmailIdentifies && r.email != "") {
 		if s.EmailIdentifies && len(r.failed) > 0 {
 			return r, reject(ReasonInvalidEmail, "email %q is not an address, and the row has no other identifier", in.Email)
 		}

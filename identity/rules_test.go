@@ -135,6 +135,13 @@ var ruleCases = []ruleCase{
 		result:   identity.Skipped, reason: identity.ReasonCioIDNotFound,
 	},
 	{
+		name:     "rule 3: a cio_id that is only the prefix is a cio_id no one has",
+		settings: []identity.Settings{idEmail, idOnly, emailOnly, allow(merge(idEmail))},
+		given:    []identity.Row{person("u1", "a@x.io")},
+		row:      byCio("cio_", "u2", "b@x.io", "plan", "pro"),
+		result:   identity.Skipped, reason: identity.ReasonCioIDNotFound,
+	},
+	{
 		name:     "rule 3: a deleted person's cio_id is skipped",
 		settings: []identity.Settings{idEmail, idOnly},
 		given:    []identity.Row{person("u1", "a@x.io")},
