@@ -233,19 +233,10 @@ func (r *reader) read(ctx context.Context, wm store.Watermark) error {
 	if err != nil {
 		return fmt.Errorf("sync %s: %w", s.Name, err)
 	}
-	valueCol, keyCol := -1, -1
-	if s.Watermark != nil {
-		for i, c := range cols {
-			switch c.Name {
-			case s.Watermark.Column:
-				valueCol = i
-			case s.Watermark.Key:
-				keyCol = i
-			}
-		}
-		if valueCol < 0 || keyCol < 0 {
-			return fmt.Errorf("sync %s: the source returns no watermark column %q or key %q", s.Name, s.Watermark.Column, s.Watermark.Key)
-		}
+	// The mapping found the watermark columns by the rule every part of a run uses.
+	valueCol, keyCol := mapper.Cursor()
+	if s.Watermark != nil && (valueCol < 0 || keyCol < 0) {
+		return fmt.Errorf("sync %s: the source returns no watermark column %q or key %q", s.Name, s.Watermark.Column, s.Watermark.Key)
 	}
 
 	if r.opt.DryRun {
