@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -382,6 +383,30 @@ func TestDeletedPersonIsNoOne(t *testing.T) {
 					t.Errorf("people get %s = %+v, %v; want the new person", ident, p, err)
 				}
 			})
+		}
+	})
+}
+
+// A person stored with an external id in an [email] workspace (before the id was an
+// attribute there) is seen with the id as the attribute "id", and stored so when a row
+// changes them.
+func TestEmailWorkspaceLegacyIDBecomesAttribute(t *testing.T) {
+	forEachStore(t, func(t *testing.T, backend testdb.Store) {
+		b := setup(t, backend, emailOnly)
+		ctx := context.Background()
+		legacy := &identity.Person{CioID: "c1", ID: "u1", Email: "a@x.io", Attributes: map[string]json.RawMessage{}, CreatedAt: 1, UpdatedAt: 1}
+		err := b.st.InTx(ctx, func(tx *store.Tx) error {
+			return tx.Write(ctx, &identity.Batch{Writes: []identity.Write{{Person: legacy, EmailKey: "a@x.io", Insert: true}}})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o := b.apply(t, person("u1", "a@x.io")).Outcomes[0]; o.Result != identity.Unchanged {
+			t.Errorf("the same id again: %s", o.Result)
+		}
+		b.apply(t, person("u1", "a@x.io", "plan", "pro"))
+		if got := b.dump(t); !equal(got, []string{`|a@x.io|{"id":"u1","plan":"pro"}`}) {
+			t.Errorf("store = %q", got)
 		}
 	})
 }

@@ -142,6 +142,14 @@ func newWorkset(s Settings, people []Person, rows int) *workset {
 			w.byCio[e.CioID] = e
 			continue
 		}
+		if !s.IDIdentifies && e.ID != "" {
+			// Stored before the id was an attribute in [email] workspaces: it is one
+			// now, and the person is written so when next changed.
+			if _, ok := e.Attributes["id"]; !ok {
+				e.Attributes["id"] = stringJSON(e.ID)
+			}
+			e.ID = ""
+		}
 		e.storedIDKey, e.storedEmailKey = w.idKey(&e.Person), w.emailKey(&e.Person)
 		w.add(e)
 	}

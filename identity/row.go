@@ -97,6 +97,12 @@ func prepare(s Settings, in Row) (row, *rejection) {
 	if r.email != "" {
 		r.emailKey = EmailKey(r.email)
 	}
+	// In an [email] workspace the id is an ordinary attribute (SPEC §1): changeable,
+	// not unique, kept under attributes as "id".
+	if !s.IDIdentifies && r.id != "" {
+		r.attrs = append(append(make([]Attr, 0, len(in.Attrs)+1), Attr{Name: "id", Value: stringJSON(r.id)}), in.Attrs...)
+		r.id = ""
+	}
 
 	// Rule 1: at least one identifier the workspace accepts.
 	if !r.hasCio && !(s.IDIdentifies && r.id != "") && !(s.EmailIdentifies && r.email != "") {
