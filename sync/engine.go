@@ -471,23 +471,24 @@ func (g *guess) LoadPeople(_ context.Context, keys identity.Keys) ([]identity.Pe
 //
 // Usually the writes hold every named key and nothing is looked up.
 func checkGuess(ctx context.Context, l identity.Loader, named identity.Keys, writes []identity.Write) (bool, error) {
-	held := make(map[string]struct{}, 2*len(writes))
+	heldIDs := make(map[string]struct{}, len(named.IDs))
+	heldEmails := make(map[string]struct{}, len(named.Emails))
 	for _, w := range writes {
 		if w.IDKey != "" {
-			held["i"+w.IDKey] = struct{}{}
+			heldIDs[w.IDKey] = struct{}{}
 		}
 		if w.EmailKey != "" {
-			held["e"+w.EmailKey] = struct{}{}
+			heldEmails[w.EmailKey] = struct{}{}
 		}
 	}
 	var check identity.Keys
 	for _, k := range named.IDs {
-		if _, ok := held["i"+k]; !ok {
+		if _, ok := heldIDs[k]; !ok {
 			check.IDs = append(check.IDs, k)
 		}
 	}
 	for _, k := range named.Emails {
-		if _, ok := held["e"+k]; !ok {
+		if _, ok := heldEmails[k]; !ok {
 			check.Emails = append(check.Emails, k)
 		}
 	}
