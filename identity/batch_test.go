@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -347,4 +348,65 @@ func sorted(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// TestDeletedPersonIsNoOne: a deleted person is no one (SPEC §1): a batch that loads
+// them (here by their cio_id) neither finds them by their id or email nor gives them
+// their keys back; those rows create a new person.
+func TestDeletedPersonIsNoOne(t *testing.T) {
+	forEachStore(t, func(t *testing.T, backend testdb.Store) {
+		for _, s := range []identity.Settings{idEmail, idOnly, emailOnly, allow(merge(idEmail))} {
+			t.Run(label(s), func(t *testing.T) {
+				b := setup(t, backend, s)
+				b.apply(t, person("u1", "a@x.io", "plan", "free"))
+				if err := b.st.DeletePerson(context.Background(), b.cio(0)); err != nil {
+					t.Fatal(err)
+				}
+				batch := b.apply(t, byCio("@0", "", "", "plan", "x"), person("u1", "a@x.io", "plan", "pro"))
+				if r := batch.Outcomes[0]; r.Result != identity.Skipped || r.Reason != identity.ReasonCioIDNotFound {
+					t.Errorf("row naming the deleted cio_id: %s %s", r.Result, r.Reason)
+				}
+				if r := batch.Outcomes[1]; r.Result != identity.Created {
+					t.Errorf("row with the deleted person's identifiers: %s, want created", r.Result)
+				}
+				for _, w := range batch.Writes {
+					if w.Person.CioID == b.cio(0) {
+						t.Errorf("the deleted person is written back: %+v", w)
+					}
+				}
+				ident := "u1"
+				if !s.IDIdentifies {
+					ident = "a@x.io"
+				}
+				p, err := b.st.FindPerson(context.Background(), s, ident)
+				if err != nil || p.CioID != b.cio(2) || string(p.Attributes["plan"]) != `"pro"` {
+					t.Errorf("people get %s = %+v, %v; want the new person", ident, p, err)
+				}
+			})
+		}
+	})
+}
+
+// A person stored with an external id in an [email] workspace (before the id was an
+// attribute there) is seen with the id as the attribute "id", and stored so when a row
+// changes them.
+func TestEmailWorkspaceLegacyIDBecomesAttribute(t *testing.T) {
+	forEachStore(t, func(t *testing.T, backend testdb.Store) {
+		b := setup(t, backend, emailOnly)
+		ctx := context.Background()
+		legacy := &identity.Person{CioID: "c1", ID: "u1", Email: "a@x.io", Attributes: map[string]json.RawMessage{}, CreatedAt: 1, UpdatedAt: 1}
+		err := b.st.InTx(ctx, func(tx *store.Tx) error {
+			return tx.Write(ctx, &identity.Batch{Writes: []identity.Write{{Person: legacy, EmailKey: "a@x.io", Insert: true}}})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o := b.apply(t, person("u1", "a@x.io")).Outcomes[0]; o.Result != identity.Unchanged {
+			t.Errorf("the same id again: %s", o.Result)
+		}
+		b.apply(t, person("u1", "a@x.io", "plan", "pro"))
+		if got := b.dump(t); !equal(got, []string{`|a@x.io|{"id":"u1","plan":"pro"}`}) {
+			t.Errorf("store = %q", got)
+		}
+	})
 }

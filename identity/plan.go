@@ -136,6 +136,20 @@ func newWorkset(s Settings, people []Person, rows int) *workset {
 		if e.Attributes == nil {
 			e.Attributes = map[string]json.RawMessage{}
 		}
+		if e.Deleted {
+			// A deleted person is no one (SPEC §1): only their cio_id is known, so
+			// that it is skipped; their id and email are free for someone new.
+			w.byCio[e.CioID] = e
+			continue
+		}
+		if !s.IDIdentifies && e.ID != "" {
+			// Stored before the id was an attribute in [email] workspaces: it is one
+			// now, and the person is written so when next changed.
+			if _, ok := e.Attributes["id"]; !ok {
+				e.Attributes["id"] = stringJSON(e.ID)
+			}
+			e.ID = ""
+		}
 		e.storedIDKey, e.storedEmailKey = w.idKey(&e.Person), w.emailKey(&e.Person)
 		w.add(e)
 	}
@@ -234,7 +248,7 @@ type decision struct {
 func (p *planner) apply(i int, r *row) {
 	d := decision{failed: r.failed}
 	w := p.ws
-	if r.cio != "" {
+	if r.hasCio {
 		// Rule 3: only cio_id finds the person.
 		d.target = w.findCio(r.cio)
 		if d.target == nil {

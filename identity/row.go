@@ -34,7 +34,8 @@ func TrimCioPrefix(s string) string { return strings.TrimPrefix(s, "cio_") }
 // checked, rule 2 applied.
 type row struct {
 	key      string
-	cio      string
+	hasCio   bool   // the row gives a cio_id, if only the prefix
+	cio      string // without the prefix; "" (only the prefix) is a cio_id no one has
 	id       string
 	email    string
 	emailKey string
@@ -72,7 +73,7 @@ func prepare(s Settings, in Row) (row, *rejection) {
 	if err := checkText("email", in.Email); err != nil {
 		return r, err
 	}
-	r.cio = TrimCioPrefix(in.CioID)
+	r.hasCio, r.cio = in.CioID != "", TrimCioPrefix(in.CioID)
 	r.id = in.ID
 
 	email := strings.TrimSpace(in.Email)
@@ -97,9 +98,15 @@ func prepare(s Settings, in Row) (row, *rejection) {
 	if r.email != "" {
 		r.emailKey = EmailKey(r.email)
 	}
+	// In an [email] workspace the id is an ordinary attribute (SPEC §1): changeable,
+	// not unique, kept under attributes as "id".
+	if !s.IDIdentifies && r.id != "" {
+		r.attrs = append(append(make([]Attr, 0, len(in.Attrs)+1), Attr{Name: "id", Value: stringJSON(r.id)}), in.Attrs...)
+		r.id = ""
+	}
 
 	// Rule 1: at least one identifier the workspace accepts.
-	if r.cio == "" && !(s.IDIdentifies && r.id != "") && !(s.EmailIdentifies && r.email != "") {
+	if !r.hasCio && !(s.IDIdentifies && r.id != "") && !(s.EmailIdentifies && r.email != "") {
 		if s.EmailIdentifies && len(r.failed) > 0 {
 			return r, reject(ReasonInvalidEmail, "email %q is not an address, and the row has no other identifier", in.Email)
 		}

@@ -36,7 +36,7 @@ func FuzzPrepare(f *testing.F) {
 			if len(r.id) > MaxIDBytes || (r.email != "" && !ValidEmail(r.email)) || strings.HasPrefix(r.cio, "cio_") && cio != "cio_"+r.cio {
 				t.Fatalf("accepted a row it should not have: %+v", r)
 			}
-			if r.cio == "" && !(s.IDIdentifies && r.id != "") && !(s.EmailIdentifies && r.email != "") {
+			if !r.hasCio && !(s.IDIdentifies && r.id != "") && !(s.EmailIdentifies && r.email != "") {
 				t.Fatalf("accepted a row without an identifier: %+v", r)
 			}
 			if r.email != "" && r.emailKey != strings.ToLower(r.email) {

@@ -135,6 +135,13 @@ var ruleCases = []ruleCase{
 		result:   identity.Skipped, reason: identity.ReasonCioIDNotFound,
 	},
 	{
+		name:     "rule 3: a cio_id that is only the prefix is a cio_id no one has",
+		settings: []identity.Settings{idEmail, idOnly, emailOnly, allow(merge(idEmail))},
+		given:    []identity.Row{person("u1", "a@x.io")},
+		row:      byCio("cio_", "u2", "b@x.io", "plan", "pro"),
+		result:   identity.Skipped, reason: identity.ReasonCioIDNotFound,
+	},
+	{
 		name:     "rule 3: a deleted person's cio_id is skipped",
 		settings: []identity.Settings{idEmail, idOnly},
 		given:    []identity.Row{person("u1", "a@x.io")},
@@ -145,7 +152,7 @@ var ruleCases = []ruleCase{
 	},
 	{
 		name:     "rule 3: cio_id with the cio_ prefix finds the person",
-		settings: []identity.Settings{idEmail, idOnly, emailOnly},
+		settings: []identity.Settings{idEmail, idOnly},
 		given:    []identity.Row{person("u1", "a@x.io")},
 		row:      byCio("cio_@0", "", "", "plan", "pro"),
 		result:   identity.Updated,
@@ -153,7 +160,7 @@ var ruleCases = []ruleCase{
 	},
 	{
 		name:     "rule 3: cio_id without the prefix finds the person",
-		settings: []identity.Settings{idEmail, idOnly, emailOnly},
+		settings: []identity.Settings{idEmail, idOnly},
 		given:    []identity.Row{person("u1", "a@x.io")},
 		row:      byCio("@0", "", "", "plan", "pro"),
 		result:   identity.Updated,
@@ -161,7 +168,7 @@ var ruleCases = []ruleCase{
 	},
 	{
 		name:     "rule 3: cio_id sets an unset id",
-		settings: []identity.Settings{idEmail, emailOnly},
+		settings: []identity.Settings{idEmail},
 		given:    []identity.Row{person("", "a@x.io")},
 		row:      byCio("@0", "u1", ""),
 		result:   identity.Updated,
@@ -177,7 +184,7 @@ var ruleCases = []ruleCase{
 	},
 	{
 		name:     "rule 3: cio_id changes the email",
-		settings: []identity.Settings{idEmail, idOnly, emailOnly, allow(idEmail)},
+		settings: []identity.Settings{idEmail, idOnly, allow(idEmail)},
 		given:    []identity.Row{person("u1", "a@x.io")},
 		row:      byCio("@0", "", "b@x.io"),
 		result:   identity.Updated,
@@ -186,7 +193,7 @@ var ruleCases = []ruleCase{
 	},
 	{
 		name:     "rule 3: cio_id cannot take another person's email",
-		settings: []identity.Settings{idEmail, emailOnly, allow(merge(idEmail))},
+		settings: []identity.Settings{idEmail, allow(merge(idEmail))},
 		given:    []identity.Row{person("u1", "a@x.io"), person("u2", "b@x.io")},
 		row:      byCio("@0", "", "B@x.io", "plan", "pro"),
 		result:   identity.Updated,
@@ -216,7 +223,7 @@ var ruleCases = []ruleCase{
 		given:    []identity.Row{person("", "a@x.io"), person("u2", "b@x.io")},
 		row:      byCio("@0", "u2", "", "plan", "pro"),
 		result:   identity.Updated,
-		people:   []string{`u2|a@x.io|{"plan":"pro"}`, `u2|b@x.io|{}`},
+		people:   []string{`|a@x.io|{"id":"u2","plan":"pro"}`, `|b@x.io|{"id":"u2"}`},
 	},
 	{
 		name:     "rule 3: a retired cio_id finds the person it was merged into",
@@ -230,7 +237,7 @@ var ruleCases = []ruleCase{
 	// Rule 4: no cio_id; A by id, B by email.
 	{
 		name:     "rule 4: neither exists: a person is created",
-		settings: []identity.Settings{idEmail, idOnly, emailOnly, allow(merge(idEmail))},
+		settings: []identity.Settings{idEmail, idOnly, allow(merge(idEmail))},
 		row:      person("u1", "a@x.io", "plan", "pro"),
 		result:   identity.Created,
 		people:   []string{`u1|a@x.io|{"plan":"pro"}`},
@@ -280,7 +287,7 @@ var ruleCases = []ruleCase{
 	},
 	{
 		name:     "rule 4: only B without an id: the lead becomes a customer",
-		settings: []identity.Settings{idEmail, emailOnly, allow(merge(idEmail))},
+		settings: []identity.Settings{idEmail, allow(merge(idEmail))},
 		given:    []identity.Row{person("", "a@x.io")},
 		row:      person("u1", "A@x.io", "plan", "pro"),
 		result:   identity.Updated,
@@ -364,13 +371,13 @@ var ruleCases = []ruleCase{
 		given:    []identity.Row{person("u1", "a@x.io")},
 		row:      person("u1", "b@x.io"),
 		result:   identity.Created,
-		people:   []string{`u1|a@x.io|{}`, `u1|b@x.io|{}`},
+		people:   []string{`|a@x.io|{"id":"u1"}`, `|b@x.io|{"id":"u1"}`},
 	},
 
 	// Rule 5: a set id never changes.
 	{
 		name:     "rule 5: by email: a row with another id leaves the id, applies the rest",
-		settings: []identity.Settings{idEmail, emailOnly, allow(merge(idEmail))},
+		settings: []identity.Settings{idEmail, allow(merge(idEmail))},
 		given:    []identity.Row{person("u1", "a@x.io")},
 		row:      person("u2", "a@x.io", "plan", "pro"),
 		result:   identity.Updated,
@@ -380,7 +387,7 @@ var ruleCases = []ruleCase{
 	},
 	{
 		name:     "rule 5: by cio_id: a row with another id leaves the id, applies the rest",
-		settings: []identity.Settings{idEmail, idOnly, emailOnly, allow(merge(idEmail))},
+		settings: []identity.Settings{idEmail, idOnly, allow(merge(idEmail))},
 		given:    []identity.Row{person("u1", "a@x.io")},
 		row:      byCio("cio_@0", "u2", "", "plan", "pro"),
 		result:   identity.Updated,
@@ -395,6 +402,54 @@ var ruleCases = []ruleCase{
 		result:   identity.Updated,
 		failed:   []string{"email=b@x.io:email_belongs_to_another_person"},
 		people:   []string{`u1||{"plan":"pro"}`, `u2|b@x.io|{}`},
+	},
+
+	// In [email] workspaces id is an ordinary attribute (SPEC §1): changeable, not
+	// unique, kept under attributes; external_customer_id stays empty.
+	{
+		name:     "[email]: the id is an attribute named id",
+		settings: []identity.Settings{emailOnly, allow(merge(emailOnly))},
+		row:      person("u1", "a@x.io", "plan", "pro"),
+		result:   identity.Created,
+		people:   []string{`|a@x.io|{"id":"u1","plan":"pro"}`},
+		find:     map[string]string{"A@X.IO": `|a@x.io|{"id":"u1","plan":"pro"}`, "u1": ""},
+	},
+	{
+		name:     "[email]: a row found by email changes the id",
+		settings: []identity.Settings{emailOnly, allow(merge(emailOnly))},
+		given:    []identity.Row{person("u1", "a@x.io")},
+		row:      person("u2", "a@x.io", "plan", "pro"),
+		result:   identity.Updated,
+		people:   []string{`|a@x.io|{"id":"u2","plan":"pro"}`},
+	},
+	{
+		name:     "[email]: cio_id finds the person and changes the id",
+		settings: []identity.Settings{emailOnly},
+		given:    []identity.Row{person("u1", "a@x.io")},
+		row:      byCio("cio_@0", "u2", "", "plan", "pro"),
+		result:   identity.Updated,
+		people:   []string{`|a@x.io|{"id":"u2","plan":"pro"}`},
+	},
+	{
+		name:     "[email]: cio_id sets an unset id",
+		settings: []identity.Settings{emailOnly},
+		given:    []identity.Row{person("", "a@x.io")},
+		row:      byCio("@0", "u1", ""),
+		result:   identity.Updated,
+		people:   []string{`|a@x.io|{"id":"u1"}`},
+	},
+	{
+		name:     "[email]: a row equal to the stored person changes nothing",
+		settings: []identity.Settings{emailOnly},
+		given:    []identity.Row{person("u1", "a@x.io", "a", 1)},
+		row:      person("u1", "A@x.io", "a", 1),
+		result:   identity.Unchanged,
+	},
+	{
+		name:     "[email]: an id beside an attribute named id is an attribute given twice",
+		settings: []identity.Settings{emailOnly},
+		row:      person("u1", "a@x.io", "id", "u2"),
+		result:   identity.Rejected, reason: identity.ReasonDuplicateAttribute,
 	},
 
 	// Case rules.
@@ -428,7 +483,7 @@ var ruleCases = []ruleCase{
 	},
 	{
 		name:     "a row equal to the stored person changes nothing",
-		settings: []identity.Settings{idEmail, emailOnly, idOnly},
+		settings: []identity.Settings{idEmail, idOnly},
 		given:    []identity.Row{person("u1", "a@x.io", "a", 1, "b", "x")},
 		row:      person("u1", "a@x.io", "b", "x", "a", 1),
 		result:   identity.Unchanged,

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -21,6 +22,7 @@ import (
 	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/internal/columns"
 	"github.com/dbsync/dbsync/internal/jsontext"
 )
 
@@ -30,6 +32,7 @@ const ReasonInvalidValue = identity.ReasonInvalidValue
 // Mapper maps the rows of one stream, whose columns it resolved once.
 type Mapper struct {
 	key, id, email, cio int // column indexes; -1 when not mapped
+	value               int // the watermark column; -1 without a watermark
 	attrs               []attrColumn
 	unset               bool
 	columns             []connectors.Column
@@ -41,26 +44,27 @@ type attrColumn struct {
 	col  int
 }
 
-// New resolves a sync's mapping against the columns a source returned. A mapped
-// column the source does not return is an error: the sync cannot run as configured.
-func New(s config.Sync, columns []connectors.Column) (*Mapper, error) {
-	index := make(map[string]int, len(columns))
-	for i, c := range columns {
-		index[c.Name] = i
+// New resolves a sync's mapping against the columns a source returned, each name by
+// the one rule of SPEC §3 (columns.Find). A mapped column the source does not return,
+// or one that matches several columns, is an error: the sync cannot run as configured.
+// So is a column named id, email or cio_id that would become a plain attribute (§2).
+func New(s config.Sync, cols []connectors.Column) (*Mapper, error) {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
 	}
-	m := &Mapper{key: -1, id: -1, email: -1, cio: -1, unset: s.Nulls == config.NullsUnset, columns: columns, loc: time.UTC}
+	m := &Mapper{key: -1, value: -1, id: -1, email: -1, cio: -1, unset: s.Nulls == config.NullsUnset, columns: cols, loc: time.UTC}
 	if loc := s.Spec().Timezone; loc != nil {
 		m.loc = loc
 	}
-	var missing []string
+	var problems []string
 	find := func(field, col string) int {
 		if col == "" {
 			return -1
 		}
-		i, ok := index[col]
-		if !ok {
-			missing = append(missing, fmt.Sprintf("%s: column %q", field, col))
-			return -1
+		i, err := columns.Find(names, col)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", field, err))
 		}
 		return i
 	}
@@ -68,49 +72,53 @@ func New(s config.Sync, columns []connectors.Column) (*Mapper, error) {
 	m.email = find("identifiers.email", s.Identifiers.Email)
 	m.cio = find("identifiers.cio_id", s.Identifiers.CioID)
 	if s.Watermark != nil {
+		m.value = find("watermark.column", s.Watermark.Column)
 		m.key = find("watermark.key", s.Watermark.Key)
 	}
 
-	excluded := make(map[string]bool, len(s.Exclude))
-	for _, c := range s.Exclude {
-		excluded[c] = true
+	excluded := make([]bool, len(cols))
+	for i, c := range s.Exclude {
+		j, err := columns.Find(names, c)
+		switch {
+		case err == nil:
+			excluded[j] = true
+		case !errors.Is(err, columns.ErrNotFound): // excluding a column not selected is no error
+			problems = append(problems, fmt.Sprintf("exclude[%d]: %v", i, err))
+		}
 	}
 	if s.Attributes != nil {
-		names := make([]string, 0, len(s.Attributes))
+		attrs := make([]string, 0, len(s.Attributes))
 		for name := range s.Attributes {
-			names = append(names, name)
+			attrs = append(attrs, name)
 		}
-		sort.Strings(names)
-		for _, name := range names {
-			col := s.Attributes[name]
-			if excluded[col] {
-				continue
-			}
-			if i := find("attributes."+name, col); i >= 0 {
+		sort.Strings(attrs)
+		for _, name := range attrs {
+			if i := find("attributes."+name, s.Attributes[name]); i >= 0 && !excluded[i] {
 				m.attrs = append(m.attrs, attrColumn{name: name, col: i})
 			}
 		}
 	} else {
-		identifier := map[string]bool{s.Identifiers.ID: true, s.Identifiers.Email: true, s.Identifiers.CioID: true}
-		for i, c := range columns {
-			if !identifier[c.Name] && !excluded[c.Name] {
-				m.attrs = append(m.attrs, attrColumn{name: c.Name, col: i})
+		for i, c := range cols {
+			if i == m.id || i == m.email || i == m.cio || excluded[i] {
+				continue
 			}
+			switch c.Name {
+			case "id", "email", "cio_id":
+				problems = append(problems, fmt.Sprintf("column %q is selected but not mapped: it would be stored as a plain "+
+					"attribute named like an identifier; map it under identifiers (identifiers.%s: %s) or add it to exclude", c.Name, c.Name, c.Name))
+				continue
+			}
+			m.attrs = append(m.attrs, attrColumn{name: c.Name, col: i})
 		}
 	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("the source returns no %s (it returns %s)", strings.Join(missing, ", no "), columnNames(columns))
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
 	}
 	return m, nil
 }
 
-func columnNames(cols []connectors.Column) string {
-	names := make([]string, len(cols))
-	for i, c := range cols {
-		names[i] = c.Name
-	}
-	return strings.Join(names, ", ")
-}
+// Cursor returns the indexes of the watermark column and key (-1, -1 without a watermark).
+func (m *Mapper) Cursor() (value, key int) { return m.value, m.key }
 
 // Rejection is a row mapping could not convert; it names the column.
 type Rejection struct {

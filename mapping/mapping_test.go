@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -194,4 +195,72 @@ func FuzzValue(f *testing.F) {
 			}
 		}
 	})
+}
+
+// SPEC §2: with attributes: omitted, a selected column named id, email or cio_id that is
+// neither mapped under identifiers nor excluded is an error naming it.
+func TestNewRefusesUnmappedIdentifierColumns(t *testing.T) {
+	for _, name := range []string{"id", "email", "cio_id"} {
+		s := config.Sync{Identifiers: config.Identifiers{ID: "user_id"}}
+		_, err := New(s, cols("user_id", name, "plan"))
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("column %q", name)) {
+			t.Errorf("a column %s that is not mapped: err = %v, want an error naming it", name, err)
+		}
+		s.Exclude = []string{name}
+		if _, err := New(s, cols("user_id", name, "plan")); err != nil {
+			t.Errorf("the column %s excluded: %v", name, err)
+		}
+		s.Exclude = nil
+		s.Attributes = map[string]string{"plan": "plan"}
+		if _, err := New(s, cols("user_id", name, "plan")); err != nil {
+			t.Errorf("the column %s with attributes: given: %v", name, err)
+		}
+	}
+	s := config.Sync{Identifiers: config.Identifiers{ID: "user_id", Email: "email"}}
+	if _, err := New(s, cols("user_id", "email", "plan")); err != nil {
+		t.Errorf("email mapped under identifiers: %v", err)
+	}
+	s = config.Sync{Identifiers: config.Identifiers{ID: "user_id", Email: "mail"}}
+	if _, err := New(s, cols("user_id", "mail", "id")); err == nil || !strings.Contains(err.Error(), `column "id"`) {
+		t.Errorf("an id column beside the mapped one: err = %v", err)
+	}
+}
+
+// SPEC §3: a column name in the config matches exactly, or ignoring case when exactly
+// one column matches, in every part of the mapping.
+func TestNewMatchesColumnsIgnoringCase(t *testing.T) {
+	s := config.Sync{
+		Watermark:   &config.Watermark{Column: "Updated_At", Key: "USER_ID"},
+		Identifiers: config.Identifiers{ID: "User_Id", Email: "EMAIL"},
+		Exclude:     []string{"NOTES", "updated_AT"},
+	}
+	columns := cols("user_id", "email", "Plan_Name", "updated_at", "notes")
+	m, err := New(s, columns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, k := m.Cursor(); v != 3 || k != 0 {
+		t.Errorf("cursor columns = %d, %d; want 3, 0", v, k)
+	}
+	r, rej := m.Row([]any{"u1", "a@x.io", "pro", time.Unix(1, 0), "n"})
+	if rej != nil || r.ID != "u1" || r.Email != "a@x.io" || r.Key != "u1" || len(r.Attrs) != 1 || r.Attrs[0].Name != "Plan_Name" {
+		t.Fatalf("row = %+v, %+v", r, rej)
+	}
+	s.Attributes = map[string]string{"plan": "plan_name"}
+	if m, err = New(s, columns); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := m.Row([]any{"u1", "a@x.io", "pro", time.Unix(1, 0), "n"}); len(r.Attrs) != 1 || r.Attrs[0].Name != "plan" {
+		t.Fatalf("attributes = %+v", r.Attrs)
+	}
+
+	// Two columns that match only ignoring case: the name is ambiguous, an error.
+	_, err = New(config.Sync{Identifiers: config.Identifiers{ID: "user_id", Email: "email"}}, cols("user_id", "EMAIL", "Email"))
+	if err == nil || !strings.Contains(err.Error(), "identifiers.email") {
+		t.Fatalf("ambiguous column: err = %v", err)
+	}
+	_, err = New(config.Sync{Identifiers: config.Identifiers{ID: "user_id"}, Exclude: []string{"x"}}, cols("user_id", "X", "x "))
+	if err != nil {
+		t.Fatalf("exclude naming a column exactly-once ignoring case: %v", err)
+	}
 }

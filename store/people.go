@@ -402,10 +402,8 @@ func (s *Store) FindPerson(ctx context.Context, settings identity.Settings, iden
 	if cio, ok := strings.CutPrefix(identifier, "cio_"); ok {
 		add("internal_id = ?", cio)
 	}
-	if settings.IDIdentifies {
+	if settings.IDIdentifies { // in [email] workspaces the id is an attribute, and finds no one
 		add("id_key = ?", identifier)
-	} else {
-		add("external_id = ?", identifier)
 	}
 	// Email case is folded in Go, one way (identity.EmailKey), never by SQL's LOWER.
 	if email := strings.TrimSpace(identifier); identity.ValidEmail(email) {

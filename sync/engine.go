@@ -234,19 +234,10 @@ func (r *reader) read(ctx context.Context, wm store.Watermark) error {
 	if err != nil {
 		return fmt.Errorf("sync %s: %w", s.Name, err)
 	}
-	valueCol, keyCol := -1, -1
-	if s.Watermark != nil {
-		for i, c := range cols {
-			switch c.Name {
-			case s.Watermark.Column:
-				valueCol = i
-			case s.Watermark.Key:
-				keyCol = i
-			}
-		}
-		if valueCol < 0 || keyCol < 0 {
-			return fmt.Errorf("sync %s: the source returns no watermark column %q or key %q", s.Name, s.Watermark.Column, s.Watermark.Key)
-		}
+	// The mapping found the watermark columns by the rule every part of a run uses.
+	valueCol, keyCol := mapper.Cursor()
+	if s.Watermark != nil && (valueCol < 0 || keyCol < 0) {
+		return fmt.Errorf("sync %s: the source returns no watermark column %q or key %q", s.Name, s.Watermark.Column, s.Watermark.Key)
 	}
 
 	if r.opt.DryRun {
@@ -454,10 +445,63 @@ func (c counting) LoadPeople(ctx context.Context, keys identity.Keys) ([]identit
 	return people, err
 }
 
-// nobody is a Loader for a batch planned as all new people.
-type nobody struct{}
+// guess is a Loader for a batch planned as all new people: it finds no one, and
+// keeps the keys the batch names so that the guess can be checked (see checkGuess).
+type guess struct{ named identity.Keys }
 
-func (nobody) LoadPeople(context.Context, identity.Keys) ([]identity.Person, error) { return nil, nil }
+func (g *guess) LoadPeople(_ context.Context, keys identity.Keys) ([]identity.Person, error) {
+	g.named = keys
+	return nil, nil
+}
+
+// checkGuess reports whether a batch planned as all new people is the plan its
+// lookups would have given (SPEC §1 rule 6: no shortcut changes an outcome).
+//
+// Why it is exact. Plan loads the people holding a key the batch names (its rows'
+// ids and emails that identify; a batch naming a cio_id is never guessed) and then
+// decides from those alone. When no one in the store holds a named key, the lookup
+// loads no one and the real plan is the guessed plan, row for row. So the guess is
+// right when no named key is held in the store, and it is checked in two parts:
+//   - a named key that one of the guessed writes holds at the end of the batch: the
+//     guess writes only new people and leaves every stored person as stored, so a
+//     stored holder of the key still holds it and the insert fails on the unique key,
+//     and the batch is planned again with lookups (in apply);
+//   - every other named key (an email released later in the batch: moved by
+//     allow_email_update_by_id, or dropped by a merge) is looked up here; a holder
+//     found means the guess is wrong.
+//
+// Usually the writes hold every named key and nothing is looked up.
+func checkGuess(ctx context.Context, l identity.Loader, named identity.Keys, writes []identity.Write) (bool, error) {
+	heldIDs := make(map[string]struct{}, len(named.IDs))
+	heldEmails := make(map[string]struct{}, len(named.Emails))
+	for _, w := range writes {
+		if w.IDKey != "" {
+			heldIDs[w.IDKey] = struct{}{}
+		}
+		if w.EmailKey != "" {
+			heldEmails[w.EmailKey] = struct{}{}
+		}
+	}
+	var check identity.Keys
+	for _, k := range named.IDs {
+		if _, ok := heldIDs[k]; !ok {
+			check.IDs = append(check.IDs, k)
+		}
+	}
+	for _, k := range named.Emails {
+		if _, ok := heldEmails[k]; !ok {
+			check.Emails = append(check.Emails, k)
+		}
+	}
+	if len(check.IDs)+len(check.Emails) == 0 {
+		return true, nil
+	}
+	people, err := l.LoadPeople(ctx, check)
+	if err != nil {
+		return false, fmt.Errorf("check the batch planned as new people: %w", err)
+	}
+	return len(people) == 0, nil
+}
 
 // hasCioID: a row naming a cio_id needs its person looked up, whatever the guess.
 func hasCioID(rows []identity.Row) bool {
@@ -522,16 +566,23 @@ func (r *reader) apply(ctx context.Context, planner *identity.Planner, p prepare
 		}
 		attempt++
 		// A backfill: the last batch's lookups found no one, so this one is planned
-		// as all new people, without them. Had anyone existed, their id or email key
-		// collides when the batch is written, and it is planned again with lookups.
+		// as all new people, without them, and the guess is checked (checkGuess).
 		guessed = r.fresh && attempt == 1 && r.dryTx == nil && !hasCioID(rows)
-		var loader identity.Loader = counting{tx, &found}
-		if guessed {
-			loader = nobody{}
-		}
+		found = 0
 		var err error
-		if batch, err = planner.Plan(wctx, loader, s.Name, rows); err != nil {
-			return err
+		if guessed {
+			g := &guess{}
+			if batch, err = planner.Plan(wctx, g, s.Name, rows); err != nil {
+				return err
+			}
+			if guessed, err = checkGuess(wctx, tx, g.named, batch.Writes); err != nil {
+				return err
+			}
+		}
+		if !guessed {
+			if batch, err = planner.Plan(wctx, counting{tx, &found}, s.Name, rows); err != nil {
+				return err
+			}
 		}
 		batch.Rejected = mergeRejected(outcomes, planned, batch, s.Name, r.engine.now().Unix())
 		if err := tx.Write(wctx, batch); err != nil {

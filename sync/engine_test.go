@@ -341,3 +341,37 @@ func TestBackfillGuessFallsBack(t *testing.T) {
 		})
 	}
 }
+
+// SPEC §3: config column names match the source's exactly, or ignoring case when one
+// column matches, in every part of a run: the watermark too.
+func TestColumnNamesMatchIgnoringCase(t *testing.T) {
+	b := setup(t, testdb.Stores()[0])
+	b.insert(t, 1, 6)
+	b.sync.Watermark = &config.Watermark{Column: "Updated_At", Key: "ROW_ID"}
+	b.sync.Identifiers = config.Identifiers{ID: "User_ID", Email: "EMAIL"}
+	b.sync.Exclude = []string{"Row_Id", "UPDATED_AT", "Score"}
+	res := b.run(t, sync.Options{})
+	if got := counts(res); got != "read 5 created 5 updated 0 unchanged 0 rejected 0" {
+		t.Fatalf("run: %s", got)
+	}
+	p, err := b.st.FindPerson(context.Background(), identity.DefaultSettings(), "u3")
+	if err != nil || p.Email != "u3@x.io" || len(p.Attributes) != 1 || string(p.Attributes["plan"]) != `"free"` {
+		t.Fatalf("u3 = %+v, %v", p, err)
+	}
+}
+
+// SPEC §2: an unmapped column named like an identifier stops the run before it writes.
+func TestUnmappedIdentifierColumnStopsTheRun(t *testing.T) {
+	b := setup(t, testdb.Stores()[0])
+	b.insert(t, 1, 6)
+	b.sync.Identifiers = config.Identifiers{ID: "user_id"}
+	res := b.engine.Run(context.Background(), b.sync, sync.Options{})
+	if res.Err == nil || !strings.Contains(res.Err.Error(), `column "email"`) || res.RowsRead != 0 {
+		t.Fatalf("run: %v, %s; want an error naming column email", res.Err, counts(res))
+	}
+	n := 0
+	b.st.EachPerson(context.Background(), func(identity.Person) error { n++; return nil })
+	if wm, _ := b.st.Watermark(context.Background(), "users"); n != 0 || wm.Cursor != "" {
+		t.Fatalf("the run wrote %d people, cursor %q", n, wm.Cursor)
+	}
+}

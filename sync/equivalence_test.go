@@ -1,0 +1,266 @@
+package sync_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/store"
+	"github.com/dbsync/dbsync/sync"
+)
+
+// srcRow is one row of the users table: "" is NULL.
+type srcRow struct {
+	id, email, plan string
+}
+
+// equivBundle is a source and store run with one batch size under a fixed clock.
+type equivBundle struct {
+	*bundle
+	next int // the next row_id
+}
+
+func newEquivBundle(t *testing.T, backend testdb.Store, s identity.Settings, batch int) *equivBundle {
+	t.Helper()
+	b := setup(t, backend)
+	clock := time.Unix(1_800_000_000, 0)
+	b.engine.Settings = s
+	b.engine.Now = func() time.Time { return clock }
+	b.sync.BatchSize = batch
+	b.sync.Exclude = append(b.sync.Exclude, "score")
+	if err := b.st.CheckWorkspace(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	return &equivBundle{bundle: b, next: 1}
+}
+
+// add appends rows to the source, each updated one second after the one before.
+func (b *equivBundle) add(t *testing.T, rows ...srcRow) {
+	t.Helper()
+	null := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return s
+	}
+	for _, r := range rows {
+		b.exec(t, `INSERT INTO users (row_id, user_id, email, plan, updated_at) VALUES (?, ?, ?, ?, ?)`,
+			b.next, null(r.id), null(r.email), null(r.plan), t0.Add(time.Duration(b.next)*time.Second).Format(ts))
+		b.next++
+	}
+}
+
+// canonical is the store's people and change log as text, with each generated cio_id
+// named by the order its person was created in (P1, P2, ...): cio_ids are random, the
+// rest must be byte-equal.
+func canonical(t *testing.T, st *store.Store) (people, log []string) {
+	t.Helper()
+	ctx := context.Background()
+	var names []string
+	seen := map[string]bool{}
+	var changes []identity.Change
+	err := st.EachChange(ctx, func(c identity.Change) error {
+		if !seen[c.CioID] {
+			seen[c.CioID] = true
+			names = append(names, c.CioID, fmt.Sprintf("P%d", len(names)/2+1))
+		}
+		changes = append(changes, c)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rename := strings.NewReplacer(names...)
+	for _, c := range changes {
+		log = append(log, rename.Replace(fmt.Sprintf("%d|%s|%s|%s|%s|%s|%s|%s|%s", c.Time, c.Sync, c.RowKey, c.CioID,
+			c.Kind, c.Attribute, c.From, c.To, c.Reason)))
+	}
+	err = st.EachPerson(ctx, func(p identity.Person) error {
+		people = append(people, rename.Replace(fmt.Sprintf("%s|%s|%s|%s|%d|%d|%s|%v", p.CioID, p.ID, p.Email,
+			attrText(p.Attributes), p.CreatedAt, p.UpdatedAt, p.MergedInto, p.Deleted)))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(people)
+	return people, log
+}
+
+func attrText(a map[string]json.RawMessage) string {
+	keys := make([]string, 0, len(a))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var sb strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&sb, "%s=%s;", k, a[k])
+	}
+	return sb.String()
+}
+
+func firstDifference(what string, a, b []string) string {
+	for i := 0; i < len(a) || i < len(b); i++ {
+		var x, y string
+		if i < len(a) {
+			x = a[i]
+		}
+		if i < len(b) {
+			y = b[i]
+		}
+		if x != y {
+			return fmt.Sprintf("%s differ at %d (of %d and %d):\n  %s\n  %s", what, i, len(a), len(b), x, y)
+		}
+	}
+	return ""
+}
+
+func compareStores(t *testing.T, want, got *store.Store) string {
+	t.Helper()
+	wp, wl := canonical(t, want)
+	gp, gl := canonical(t, got)
+	if d := firstDifference("people", wp, gp); d != "" {
+		return d
+	}
+	return firstDifference("change log", wl, gl)
+}
+
+// TestBackfillGuessReleasedEmail is the repro of issue 13: after a batch whose lookups
+// found no one, a batch naming a stored person's email, which a later row of the batch
+// releases, must still update that person (SPEC §1 rule 6).
+func TestBackfillGuessReleasedEmail(t *testing.T) {
+	s := identity.Settings{IDIdentifies: true, EmailIdentifies: true, AllowEmailUpdateByID: true}
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			var stores []*store.Store
+			for _, size := range []int{1, 2} {
+				b := newEquivBundle(t, backend, s, size)
+				b.add(t, srcRow{id: "Z", email: "e1@x.io"})
+				b.run(t, sync.Options{})
+				b.add(t, srcRow{id: "n1"}, srcRow{id: "n2"}, srcRow{id: "A", email: "e1@x.io", plan: "p"}, srcRow{id: "A", email: "e2@x.io"})
+				b.run(t, sync.Options{})
+				ctx := context.Background()
+				z, err := b.st.FindPerson(ctx, s, "Z")
+				if err != nil || string(z.Attributes["plan"]) != `"p"` || z.Email != "e1@x.io" {
+					t.Errorf("batch size %d: Z = %+v, %v; want plan p and e1", size, z, err)
+				}
+				a, err := b.st.FindPerson(ctx, s, "A")
+				if err != nil || a.Email != "e2@x.io" || a.Attributes["plan"] != nil {
+					t.Errorf("batch size %d: A = %+v, %v; want e2 and no plan", size, a, err)
+				}
+				stores = append(stores, b.st)
+			}
+			if d := compareStores(t, stores[0], stores[1]); d != "" {
+				t.Errorf("batch size 1 and 2 differ: %s", d)
+			}
+		})
+	}
+}
+
+// randomRuns draws the source rows of several runs: mostly new people (so batches
+// that find no one come often), and rows that name people of earlier rows or runs by
+// id or email, change emails, move them between people and make leads to merge.
+func randomRuns(seed int64, runs, perRun int) [][]srcRow {
+	rng := rand.New(rand.NewSource(seed))
+	fresh := 0
+	var ids, emails []string
+	newID := func() string { fresh++; return fmt.Sprintf("n%d", fresh) }
+	newEmail := func() string { fresh++; return fmt.Sprintf("m%d@x.io", fresh) }
+	old := func(pool []string, make func() string) string {
+		if len(pool) == 0 || rng.Intn(3) == 0 {
+			return make()
+		}
+		return pool[rng.Intn(len(pool))]
+	}
+	out := make([][]srcRow, runs)
+	for run := range out {
+		for i := 0; i < perRun; i++ {
+			var r srcRow
+			switch k := rng.Intn(20); {
+			case k < 9: // a new person
+				r.id, r.email = newID(), newEmail()
+				if rng.Intn(3) == 0 {
+					r.id = ""
+				}
+			case k < 12:
+				r.id, r.email = old(ids, newID), old(emails, newEmail)
+			case k < 15:
+				r.id, r.email = newID(), old(emails, newEmail)
+			case k < 17:
+				r.id, r.email = old(ids, newID), newEmail()
+			case k < 18:
+				r.email = strings.ToUpper(old(emails, newEmail))
+			case k < 19:
+				r.id = old(ids, newID)
+			default:
+				r.id, r.email = old(ids, newID), ""
+			}
+			if rng.Intn(3) == 0 {
+				r.plan = fmt.Sprint("p", rng.Intn(4))
+			}
+			if r.id != "" {
+				ids = append(ids, r.id)
+			}
+			if r.email != "" {
+				emails = append(emails, strings.ToLower(r.email))
+			}
+			out[run] = append(out[run], r)
+		}
+	}
+	return out
+}
+
+// TestBatchSizeDoesNotMatterAcrossRuns is SPEC §1 rule 6 through the engine: several
+// runs over the same store, with batches that follow batches which found no one, give
+// the same people and change log at every batch size, in every workspace setting.
+func TestBatchSizeDoesNotMatterAcrossRuns(t *testing.T) {
+	var settings []identity.Settings
+	for _, ids := range [][2]bool{{true, true}, {true, false}, {false, true}} {
+		for _, allow := range []bool{false, true} {
+			for _, merge := range []bool{false, true} {
+				settings = append(settings, identity.Settings{IDIdentifies: ids[0], EmailIdentifies: ids[1],
+					AllowEmailUpdateByID: allow, MergeDuplicates: merge})
+			}
+		}
+	}
+	sizes := []int{1, 2, 7, 1000}
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			for i, s := range settings {
+				t.Run(fmt.Sprintf("%s,allow=%v,merge=%v", strings.Join(s.Identifiers(), "+"), s.AllowEmailUpdateByID, s.MergeDuplicates), func(t *testing.T) {
+					runs := randomRuns(int64(1300+i), 3, 60)
+					bundles := make([]*equivBundle, len(sizes))
+					for j, size := range sizes {
+						bundles[j] = newEquivBundle(t, backend, s, size)
+					}
+					for n, rows := range runs {
+						for j, b := range bundles {
+							b.add(t, rows...)
+							b.run(t, sync.Options{})
+							if j == 0 {
+								continue
+							}
+							if d := compareStores(t, bundles[0].st, b.st); d != "" {
+								t.Fatalf("after run %d, batch size 1 and %d differ: %s", n+1, sizes[j], d)
+							}
+						}
+					}
+					people, log := canonical(t, bundles[0].st)
+					if len(people) < 50 || len(log) < len(people) {
+						t.Fatalf("too little happened to prove anything: %d people, %d log entries", len(people), len(log))
+					}
+				})
+			}
+		})
+	}
+}
