@@ -37,6 +37,11 @@ type Spec struct {
 	Query string // may use {{last_sync_time}}
 
 	Watermark Watermark // empty Column: no cursor, every run reads every row
+
+	// ConnectTimeout bounds Open (0: no bound); ReadTimeout bounds each wait for
+	// rows from the source (0: no bound): a read that passes it is cancelled on the
+	// server and fails with ErrReadTimeout.
+	ConnectTimeout, ReadTimeout time.Duration
 }
 
 // Watermark names the cursor columns: rows are read in (Column, Key) order. Key is unique.
@@ -126,6 +131,10 @@ type Stream interface {
 // refused (a dropped connection, a restarted server): a new Read after the last
 // batch may succeed, where reading again after any other error would fail the same way.
 var ErrConnection = errors.New("connection to the source lost")
+
+// ErrReadTimeout wraps a read's error when the source returned no rows for
+// Spec.ReadTimeout: the query was cancelled. Reading again would wait as long.
+var ErrReadTimeout = errors.New("read_timeout passed")
 
 // Checker is a Source that can say more than "it connects" for `validate --connect`:
 // for BigQuery, the bytes a run's query would scan.

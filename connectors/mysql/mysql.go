@@ -382,3 +382,18 @@ func decodeBit(asBool bool) func(any) (connectors.Value, error) {
 		return sqlsource.DecodeInt(n)
 	}
 }
+
+// SessionID is the transaction's connection id, for CancelQuery: the driver only
+// drops a connection whose query is cancelled, and the server would go on running
+// the statement (a SLEEP, a wait on a table locked by LOCK TABLES … WRITE).
+func (*dialect) SessionID(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id)
+	return id, err
+}
+
+// CancelQuery stops the statement session id runs.
+func (*dialect) CancelQuery(ctx context.Context, db *sql.DB, id int64) error {
+	_, err := db.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", id))
+	return err
+}
