@@ -142,6 +142,22 @@ type Checker interface {
 	Check(ctx context.Context) (string, error)
 }
 
+// Describer is a Source that can list the columns a sync selects without reading
+// rows, for `validate --connect`.
+type Describer interface {
+	Describe(ctx context.Context) ([]Column, error)
+}
+
+// ErrNoIndexCheck is returned by KeyChecker.UniqueIndexed when the source cannot
+// tell (a query: sync, a source type without the check).
+var ErrNoIndexCheck = errors.New("cannot check indexes")
+
+// KeyChecker is a Source that can say whether a `table:` sync's column has a
+// unique index (or primary key) of that one column.
+type KeyChecker interface {
+	UniqueIndexed(ctx context.Context, column string) (bool, error)
+}
+
 // Decimal is an exact numeric as its decimal text ("12345.6700", "-1e-30" is never
 // used: always plain digits, a sign and at most one point).
 type Decimal string

@@ -397,3 +397,17 @@ func (*dialect) CancelQuery(ctx context.Context, db *sql.DB, id int64) error {
 	_, err := db.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", id))
 	return err
 }
+
+// UniqueIndexed: a unique index (NON_UNIQUE = 0, the primary key among them) of
+// only column.
+func (*dialect) UniqueIndexed(ctx context.Context, db *sql.DB, t sqlsource.Table, column string) (bool, error) {
+	var schema any // NULL: the connection's database
+	if t.Schema != "" {
+		schema = t.Schema
+	}
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT INDEX_NAME FROM information_schema.STATISTICS
+		WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE = 0
+		GROUP BY INDEX_NAME HAVING COUNT(*) = 1 AND MAX(COLUMN_NAME) = ?) AS k`, schema, t.Name, column).Scan(&n)
+	return n > 0, err
+}

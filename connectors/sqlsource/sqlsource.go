@@ -281,6 +281,46 @@ func (s *source) Read(ctx context.Context, req connectors.Request) (connectors.S
 	return st, nil
 }
 
+// Describe implements connectors.Describer: the columns the sync selects.
+func (s *source) Describe(ctx context.Context) ([]connectors.Column, error) {
+	from, table, args, err := fromClause(s.cfg.Dialect, s.cfg.Spec, 0)
+	if err != nil {
+		return nil, s.errorf("%w", err)
+	}
+	cols, err := s.describe(ctx, from, table, args)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]connectors.Column, len(cols))
+	for i, c := range cols {
+		out[i] = connectors.Column{Name: c.Name, Type: c.Type}
+	}
+	return out, nil
+}
+
+// UniqueIndexer is a Dialect that can say whether a table has a unique index (or
+// primary key) of only the given column.
+type UniqueIndexer interface {
+	UniqueIndexed(ctx context.Context, db *sql.DB, t Table, column string) (bool, error)
+}
+
+// UniqueIndexed implements connectors.KeyChecker.
+func (s *source) UniqueIndexed(ctx context.Context, column string) (bool, error) {
+	ui, ok := s.cfg.Dialect.(UniqueIndexer)
+	if !ok || s.cfg.Spec.Table == "" {
+		return false, connectors.ErrNoIndexCheck
+	}
+	t, err := ParseTable(s.cfg.Spec.Table)
+	if err != nil {
+		return false, s.errorf("%w", err)
+	}
+	ok, err = ui.UniqueIndexed(ctx, s.cfg.DB, t, column)
+	if err != nil {
+		return false, s.errorf("read indexes of %s: %w", s.cfg.Spec.Table, err)
+	}
+	return ok, nil
+}
+
 // describe probes the source with LIMIT 0 for its columns and their types.
 func (s *source) describe(ctx context.Context, from string, table *Table, args []any) ([]Column, error) {
 	var types []*sql.ColumnType
