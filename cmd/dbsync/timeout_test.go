@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -208,5 +209,54 @@ func TestConnectTimeoutSilentServer(t *testing.T) {
 				t.Fatalf("want connect_timeout named:\n%s%s", out, errOut)
 			}
 		})
+	}
+}
+
+// TestFirstConnectRetried: a source that drops the first connections (down at the
+// start of a run) is tried again, and the run succeeds once it answers.
+func TestFirstConnectRetried(t *testing.T) {
+	srcDSN, _ := pgSource(t, 10)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if n < 2 {
+				c.Close() // down: the connection is dropped at once
+				continue
+			}
+			go func() {
+				defer c.Close()
+				pg, err := net.Dial("tcp", "127.0.0.1:5432")
+				if err != nil {
+					return
+				}
+				defer pg.Close()
+				go io.Copy(pg, c)
+				io.Copy(c, pg)
+			}()
+		}
+	}()
+	proxied := strings.Replace(srcDSN, "127.0.0.1:5432", ln.Addr().String(), 1)
+	if proxied == srcDSN {
+		t.Fatalf("cannot point %s at the proxy", srcDSN)
+	}
+	storePath := testdb.SQLite(t)
+	cfg := writeConfig(t, "sqlite", storePath, "", usersSync("users", proxied, 100))
+	code, out, errOut := dbsync(t, "run", "-c", cfg)
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "cannot connect to the source; trying again") {
+		t.Fatalf("want the retry logged:\n%s", errOut)
+	}
+	if n := len(people(t, "sqlite", storePath)); n != 10 {
+		t.Fatalf("%d people, want 10", n)
 	}
 }
