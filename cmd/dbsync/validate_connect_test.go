@@ -77,3 +77,35 @@ func TestValidateConnectColumns(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateConnectSQLiteKey: on SQLite the key check reads PRAGMA index_list /
+// index_info, and an INTEGER PRIMARY KEY (the rowid, in no index) is unique too.
+func TestValidateConnectSQLiteKey(t *testing.T) {
+	path := testdb.SQLite(t)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE users (id INTEGER PRIMARY KEY, user_id TEXT UNIQUE, email TEXT, team TEXT, updated_at INTEGER)`,
+		`CREATE INDEX users_team ON users (team)`,
+		`CREATE UNIQUE INDEX users_pair ON users (team, email)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	for key, unique := range map[string]bool{"id": true, "user_id": true, "team": false, "email": false} {
+		cfg := writeConfig(t, "sqlite", testdb.SQLite(t), "", fmt.Sprintf(`
+  - name: users
+    source: {type: sqlite, dsn: %q}
+    table: users
+    watermark: {column: updated_at, key: %s}
+    identifiers: {email: email}`, path, key))
+		code, out, errOut := dbsync(t, "validate", "--connect", "-c", cfg)
+		if code != 0 || strings.Contains(out, "warning") == unique {
+			t.Errorf("key %s: exit %d, want 0 and a warning only for a key without a unique index of its own\n%s%s", key, code, out, errOut)
+		}
+	}
+}
