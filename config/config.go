@@ -18,6 +18,10 @@ const (
 	DefaultStoreDriver = "sqlite"
 	DefaultStoreDSN    = "dbsync.db"
 	DefaultBatchSize   = 5000
+	// DefaultConnectTimeout bounds connecting to a source (source.connect_timeout).
+	DefaultConnectTimeout = Duration(30 * time.Second)
+	// DefaultReadTimeout bounds a read that returns no rows (source.read_timeout).
+	DefaultReadTimeout = Duration(10 * time.Minute)
 	NullsIgnore        = "ignore"
 	NullsUnset         = "unset"
 )
@@ -76,7 +80,8 @@ type Sync struct {
 	Identifiers Identifiers       `yaml:"identifiers"`
 	Attributes  map[string]string `yaml:"attributes"` // attribute name -> column; nil: every other column under its own name
 	Exclude     []string          `yaml:"exclude"`
-	Nulls       string            `yaml:"nulls"` // ignore (default) | unset
+	Nulls       string            `yaml:"nulls"`   // ignore (default) | unset
+	Timeout     Duration          `yaml:"timeout"` // 0: none; else the run stops reading when it passes (SPEC §3)
 
 	Line int `yaml:"-"` // the line of the sync in the file, for messages
 }
@@ -86,6 +91,9 @@ type Source struct {
 	Type     string `yaml:"type"` // postgres | mysql | sqlite | bigquery
 	DSN      string `yaml:"dsn"`
 	Timezone string `yaml:"timezone"` // IANA name; default UTC
+
+	ConnectTimeout Duration `yaml:"connect_timeout"` // bounds connecting, retries included; default 30s
+	ReadTimeout    Duration `yaml:"read_timeout"`    // bounds a read that returns no rows; default 10m
 
 	// BigQuery.
 	Project         string `yaml:"project"`
@@ -157,6 +165,8 @@ func (s Sync) Spec() connectors.Spec {
 		Anonymous:       s.Source.Anonymous,
 		Table:           s.Table,
 		Query:           s.Query,
+		ConnectTimeout:  time.Duration(s.Source.ConnectTimeout),
+		ReadTimeout:     time.Duration(s.Source.ReadTimeout),
 	}
 	if loc, err := time.LoadLocation(s.Source.Timezone); err == nil {
 		spec.Timezone = loc

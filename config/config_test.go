@@ -568,7 +568,8 @@ func TestSpec(t *testing.T) {
 	want := connectors.Spec{
 		Sync: "users", Type: "mysql", DSN: "u:p@tcp(db)/shop", Timezone: berlin,
 		Query:     "SELECT id FROM t WHERE x > {{last_sync_time}}",
-		Watermark: connectors.Watermark{Column: "updated_at", Key: "id"},
+		Watermark:      connectors.Watermark{Column: "updated_at", Key: "id"},
+		ConnectTimeout: 30 * time.Second, ReadTimeout: 10 * time.Minute, // the defaults
 	}
 	if spec.Timezone.String() != "Europe/Berlin" {
 		t.Errorf("timezone = %v", spec.Timezone)
@@ -825,4 +826,22 @@ func TestNotOneSelect(t *testing.T) {
 			t.Errorf("notOneSelect(%q) = %q, want %q", tt.q, got, tt.problem)
 		}
 	}
+}
+
+// TestTimeouts: timeout is optional (none by default), the source's connect and
+// read timeouts default to 30s and 10m, and each written must be positive.
+func TestTimeouts(t *testing.T) {
+	cfg := check(t, doc("", src, tbl, ids))
+	if s := cfg.Syncs[0]; s.Timeout != 0 || s.Source.ConnectTimeout != DefaultConnectTimeout || s.Source.ReadTimeout != DefaultReadTimeout {
+		t.Fatalf("timeouts %v %v %v, want none, 30s, 10m", s.Timeout, s.Source.ConnectTimeout, s.Source.ReadTimeout)
+	}
+	cfg = check(t, doc("", "source: {type: postgres, dsn: x, connect_timeout: 5s, read_timeout: 1m}", tbl, ids, "timeout: 2h"))
+	if s := cfg.Syncs[0]; s.Timeout != Duration(2*time.Hour) || s.Spec().ConnectTimeout != 5*time.Second || s.Spec().ReadTimeout != time.Minute {
+		t.Fatalf("timeouts %v %v %v", s.Timeout, s.Source.ConnectTimeout, s.Source.ReadTimeout)
+	}
+	check(t, doc("", "source: {type: postgres, dsn: x, connect_timeout: 0s, read_timeout: 0s}", tbl, ids, "timeout: 0s"),
+		"syncs[0].source.connect_timeout (line 3): must be positive",
+		"syncs[0].source.read_timeout (line 3): must be positive",
+		"syncs[0].timeout (line 6): must be positive (leave it out for no timeout)")
+	check(t, doc("", src, tbl, ids, "timeout: -1m"), "syncs[0].timeout (line 6): must not be negative")
 }

@@ -126,6 +126,12 @@ func (c *Config) setDefaults() {
 		if s.Source.Timezone == "" {
 			s.Source.Timezone = "UTC"
 		}
+		if _, set := c.lines[fmt.Sprintf("syncs[%d].source.connect_timeout", i)]; !set && s.Source.ConnectTimeout == 0 {
+			s.Source.ConnectTimeout = DefaultConnectTimeout
+		}
+		if _, set := c.lines[fmt.Sprintf("syncs[%d].source.read_timeout", i)]; !set && s.Source.ReadTimeout == 0 {
+			s.Source.ReadTimeout = DefaultReadTimeout
+		}
 	}
 }
 

@@ -225,6 +225,20 @@ func (c *Config) validateSync(v *validator, i int, firstName map[string]int) {
 		v.add(p+".lookback", "only used with a watermark")
 	}
 
+	// timeout is optional, but one that is written must be positive: "0s" would
+	// stop every run before it read a row.
+	if _, set := v.lines[p+".timeout"]; set && s.Timeout <= 0 && v.readable(p+".timeout") {
+		v.add(p+".timeout", "must be positive (leave it out for no timeout)")
+	}
+	for _, d := range []struct {
+		key string
+		val Duration
+	}{{"connect_timeout", s.Source.ConnectTimeout}, {"read_timeout", s.Source.ReadTimeout}} {
+		if d.val <= 0 && v.readable(p+".source."+d.key) {
+			v.add(p+".source."+d.key, "must be positive")
+		}
+	}
+
 	if s.BatchSize < 1 || s.BatchSize > MaxBatchSize {
 		v.add(p+".batch_size", fmt.Sprintf("must be between 1 and %d", MaxBatchSize))
 	}

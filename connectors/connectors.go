@@ -37,6 +37,11 @@ type Spec struct {
 	Query string // may use {{last_sync_time}}
 
 	Watermark Watermark // empty Column: no cursor, every run reads every row
+
+	// ConnectTimeout bounds Open (0: no bound); ReadTimeout bounds each wait for
+	// rows from the source (0: no bound): a read that passes it is cancelled on the
+	// server and fails with ErrReadTimeout.
+	ConnectTimeout, ReadTimeout time.Duration
 }
 
 // Watermark names the cursor columns: rows are read in (Column, Key) order. Key is unique.
@@ -127,10 +132,30 @@ type Stream interface {
 // batch may succeed, where reading again after any other error would fail the same way.
 var ErrConnection = errors.New("connection to the source lost")
 
+// ErrReadTimeout wraps a read's error when the source returned no rows for
+// Spec.ReadTimeout: the query was cancelled. Reading again would wait as long.
+var ErrReadTimeout = errors.New("read_timeout passed")
+
 // Checker is a Source that can say more than "it connects" for `validate --connect`:
 // for BigQuery, the bytes a run's query would scan.
 type Checker interface {
 	Check(ctx context.Context) (string, error)
+}
+
+// Describer is a Source that can list the columns a sync selects without reading
+// rows, for `validate --connect`.
+type Describer interface {
+	Describe(ctx context.Context) ([]Column, error)
+}
+
+// ErrNoIndexCheck is returned by KeyChecker.UniqueIndexed when the source cannot
+// tell (a query: sync, a source type without the check).
+var ErrNoIndexCheck = errors.New("cannot check indexes")
+
+// KeyChecker is a Source that can say whether a `table:` sync's column has a
+// unique index (or primary key) of that one column.
+type KeyChecker interface {
+	UniqueIndexed(ctx context.Context, column string) (bool, error)
 }
 
 // Decimal is an exact numeric as its decimal text ("12345.6700", "-1e-30" is never

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"time"
 
 	"cloud.google.com/go/civil"
@@ -23,6 +24,11 @@ import (
 
 // ErrInterrupted means the run stopped on a signal after committing its current batch.
 var ErrInterrupted = errors.New("interrupted: stopped after the current batch; the next run goes on from the cursor")
+
+// ErrTimeout means the run stopped because the sync's timeout passed: a read still
+// waiting was cancelled, the batch being written committed. The run is recorded as
+// failed with reason "timeout".
+var ErrTimeout = errors.New("timeout")
 
 // Engine runs syncs against one store.
 type Engine struct {
@@ -170,8 +176,27 @@ func (e *Engine) run(ctx context.Context, s config.Sync, opt Options, res *Resul
 		}()
 	}
 
+	// The sync's timeout ends reading (readCtx), never a batch's writes (ctx).
+	readCtx, cancel := ctx, context.CancelFunc(func() {})
+	if d := time.Duration(s.Timeout); d > 0 {
+		readCtx, cancel = context.WithTimeoutCause(ctx, d, ErrTimeout)
+	}
+	defer cancel()
 	r := &reader{engine: e, sync: s, opt: opt, res: res, log: log, lease: lease}
-	return r.read(ctx, wm)
+	return r.read(ctx, readCtx, wm)
+}
+
+// stopped says why a run whose reading ended early stops: interrupted (ctx),
+// its timeout (readCtx), or nil when neither.
+func (r *reader) stopped(ctx, readCtx context.Context) error {
+	switch {
+	case ctx.Err() != nil:
+		return ErrInterrupted
+	case errors.Is(context.Cause(readCtx), ErrTimeout):
+		return fmt.Errorf("sync %s: %w: stopped after timeout %s; what was committed is kept, the next run goes on from the cursor",
+			r.sync.Name, ErrTimeout, time.Duration(r.sync.Timeout))
+	}
+	return nil
 }
 
 func (e *Engine) finish(ctx context.Context, run store.Run, res *Result, runErr error, log logrus.FieldLogger) {
@@ -179,6 +204,9 @@ func (e *Engine) finish(ctx context.Context, run store.Run, res *Result, runErr 
 	run.Status = store.RunOK
 	if runErr != nil {
 		run.Status, run.Error = store.RunFailed, runErr.Error()
+	}
+	if errors.Is(runErr, ErrTimeout) {
+		run.Error = ErrTimeout.Error() // the reason `runs` shows: exactly "timeout"
 	}
 	run.RowsRead, run.Created, run.Updated, run.Unchanged = res.RowsRead, res.Created, res.Updated, res.Unchanged
 	run.Rejected, run.Skipped, run.FailedChanges, run.NullCursorRows = res.Rejected, res.Skipped, res.FailedChanges(), res.NullCursorRows
@@ -205,22 +233,25 @@ type reader struct {
 	fresh  bool // the last batch found no one already in the store
 }
 
-func (r *reader) read(ctx context.Context, wm store.Watermark) error {
+func (r *reader) read(ctx, readCtx context.Context, wm store.Watermark) error {
 	s, res := r.sync, r.res
 	after, err := lookbackStart(res.CursorBefore, time.Duration(s.Lookback))
 	if err != nil {
 		return err
 	}
-	src, err := connectors.Open(ctx, s.Spec())
+	src, err := r.open(readCtx)
 	if err != nil {
-		return err
+		return errors.Join(r.stopped(ctx, readCtx), err)
 	}
 	defer src.Close()
 	read := func(after *connectors.Cursor) (connectors.Stream, error) {
-		return src.Read(ctx, connectors.Request{After: after, BatchSize: s.BatchSize, LastSyncTime: wm.LastSyncTime})
+		return src.Read(readCtx, connectors.Request{After: after, BatchSize: s.BatchSize, LastSyncTime: wm.LastSyncTime})
 	}
 	stream, err := read(after)
 	if err != nil {
+		if stop := r.stopped(ctx, readCtx); stop != nil {
+			return stop
+		}
 		return err
 	}
 	res.NullCursorRows = stream.NullCursorRows()
@@ -251,7 +282,7 @@ func (r *reader) read(ctx context.Context, wm store.Watermark) error {
 	defer progress.stop()
 
 	// Reading and mapping the next batch goes on while this one is written.
-	fetchCtx, stopFetch := context.WithCancel(ctx)
+	fetchCtx, stopFetch := context.WithCancel(readCtx)
 	batches := r.prefetch(fetchCtx, &resumable{stream: stream, read: read, after: after}, mapper, valueCol, keyCol)
 	defer func() {
 		stopFetch()
@@ -260,8 +291,8 @@ func (r *reader) read(ctx context.Context, wm store.Watermark) error {
 	}()
 
 	for batchNo := 1; ; batchNo++ {
-		if ctx.Err() != nil {
-			return ErrInterrupted
+		if stop := r.stopped(ctx, readCtx); stop != nil {
+			return stop
 		}
 		if r.lease != nil {
 			select {
@@ -274,14 +305,11 @@ func (r *reader) read(ctx context.Context, wm store.Watermark) error {
 		if !ok {
 			// The reader stops on the last batch, or when ctx is cancelled: then
 			// this run is interrupted, not done (a done run moves last_sync_time).
-			if ctx.Err() != nil {
-				return ErrInterrupted
-			}
-			return nil
+			return r.stopped(ctx, readCtx)
 		}
 		if p.err != nil {
-			if ctx.Err() != nil {
-				return ErrInterrupted
+			if stop := r.stopped(ctx, readCtx); stop != nil {
+				return stop
 			}
 			return p.err
 		}
@@ -291,6 +319,41 @@ func (r *reader) read(ctx context.Context, wm store.Watermark) error {
 		r.log.WithFields(logrus.Fields{"batch": batchNo, "rows": len(p.outcomes)}).Debug("batch committed")
 		progress.batch()
 	}
+}
+
+// open connects to the source. A connection refused or lost (a source that is
+// down at start) is tried again a few times with growing, jittered pauses, all
+// within source.connect_timeout: the sqlsource connectors bound each attempt by
+// it too, so one that never answers uses it up and is not tried again.
+func (r *reader) open(ctx context.Context) (connectors.Source, error) {
+	spec := r.sync.Spec()
+	if spec.ConnectTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, spec.ConnectTimeout)
+		defer cancel()
+	}
+	pause := r.engine.RetryPause
+	if pause <= 0 {
+		pause = time.Second
+	}
+	for attempt := 1; ; attempt++ {
+		src, err := connectors.Open(ctx, spec)
+		if err == nil || !errors.Is(err, connectors.ErrConnection) || attempt > 3 {
+			return src, err
+		}
+		r.log.WithError(err).WithField("attempt", attempt).Warn("cannot connect to the source; trying again")
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(jitter(pause << (attempt - 1))):
+		}
+	}
+}
+
+// jitter spreads a pause over [d/2, d*3/2), so that workers a source's restart
+// dropped together do not all come back at the same moment.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d)))
 }
 
 // prepared is a batch read from the source and mapped, ready for the identity rules.
@@ -328,7 +391,7 @@ func (r *reader) next(ctx context.Context, rs *resumable) ([][]any, error) {
 		select {
 		case <-ctx.Done():
 			return nil, err
-		case <-time.After(pause << (attempt - 1)):
+		case <-time.After(jitter(pause << (attempt - 1))):
 		}
 		rs.stream.Close()
 		rs.stream, err = rs.read(rs.after)

@@ -20,7 +20,7 @@ type runOut struct {
 	Rejected     int64  `json:"rejected"`
 	CursorBefore string `json:"cursor_before,omitempty"`
 	CursorAfter  string `json:"cursor_after,omitempty"`
-	Error        string `json:"error,omitempty"`
+	Reason       string `json:"reason,omitempty"` // why a failed run failed (SPEC §5)
 }
 
 // runsCmd: dbsync runs -c FILE [--sync NAME] [--limit N]
@@ -49,7 +49,7 @@ func runsCmd(ctx context.Context, e *env, args []string) error {
 	for _, r := range runs {
 		v := runOut{Sync: r.Sync, Started: r.Started.Format(time.RFC3339), Status: r.Status, RowsRead: r.RowsRead,
 			Created: r.Created, Updated: r.Updated, Unchanged: r.Unchanged, Rejected: r.Rejected + r.Skipped,
-			CursorBefore: showCursor(r.CursorBefore), CursorAfter: showCursor(r.CursorAfter), Error: r.Error}
+			CursorBefore: showCursor(r.CursorBefore), CursorAfter: showCursor(r.CursorAfter), Reason: r.Error}
 		if !r.Ended.IsZero() {
 			v.Ended = r.Ended.Format(time.RFC3339)
 		}

@@ -382,3 +382,32 @@ func decodeBit(asBool bool) func(any) (connectors.Value, error) {
 		return sqlsource.DecodeInt(n)
 	}
 }
+
+// SessionID is the transaction's connection id, for CancelQuery: the driver only
+// drops a connection whose query is cancelled, and the server would go on running
+// the statement (a SLEEP, a wait on a table locked by LOCK TABLES … WRITE).
+func (*dialect) SessionID(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id)
+	return id, err
+}
+
+// CancelQuery stops the statement session id runs.
+func (*dialect) CancelQuery(ctx context.Context, db *sql.DB, id int64) error {
+	_, err := db.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", id))
+	return err
+}
+
+// UniqueIndexed: a unique index (NON_UNIQUE = 0, the primary key among them) of
+// only column.
+func (*dialect) UniqueIndexed(ctx context.Context, db *sql.DB, t sqlsource.Table, column string) (bool, error) {
+	var schema any // NULL: the connection's database
+	if t.Schema != "" {
+		schema = t.Schema
+	}
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT INDEX_NAME FROM information_schema.STATISTICS
+		WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE = 0
+		GROUP BY INDEX_NAME HAVING COUNT(*) = 1 AND MAX(COLUMN_NAME) = ?) AS k`, schema, t.Name, column).Scan(&n)
+	return n > 0, err
+}

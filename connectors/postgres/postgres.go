@@ -219,3 +219,13 @@ func decodeClock(layout string) func(any) (connectors.Value, error) {
 		return nil, fmt.Errorf("want a time of day, the driver gave a %T", v)
 	}
 }
+
+// UniqueIndexed: a unique index or primary key (not partial) of only column.
+func (d dialect) UniqueIndexed(ctx context.Context, db *sql.DB, t sqlsource.Table, column string) (bool, error) {
+	var ok bool
+	err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i
+		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+		WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indnatts = 1 AND i.indpred IS NULL AND a.attname = $2)`,
+		sqlsource.TableRef(d, t), column).Scan(&ok)
+	return ok, err
+}

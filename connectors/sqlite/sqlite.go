@@ -350,3 +350,45 @@ func sqlTime(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, erro
 	}
 	return t.UnixMicro(), nil
 }
+
+// UniqueIndexed: a unique index (a PRIMARY KEY or UNIQUE constraint among them) of
+// only column (PRAGMA index_list / index_info).
+func (d dialect) UniqueIndexed(ctx context.Context, db *sql.DB, t sqlsource.Table, column string) (bool, error) {
+	prefix := ""
+	if t.Schema != "" {
+		prefix = d.Quote(t.Schema) + "."
+	}
+	rows, err := db.QueryContext(ctx, "SELECT name FROM "+prefix+"pragma_index_list(?) WHERE \"unique\" = 1", t.Name)
+	if err != nil {
+		return false, err
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return false, err
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	for _, n := range names {
+		var count int
+		var only string
+		if err := db.QueryRowContext(ctx, "SELECT count(*), coalesce(max(name), '') FROM "+prefix+"pragma_index_info(?)", n).Scan(&count, &only); err != nil {
+			return false, err
+		}
+		if count == 1 && only == column {
+			return true, nil
+		}
+	}
+	// An INTEGER PRIMARY KEY is the rowid, in no index.
+	var pks int
+	var pk, typ string
+	err = db.QueryRowContext(ctx, "SELECT count(*), coalesce(max(name), ''), coalesce(max(upper(type)), '') FROM "+prefix+
+		"pragma_table_info(?) WHERE pk > 0", t.Name).Scan(&pks, &pk, &typ)
+	return err == nil && pks == 1 && pk == column && typ == "INTEGER", err
+}

@@ -28,6 +28,7 @@ import (
 	"net"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/dbsync/dbsync/connectors"
 )
@@ -91,12 +92,90 @@ type Config struct {
 
 // Open checks that the source answers and returns it; it closes cfg.DB when it
 // does not.
+// Spec.ConnectTimeout bounds the connecting; a connection refused or timed out is
+// wrapped with connectors.ErrConnection, so that a caller may try again.
 func Open(ctx context.Context, cfg Config) (connectors.Source, error) {
-	if err := cfg.DB.PingContext(ctx); err != nil {
+	pctx := ctx
+	if d := cfg.Spec.ConnectTimeout; d > 0 {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	if err := ping(pctx, cfg.DB); err != nil {
 		cfg.DB.Close()
+		s := &source{cfg: cfg}
+		if errors.Is(pctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("sync %s: connect to %s: %w: no answer within source.connect_timeout (%s)",
+				cfg.Spec.Sync, cfg.Where, connectors.ErrConnection, cfg.Spec.ConnectTimeout)
+		}
+		if s.lost(err) {
+			return nil, fmt.Errorf("sync %s: connect to %s: %w: %w", cfg.Spec.Sync, cfg.Where, connectors.ErrConnection, err)
+		}
 		return nil, fmt.Errorf("sync %s: connect to %s: %w", cfg.Spec.Sync, cfg.Where, err)
 	}
 	return &source{cfg: cfg}, nil
+}
+
+// ping is db.PingContext that returns when ctx ends even if the driver does not
+// watch ctx while it dials or greets the server (the ping goes on in the
+// background and closes with the db).
+func ping(ctx context.Context, db *sql.DB) error {
+	done := make(chan error, 1)
+	go func() { done <- db.PingContext(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// QueryCanceler is a Dialect whose driver, when a query's context is cancelled,
+// only drops the connection and leaves the statement running on the server
+// (MySQL's): it names a transaction's session, and cancels that session's
+// statement from another connection.
+type QueryCanceler interface {
+	SessionID(ctx context.Context, tx *sql.Tx) (int64, error)
+	CancelQuery(ctx context.Context, db *sql.DB, id int64) error
+}
+
+var errReadTimeout = errors.New("read timeout")
+
+// bound returns ctx bounded by Spec.ReadTimeout.
+func (s *source) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d := s.cfg.Spec.ReadTimeout; d > 0 {
+		return context.WithTimeoutCause(ctx, d, errReadTimeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// timedOut replaces err with connectors.ErrReadTimeout when qctx passed the read
+// timeout.
+func (s *source) timedOut(qctx context.Context, err error) error {
+	if err != nil && errors.Is(context.Cause(qctx), errReadTimeout) {
+		return fmt.Errorf("%w: no rows from the source within source.read_timeout (%s); the query was cancelled",
+			connectors.ErrReadTimeout, s.cfg.Spec.ReadTimeout)
+	}
+	return err
+}
+
+// cancelOnServer makes the end of qctx cancel the statement tx's session runs,
+// for a dialect that needs it. The returned func stops that (call it before qctx
+// is cancelled on success).
+func (s *source) cancelOnServer(qctx context.Context, tx *sql.Tx) (func() bool, error) {
+	qc, ok := s.cfg.Dialect.(QueryCanceler)
+	if !ok {
+		return func() bool { return true }, nil
+	}
+	id, err := qc.SessionID(qctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("session id: %w", err)
+	}
+	return context.AfterFunc(qctx, func() {
+		kctx, cancel := context.WithTimeout(context.WithoutCancel(qctx), 10*time.Second)
+		defer cancel()
+		qc.CancelQuery(kctx, s.cfg.DB, id) //nolint:errcheck // best effort: the connection is dropped anyway
+	}), nil
 }
 
 type source struct {
@@ -178,7 +257,7 @@ func (s *source) Read(ctx context.Context, req connectors.Request) (connectors.S
 		}
 		if adapt := cols[i].Adapt; adapt != nil {
 			var c Column
-			err := s.readOnly(ctx, func(tx *sql.Tx) (err error) {
+			err := s.readOnly(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
 				c, err = adapt(ctx, tx, from, baseArgs)
 				return err
 			})
@@ -202,10 +281,50 @@ func (s *source) Read(ctx context.Context, req connectors.Request) (connectors.S
 	return st, nil
 }
 
+// Describe implements connectors.Describer: the columns the sync selects.
+func (s *source) Describe(ctx context.Context) ([]connectors.Column, error) {
+	from, table, args, err := fromClause(s.cfg.Dialect, s.cfg.Spec, 0)
+	if err != nil {
+		return nil, s.errorf("%w", err)
+	}
+	cols, err := s.describe(ctx, from, table, args)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]connectors.Column, len(cols))
+	for i, c := range cols {
+		out[i] = connectors.Column{Name: c.Name, Type: c.Type}
+	}
+	return out, nil
+}
+
+// UniqueIndexer is a Dialect that can say whether a table has a unique index (or
+// primary key) of only the given column.
+type UniqueIndexer interface {
+	UniqueIndexed(ctx context.Context, db *sql.DB, t Table, column string) (bool, error)
+}
+
+// UniqueIndexed implements connectors.KeyChecker.
+func (s *source) UniqueIndexed(ctx context.Context, column string) (bool, error) {
+	ui, ok := s.cfg.Dialect.(UniqueIndexer)
+	if !ok || s.cfg.Spec.Table == "" {
+		return false, connectors.ErrNoIndexCheck
+	}
+	t, err := ParseTable(s.cfg.Spec.Table)
+	if err != nil {
+		return false, s.errorf("%w", err)
+	}
+	ok, err = ui.UniqueIndexed(ctx, s.cfg.DB, t, column)
+	if err != nil {
+		return false, s.errorf("read indexes of %s: %w", s.cfg.Spec.Table, err)
+	}
+	return ok, nil
+}
+
 // describe probes the source with LIMIT 0 for its columns and their types.
 func (s *source) describe(ctx context.Context, from string, table *Table, args []any) ([]Column, error) {
 	var types []*sql.ColumnType
-	err := s.readOnly(ctx, func(tx *sql.Tx) error {
+	err := s.readOnly(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := query(ctx, tx, "SELECT * FROM "+from+" LIMIT 0", args...)
 		if err != nil {
 			return err
@@ -240,14 +359,23 @@ func query(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, e
 	return stmt.QueryContext(ctx, args...)
 }
 
-// readOnly runs f in a read-only transaction and rolls it back.
-func (s *source) readOnly(ctx context.Context, f func(*sql.Tx) error) error {
-	tx, err := s.cfg.DB.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+// readOnly runs f in a read-only transaction and rolls it back. f gets ctx
+// bounded by Spec.ReadTimeout; when that passes, the statement is cancelled on
+// the server and the error is connectors.ErrReadTimeout.
+func (s *source) readOnly(ctx context.Context, f func(context.Context, *sql.Tx) error) error {
+	qctx, cancel := s.bound(ctx)
+	defer cancel()
+	tx, err := s.cfg.DB.BeginTx(qctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("begin read-only transaction: %w", err)
+		return s.timedOut(qctx, fmt.Errorf("begin read-only transaction: %w", err))
 	}
 	defer tx.Rollback()
-	return f(tx)
+	stop, err := s.cancelOnServer(qctx, tx)
+	if err != nil {
+		return s.timedOut(qctx, err)
+	}
+	defer stop()
+	return s.timedOut(qctx, f(qctx, tx))
 }
 
 // findColumn finds a watermark column or key among the selected columns: by its

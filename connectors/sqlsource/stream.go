@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/dbsync/dbsync/connectors"
@@ -35,9 +36,11 @@ type stream struct {
 	done   bool
 
 	// Without a watermark: the streaming query.
-	cancel context.CancelFunc
-	tx     *sql.Tx
-	rows   *sql.Rows
+	cancel   context.CancelFunc
+	tx       *sql.Tx
+	rows     *sql.Rows
+	stopKill func() bool
+	timedOut atomic.Bool // the read timeout cancelled the query
 }
 
 func (st *stream) Columns() []connectors.Column {
@@ -70,6 +73,7 @@ func (st *stream) Close() error {
 	if st.cancel == nil {
 		return nil
 	}
+	st.stopKill()
 	st.cancel()
 	st.rows.Close()
 	st.tx.Rollback()
@@ -80,7 +84,7 @@ func (st *stream) Close() error {
 // countNulls counts the rows a NULL watermark column or key leaves out.
 func (st *stream) countNulls(ctx context.Context) error {
 	q := fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s IS NULL OR %s IS NULL", st.from, st.wmExpr, st.keyExpr)
-	err := st.src.readOnly(ctx, func(tx *sql.Tx) error {
+	err := st.src.readOnly(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := query(ctx, tx, q, st.baseArgs...)
 		if err != nil {
 			return err
@@ -122,7 +126,7 @@ func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
 	}
 	q, args := keysetQuery(st.src.cfg.Dialect, st.selectList, st.from, st.baseArgs, st.wmExpr, st.keyExpr, after, limit)
 	var out [][]any
-	err := st.src.readOnly(ctx, func(tx *sql.Tx) error {
+	err := st.src.readOnly(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := query(ctx, tx, q, args...)
 		if err != nil {
 			return err
@@ -235,27 +239,59 @@ func (st *stream) bind(c connectors.Cursor) (*boundCursor, error) {
 // until the stream ends; each Next's ctx can also cancel it.
 func (st *stream) startStreamed(ctx context.Context) error {
 	qctx, cancel := context.WithCancel(ctx)
+	defer st.watch(cancel)()
 	tx, err := st.src.cfg.DB.BeginTx(qctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		cancel()
-		return st.src.errorf("begin read-only transaction: %w", err)
+		return st.src.errorf("begin read-only transaction: %w", st.timeoutErr(err))
 	}
-	rows, err := query(qctx, tx, "SELECT "+st.selectList+" FROM "+st.from, st.baseArgs...)
+	stopKill, err := st.src.cancelOnServer(qctx, tx)
 	if err != nil {
 		tx.Rollback()
 		cancel()
-		return st.src.errorf("read rows: %w", err)
+		return st.src.errorf("%w", st.timeoutErr(err))
 	}
-	st.cancel, st.tx, st.rows = cancel, tx, rows
+	rows, err := query(qctx, tx, "SELECT "+st.selectList+" FROM "+st.from, st.baseArgs...)
+	if err != nil {
+		stopKill()
+		tx.Rollback()
+		cancel()
+		return st.src.errorf("read rows: %w", st.timeoutErr(err))
+	}
+	st.cancel, st.tx, st.rows, st.stopKill = cancel, tx, rows, stopKill
 	return nil
+}
+
+// watch cancels the streaming query when Spec.ReadTimeout passes before the
+// returned func is called.
+func (st *stream) watch(cancel context.CancelFunc) func() {
+	d := st.src.cfg.Spec.ReadTimeout
+	if d <= 0 {
+		return func() {}
+	}
+	t := time.AfterFunc(d, func() { st.timedOut.Store(true); cancel() })
+	return func() { t.Stop() }
+}
+
+// timeoutErr is err, or connectors.ErrReadTimeout when the read timeout ended the query.
+func (st *stream) timeoutErr(err error) error {
+	if st.timedOut.Load() {
+		return fmt.Errorf("%w: no rows from the source within source.read_timeout (%s); the query was cancelled",
+			connectors.ErrReadTimeout, st.src.cfg.Spec.ReadTimeout)
+	}
+	return err
 }
 
 func (st *stream) nextStreamed(ctx context.Context) ([][]any, error) {
 	stop := context.AfterFunc(ctx, st.cancel)
 	defer stop()
+	defer st.watch(st.cancel)()
 	out, err := st.scan(st.rows, st.batch)
 	if err != nil {
 		st.Close()
+		if st.timedOut.Load() {
+			return nil, st.src.errorf("read rows: %w", st.timeoutErr(err))
+		}
 		return nil, st.src.readError("read rows", err)
 	}
 	if len(out) < st.batch {
