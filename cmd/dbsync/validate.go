@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/internal/columns"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -148,24 +148,19 @@ func checkColumns(ctx context.Context, src connectors.Source, i int, s config.Sy
 	return problems, notes, nil
 }
 
-// matchColumn finds name among cols by SPEC §3's rule: exactly, or ignoring case
-// when exactly one column matches so. It returns the column's name, or why none.
-// (mapping holds the same rule for a run; they are to become one function.)
+// matchColumn finds name among cols by SPEC §3's rule (columns.Find, as a run does).
+// It returns the column's name, or why none.
 func matchColumn(cols []connectors.Column, name string) (string, string) {
-	found, n := "", 0
-	for _, c := range cols {
-		if c.Name == name {
-			return c.Name, ""
-		}
-		if strings.EqualFold(c.Name, name) {
-			found, n = c.Name, n+1
-		}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
 	}
-	switch n {
-	case 0:
+	i, err := columns.Find(names, name)
+	switch {
+	case errors.Is(err, columns.ErrAmbiguous):
+		return "", "matches more than one selected column ignoring case"
+	case err != nil:
 		return "", "is not selected by the source"
-	case 1:
-		return found, ""
 	}
-	return "", "matches more than one selected column ignoring case"
+	return names[i], ""
 }
