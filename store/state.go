@@ -152,6 +152,29 @@ func (s *Store) FinishRun(ctx context.Context, r Run) error {
 	return nil
 }
 
+// Progress is what one committed batch adds to its run's counts.
+type Progress struct {
+	RowsRead, Created, Updated, Unchanged, Rejected, Skipped, FailedChanges int64
+}
+
+// RecordProgress adds a batch's counts to its run and moves the run's cursor_after,
+// in the batch's transaction: a run killed later still shows what it committed.
+// runID 0 (a dry run, which has no run row) records nothing; cursor "" keeps the
+// cursor_after recorded.
+func (t *Tx) RecordProgress(ctx context.Context, runID int64, p Progress, cursor string) error {
+	if runID == 0 {
+		return nil
+	}
+	_, err := t.tx.ExecContext(ctx, t.d.rebind(`UPDATE runs SET rows_read = rows_read + ?, created = created + ?,
+		updated = updated + ?, unchanged = unchanged + ?, rejected = rejected + ?, skipped = skipped + ?,
+		failed_changes = failed_changes + ?, cursor_after = COALESCE(?, cursor_after) WHERE id = ?`),
+		p.RowsRead, p.Created, p.Updated, p.Unchanged, p.Rejected, p.Skipped, p.FailedChanges, nullable(cursor), runID)
+	if err != nil {
+		return fmt.Errorf("record progress of run %d: %w", runID, err)
+	}
+	return nil
+}
+
 // AbandonRuns marks a sync's runs still recorded as running as failed: their process
 // died and its lease expired.
 func (s *Store) AbandonRuns(ctx context.Context, sync string, now time.Time) error {

@@ -150,11 +150,13 @@ func (e *Engine) run(ctx context.Context, s config.Sync, opt Options, res *Resul
 	}
 	res.CursorAfter = res.CursorBefore
 
+	var runID int64
 	if !opt.DryRun {
 		run := store.Run{Sync: s.Name, Started: res.Started, Status: store.RunRunning, CursorBefore: wm.Cursor}
 		if run.ID, err = e.Store.StartRun(ctx, run); err != nil {
 			return err
 		}
+		runID = run.ID
 		defer func() {
 			// Record the end even when ctx is cancelled or the run panicked: the run
 			// history must say how it ended, and a panic is no success.
@@ -169,7 +171,7 @@ func (e *Engine) run(ctx context.Context, s config.Sync, opt Options, res *Resul
 		}()
 	}
 
-	r := &reader{engine: e, sync: s, opt: opt, res: res, log: log, lease: lease}
+	r := &reader{engine: e, sync: s, opt: opt, res: res, log: log, lease: lease, runID: runID}
 	return r.read(ctx, wm)
 }
 
@@ -200,6 +202,7 @@ type reader struct {
 	res    *Result
 	log    logrus.FieldLogger
 	lease  *state.Lease
+	runID  int64 // the run's history row; 0 in a dry run
 	dryTx  *store.Tx
 	fresh  bool // the last batch found no one already in the store
 }
@@ -532,6 +535,9 @@ func (r *reader) apply(ctx context.Context, planner *identity.Planner, p prepare
 		}
 		batch.Rejected = mergeRejected(outcomes, planned, batch, s.Name, r.engine.now().Unix())
 		if err := tx.Write(wctx, batch); err != nil {
+			return err
+		}
+		if err := tx.RecordProgress(wctx, r.runID, batchProgress(outcomes, planned, batch), encoded); err != nil {
 			return err
 		}
 		if cursor == nil {
