@@ -252,6 +252,34 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, now, expi
 	return n == 1, nil
 }
 
+// LeaseHolder names who holds the named lease now ("" when no one does) and until when.
+func (s *Store) LeaseHolder(ctx context.Context, name string) (string, time.Time, error) {
+	var holder string
+	var expires int64
+	err := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT holder, expires_ms FROM leases WHERE name = ?`), name).
+		Scan(&holder, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, nil
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("read lease %s: %w", name, err)
+	}
+	return holder, time.UnixMilli(expires), nil
+}
+
+// TakeOverLease gives the named lease to holder when it is still from's (a holder
+// known to be dead), whatever its expiry. It reports whether holder has it now; two
+// processes taking over the same dead holder at once cannot both win.
+func (s *Store) TakeOverLease(ctx context.Context, name, from, holder string, expires time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.d.rebind(`UPDATE leases SET holder = ?, expires_ms = ? WHERE name = ? AND holder = ?`),
+		holder, expires.UnixMilli(), name, from)
+	if err != nil {
+		return false, fmt.Errorf("take over lease %s: %w", name, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
 // ErrLeaseLost means another process took the lease: this one must stop writing.
 var ErrLeaseLost = errors.New("lease lost to another process")
 

@@ -134,3 +134,37 @@ func TestKilledRunShowsCommittedProgress(t *testing.T) {
 		})
 	}
 }
+
+// TestKilledRunIsTakenOverAtOnce: a run SIGKILLed on this host does not block the
+// next run for 30 s: its lease is taken over at once (SPEC §3), on both stores.
+func TestKilledRunIsTakenOverAtOnce(t *testing.T) {
+	srcDSN, _ := pgSource(t, 100_000)
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			dsn := backend.DSN(t)
+			cfg := writeConfig(t, backend.Driver, dsn, "", usersSync("users", srcDSN, 1000))
+			cmd, out := process(t, "run", "-c", cfg)
+			eventually(t, "a batch to commit", func() bool {
+				st, err := store.OpenExisting(context.Background(), backend.Driver, dsn)
+				if err != nil {
+					return false
+				}
+				defer st.Close()
+				w, _ := st.Watermark(context.Background(), "users")
+				return w.Cursor != ""
+			})
+			cmd.Process.Kill()
+			cmd.Wait()
+			if !running(t, backend.Driver, dsn) {
+				t.Fatalf("the run was not killed mid-run:\n%s", out)
+			}
+			code, stdout, errOut := dbsync(t, "run", "-c", cfg)
+			if code != 0 || !strings.Contains(stdout, "users: ok") {
+				t.Fatalf("the run right after the kill: exit %d\n%s%s", code, stdout, errOut)
+			}
+			if n := len(people(t, backend.Driver, dsn)); n != 100_000 {
+				t.Fatalf("%d people after the second run", n)
+			}
+		})
+	}
+}
