@@ -59,6 +59,9 @@ func (s *Store) Watermarks(ctx context.Context) ([]Watermark, error) {
 // SaveCursor moves a sync's cursor in the batch's transaction, so the batch's writes
 // and its cursor commit together.
 func (t *Tx) SaveCursor(ctx context.Context, sync, cursor string) error {
+	if t.dry != nil {
+		return nil
+	}
 	_, err := t.tx.ExecContext(ctx, t.d.rebind(
 		`INSERT INTO watermarks (sync, cursor_json, last_sync_time, updated_at) VALUES (?, ?, 0, ?)
 		 ON CONFLICT (sync) DO UPDATE SET cursor_json = excluded.cursor_json, updated_at = excluded.updated_at`),
@@ -162,7 +165,7 @@ type Progress struct {
 // runID 0 (a dry run, which has no run row) records nothing; cursor "" keeps the
 // cursor_after recorded.
 func (t *Tx) RecordProgress(ctx context.Context, runID int64, p Progress, cursor string) error {
-	if runID == 0 {
+	if runID == 0 || t.dry != nil {
 		return nil
 	}
 	_, err := t.tx.ExecContext(ctx, t.d.rebind(`UPDATE runs SET rows_read = rows_read + ?, created = created + ?,

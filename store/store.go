@@ -77,12 +77,16 @@ func (s *Store) Driver() string { return s.d.name }
 // Tx is one store transaction: a batch's people, log, rejected rows and cursor
 // commit together or not at all.
 type Tx struct {
-	tx *sql.Tx
-	d  *dialect
+	tx  *sql.Tx
+	d   *dialect
+	dry *overlay // a dry run's: writes stay in memory (BeginDryRun)
 }
 
 // Begin starts a write transaction.
 func (s *Store) Begin(ctx context.Context) (*Tx, error) {
+	if s.readOnly {
+		return nil, errors.New("begin: the store is open for reading only")
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)

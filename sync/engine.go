@@ -252,7 +252,7 @@ func (r *reader) read(ctx context.Context, wm store.Watermark) error {
 	}
 
 	if r.opt.DryRun {
-		if r.dryTx, err = r.engine.Store.Begin(ctx); err != nil {
+		if r.dryTx, err = r.engine.Store.BeginDryRun(ctx); err != nil {
 			return err
 		}
 		defer r.dryTx.Rollback()

@@ -241,6 +241,20 @@ func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
 	return st, nil
 }
 
+// dryStore opens the config's store for a dry run (preview, run --dry-run): for
+// reading only, creating and writing nothing (an empty store when none exists yet).
+func dryStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	st, err := store.OpenDryRun(ctx, cfg.Store.Driver, cfg.Store.DSN)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.CheckWorkspace(ctx, cfg.Workspace.Settings()); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
 // readStore opens the config's store for a read command without creating anything;
 // nil when it was never written (the command then has nothing to show).
 func readStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {

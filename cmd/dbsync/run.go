@@ -28,7 +28,11 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg)
+	open := openStore
+	if *dryRun {
+		open = dryStore
+	}
+	st, err := open(ctx, cfg)
 	if err != nil {
 		return err
 	}
