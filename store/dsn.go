@@ -175,7 +175,15 @@ var passwordValue = regexp.MustCompile(`password\s*=\s*('[^']*'?|[^\s&]+)`)
 
 // redactText hides the DSN and anything in it that may be a password.
 func redactText(dsn, msg string) string {
-	if dsn != "" {
+	path, query, hasQuery := strings.Cut(dsn, "?")
+	switch {
+	case dsn == "" || !isPostgresURL(dsn) && !strings.Contains(dsn, "="):
+		// A SQLite file name: nothing secret in it.
+	case !isPostgresURL(dsn) && hasQuery && !strings.ContainsAny(path, "= "):
+		// A SQLite file: URI: its query is not shown.
+		msg = strings.ReplaceAll(msg, dsn, path)
+		msg = strings.ReplaceAll(msg, query, "…")
+	default:
 		msg = strings.ReplaceAll(msg, dsn, "<store dsn>")
 	}
 	for _, p := range secrets(dsn) {

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -116,5 +119,70 @@ func TestDryRunSeesEarlierBatches(t *testing.T) {
 				t.Fatalf("a dry run created %d tables", tables)
 			}
 		})
+	}
+}
+
+// TestReadCommandsOnReadOnlyStore: a SQLite store file the process may not write
+// (0444, in a 0555 directory, so SQLite cannot create its WAL index either) is read
+// by people get and log, rejected, runs, state show and preview, and is not changed.
+// The commands run as another user (the tests run as root, whom modes do not stop).
+func TestReadCommandsOnReadOnlyStore(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run the commands as another user")
+	}
+	srcDSN, src := pgSource(t, 30)
+	dir, err := os.MkdirTemp("", "dbsync-ro-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir+"/store", 0o755); os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	os.Mkdir(dir+"/store", 0o755)
+	storePath := dir + "/store/dbsync.db"
+	cfg := writeConfig(t, "sqlite", storePath, "", usersSync("users", srcDSN, 7))
+	body, _ := os.ReadFile(cfg)
+	cfg = dir + "/dbsync.yaml"
+	os.WriteFile(cfg, body, 0o644)
+	if code, out, errOut := dbsync(t, "run", "-c", cfg); code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := src.Exec(`INSERT INTO users SELECT i, 'u' || i, 'u' || i || '@x.io', 'free', '2026-03-01'
+		FROM generate_series(31, 35) i`); err != nil {
+		t.Fatal(err)
+	}
+	bin, _ := os.ReadFile(os.Args[0])
+	os.WriteFile(dir+"/dbsync", bin, 0o755)
+	os.Chmod(storePath, 0o444)
+	os.Chmod(dir+"/store", 0o555)
+	before, _ := os.ReadFile(storePath)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"people", "get", "u7"}, `"id":"u7"`},
+		{[]string{"people", "log", "u7"}, `"kind":"profile_create"`},
+		{[]string{"rejected"}, ``},
+		{[]string{"runs"}, `"status":"ok"`},
+		{[]string{"state", "show"}, `"cursor":"2026-01-01T00:00:00Z / 30"`},
+		{[]string{"preview", "--sync", "users"}, `"result":"created"`},
+		{[]string{"run", "--dry-run"}, `people created:  5`},
+	} {
+		cmd := exec.Command(dir+"/dbsync", append(c.args, "-c", cfg)...)
+		cmd.Env = append(os.Environ(), "DBSYNC_TEST_AS_DBSYNC=1")
+		cmd.Dir = dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		if err != nil || !strings.Contains(out.String(), c.want) {
+			t.Errorf("dbsync %s on a read-only store: %v\n%s%s", strings.Join(c.args, " "), err, out.String(), errOut.String())
+		}
+	}
+	after, _ := os.ReadFile(storePath)
+	if !bytes.Equal(before, after) {
+		t.Fatal("the read commands changed the store file")
+	}
+	if entries, _ := os.ReadDir(dir + "/store"); len(entries) != 1 {
+		t.Fatalf("the store directory holds %d files", len(entries))
 	}
 }
