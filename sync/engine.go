@@ -38,8 +38,9 @@ type Engine struct {
 
 // Options change what a run does.
 type Options struct {
-	// DryRun reads and applies everything in one transaction that is rolled back:
-	// it writes nothing, not even the run history, and takes no lease.
+	// DryRun reads and applies everything in one read-only store transaction, the
+	// batches' writes kept in memory (store.BeginDryRun): it writes nothing, not even
+	// the run history, and takes no lease.
 	DryRun bool
 	// Limit stops after this many rows (preview); 0 means no limit.
 	Limit int
