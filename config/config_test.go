@@ -120,6 +120,18 @@ func TestValidate(t *testing.T) {
 		{"schedule every", doc("", src, tbl, ids, "schedule: '@every 15m'"), nil},
 		{"schedule hourly", doc("", src, tbl, ids, `schedule: "@hourly"`), nil},
 		{"schedule with zone", doc("", src, tbl, ids, `schedule: "CRON_TZ=Europe/Berlin 0 6 * * 1-5"`), nil},
+		{"schedule every negative", doc("", src, tbl, ids, `schedule: "@every -5m"`),
+			[]string{"syncs[0].schedule (line 6): @every needs an interval of at least 1s"}},
+		{"schedule every zero", doc("", src, tbl, ids, `schedule: "@every 0s"`),
+			[]string{"syncs[0].schedule (line 6): @every needs an interval of at least 1s"}},
+		{"schedule every 500ms", doc("", src, tbl, ids, `schedule: "@every 500ms"`),
+			[]string{"syncs[0].schedule (line 6): @every needs an interval of at least 1s"}},
+		{"schedule every second", doc("", src, tbl, ids, `schedule: "@every 1s"`), nil},
+		{"schedule February 30", doc("", src, tbl, ids, `schedule: "0 0 30 2 *"`),
+			[]string{"syncs[0].schedule (line 6): never fires: no date matches it in the next 5 years"}},
+		{"schedule April 31 zoned", doc("", src, tbl, ids, `schedule: "CRON_TZ=Europe/Berlin 0 0 31 4 *"`),
+			[]string{"syncs[0].schedule (line 6): never fires: no date matches it in the next 5 years"}},
+		{"schedule February 29", doc("", src, tbl, ids, `schedule: "0 0 29 2 *"`), nil},
 
 		// source
 		{"source type missing", doc("", `source: {dsn: "postgres://db/app"}`, tbl, ids),

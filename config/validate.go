@@ -186,8 +186,8 @@ func (c *Config) validateSync(v *validator, i int, firstName map[string]int) {
 	}
 
 	if s.Schedule != "" {
-		if !cronParses(s.Schedule) {
-			v.add(p+".schedule", "must be a cron expression of 5 fields (minute hour day month weekday) or a descriptor like @hourly or @every 15m")
+		if msg := scheduleProblem(s.Schedule); msg != "" {
+			v.add(p+".schedule", msg)
 		}
 	}
 
@@ -330,14 +330,36 @@ func validateSource(v *validator, p string, src Source) {
 	}
 }
 
-// cronParses says whether serve's scheduler takes the schedule.
-func cronParses(spec string) bool {
+// MinEvery is the shortest @every interval a schedule may have.
+const MinEvery = time.Second
+
+// scheduleProblem says what is wrong with a schedule, or "" when serve's scheduler
+// takes it and it fires: at least once in the next 5 years (cron's own horizon; a
+// "0 0 30 2 *" never does) and, for @every, at most once a second (cron would turn
+// "@every 0s" or "@every -5m" into every second).
+func scheduleProblem(spec string) string {
+	const notCron = "must be a cron expression of 5 fields (minute hour day month weekday) or a descriptor like @hourly or @every 15m"
 	// cron v3.0.1 slices out of range (a panic) on "TZ=..." with nothing after it.
 	if (strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=")) && !strings.Contains(spec, " ") {
-		return false
+		return notCron
 	}
-	_, err := cron.ParseStandard(spec)
-	return err == nil
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return notCron
+	}
+	body := spec
+	if strings.HasPrefix(body, "TZ=") || strings.HasPrefix(body, "CRON_TZ=") {
+		_, body, _ = strings.Cut(body, " ")
+	}
+	if every, ok := strings.CutPrefix(strings.TrimSpace(body), "@every "); ok {
+		if d, err := time.ParseDuration(strings.TrimSpace(every)); err != nil || d < MinEvery {
+			return "@every needs an interval of at least " + MinEvery.String()
+		}
+	}
+	if sched.Next(time.Now()).IsZero() {
+		return "never fires: no date matches it in the next 5 years"
+	}
+	return ""
 }
 
 // selectsStar says whether a query selects * (or t.*) at its top level: in the select

@@ -2,11 +2,7 @@ package state
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/dbsync/dbsync/store"
@@ -33,12 +29,12 @@ type Lease struct {
 	lost   chan struct{}
 }
 
-// Holder names this process in leases: host, pid and a random part.
-func Holder() string {
-	host, _ := os.Hostname()
-	b := make([]byte, 4)
-	rand.Read(b)
-	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
+func takeOverGone(ctx context.Context, st *store.Store, name, holder string, expires time.Time) (bool, error) {
+	current, _, err := st.LeaseHolder(ctx, name)
+	if err != nil || current == "" || !Gone(current) {
+		return false, err
+	}
+	return st.TakeOverLease(ctx, name, current, holder, expires)
 }
 
 // LeaseName is the lease of a sync.
@@ -52,6 +48,13 @@ func Acquire(ctx context.Context, st *store.Store, sync, holder string) (*Lease,
 	ok, err := st.AcquireLease(ctx, name, holder, now, now.Add(LeaseTTL))
 	if err != nil {
 		return nil, err
+	}
+	if !ok {
+		// A holder that ran on this host and whose process is gone is taken over at
+		// once (SPEC §3), not after its lease runs out.
+		if ok, err = takeOverGone(ctx, st, name, holder, now.Add(LeaseTTL)); err != nil {
+			return nil, err
+		}
 	}
 	if !ok {
 		return nil, ErrAlreadyRunning

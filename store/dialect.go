@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -51,7 +52,13 @@ var sqliteDialect = &dialect{
 	name:      "sqlite",
 	maxParams: 32766,
 	open:      openSQLite,
-	describe:  func(dsn string) string { return strings.TrimPrefix(sqlitePath(dsn), "file:") },
+	describe: func(dsn string) string {
+		path, err := sqliteFile(dsn)
+		if err != nil {
+			return "(a DSN that does not parse)"
+		}
+		return path
+	},
 	retryable: func(err error) bool {
 		var e *sqlite.Error
 		if !errors.As(err, &e) {
@@ -78,35 +85,82 @@ var sqliteDialect = &dialect{
 	},
 }
 
-func sqlitePath(dsn string) string {
+// sqliteFile is the file a SQLite DSN names: a path, or a file: URI (its query is
+// dbsync's to set, and ignored).
+func sqliteFile(dsn string) (string, error) {
 	if dsn == "" {
 		dsn = "dbsync.db"
 	}
 	path, _, _ := strings.Cut(dsn, "?")
-	return path
+	if rest, ok := strings.CutPrefix(path, "file:"); ok {
+		if after, ok := strings.CutPrefix(rest, "//"); ok {
+			host, p, _ := strings.Cut(after, "/")
+			if host != "" && host != "localhost" {
+				return "", &dsnError{"a file: URI names a host other than localhost"}
+			}
+			rest = "/" + p
+		}
+		var err error
+		if path, err = url.PathUnescape(rest); err != nil {
+			return "", &dsnError{"an invalid %-escape in the file: URI (write a % as %25)"}
+		}
+	}
+	if path == "" {
+		return "", &dsnError{"no file name"}
+	}
+	return path, nil
+}
+
+// sqliteURI is the file: URI of path with dbsync's parameters.
+func sqliteURI(path string, q url.Values) string {
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + esc + "?" + q.Encode()
 }
 
 // openSQLite opens the file in WAL mode with a busy timeout, so reads (people get)
 // go on while a run writes, and writers queue instead of failing. Write transactions
 // take the write lock when they begin, so a batch never fails half way to upgrade it.
+//
+// A reader (create false) never creates or changes the file: it opens an existing
+// file without the create flag and sets no pragma that writes; a file it may not
+// write is opened read-only, and immutable when its directory does not let SQLite
+// create the WAL index (a chmod 0444 file in a 0555 directory).
 func openSQLite(dsn string, create bool) (*sql.DB, error) {
-	path := strings.TrimPrefix(sqlitePath(dsn), "file:")
-	if !create {
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, ErrNoStore
-		}
+	path, err := sqliteFile(dsn)
+	if err != nil {
+		return nil, err
 	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if create {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Set("_txlock", "immediate")
+	} else {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, ErrNoStore
+		}
+		switch {
+		case syscall.Access(path, wOK) == nil:
+			q.Set("mode", "rw")
+		case syscall.Access(filepath.Dir(path), wOK) == nil || exists(path+"-shm"):
+			q.Set("mode", "ro")
+		default:
+			q.Set("mode", "ro")
+			q.Set("immutable", "1")
+		}
+	}
+	db, err := sql.Open("sqlite", sqliteURI(path, q))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(4)
 	return db, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 var postgresDialect = &dialect{
@@ -159,23 +213,29 @@ var postgresDialect = &dialect{
 
 // describePostgres names the server and database of a DSN, never the password.
 func describePostgres(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.Host != "" {
-		return u.Host + u.Path
-	}
-	var host, port, db string
-	for _, f := range strings.Fields(dsn) {
-		k, v, _ := strings.Cut(f, "=")
-		switch k {
-		case "host":
-			host = v
-		case "port":
-			port = v
-		case "dbname":
-			db = v
+	if isPostgresURL(dsn) {
+		if u, err := url.Parse(dsn); err == nil {
+			return u.Host + u.Path
 		}
+		rest := dsn[strings.Index(dsn, "://")+3:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			rest = rest[at+1:]
+		}
+		rest, _, _ = strings.Cut(rest, "?")
+		if strings.ContainsAny(rest, " %") {
+			return "(a URL that does not parse)"
+		}
+		return rest
 	}
-	if port != "" {
-		host += ":" + port
+	opts, err := parseKeyValues(dsn)
+	if err != nil {
+		return "(a DSN that does not parse)"
 	}
-	return host + "/" + db
+	host := opts["host"]
+	if opts["port"] != "" {
+		host += ":" + opts["port"]
+	}
+	return host + "/" + opts["dbname"]
 }
+
+const wOK = 0x2 // access(2)'s W_OK

@@ -21,6 +21,9 @@ const personColumns = `internal_id, external_id, email, attributes, created_at, 
 // cio_ids were merged into. On PostgreSQL the rows stay locked until the transaction
 // ends, so a concurrent batch cannot change them between read and write.
 func (t *Tx) LoadPeople(ctx context.Context, keys identity.Keys) ([]identity.Person, error) {
+	if t.dry != nil {
+		return t.dry.load(ctx, t, keys)
+	}
 	d := t.d
 	q := `SELECT ` + personColumns + ` FROM people WHERE ` +
 		d.inList("id_key") + ` OR ` + d.inList("email_key") + ` OR ` + d.inList("internal_id") +
@@ -98,6 +101,10 @@ func scanPerson(row scanner) (identity.Person, error) {
 // Write stores what the rules decided for a batch: people in their final state, the
 // change log and the rows not applied.
 func (t *Tx) Write(ctx context.Context, b *identity.Batch) error {
+	if t.dry != nil {
+		t.dry.write(b)
+		return nil
+	}
 	var clear []string
 	for _, w := range b.Writes {
 		if w.ClearKeys {

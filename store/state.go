@@ -59,6 +59,9 @@ func (s *Store) Watermarks(ctx context.Context) ([]Watermark, error) {
 // SaveCursor moves a sync's cursor in the batch's transaction, so the batch's writes
 // and its cursor commit together.
 func (t *Tx) SaveCursor(ctx context.Context, sync, cursor string) error {
+	if t.dry != nil {
+		return nil
+	}
 	_, err := t.tx.ExecContext(ctx, t.d.rebind(
 		`INSERT INTO watermarks (sync, cursor_json, last_sync_time, updated_at) VALUES (?, ?, 0, ?)
 		 ON CONFLICT (sync) DO UPDATE SET cursor_json = excluded.cursor_json, updated_at = excluded.updated_at`),
@@ -152,6 +155,29 @@ func (s *Store) FinishRun(ctx context.Context, r Run) error {
 	return nil
 }
 
+// Progress is what one committed batch adds to its run's counts.
+type Progress struct {
+	RowsRead, Created, Updated, Unchanged, Rejected, Skipped, FailedChanges int64
+}
+
+// RecordProgress adds a batch's counts to its run and moves the run's cursor_after,
+// in the batch's transaction: a run killed later still shows what it committed.
+// runID 0 (a dry run, which has no run row) records nothing; cursor "" keeps the
+// cursor_after recorded.
+func (t *Tx) RecordProgress(ctx context.Context, runID int64, p Progress, cursor string) error {
+	if runID == 0 || t.dry != nil {
+		return nil
+	}
+	_, err := t.tx.ExecContext(ctx, t.d.rebind(`UPDATE runs SET rows_read = rows_read + ?, created = created + ?,
+		updated = updated + ?, unchanged = unchanged + ?, rejected = rejected + ?, skipped = skipped + ?,
+		failed_changes = failed_changes + ?, cursor_after = COALESCE(?, cursor_after) WHERE id = ?`),
+		p.RowsRead, p.Created, p.Updated, p.Unchanged, p.Rejected, p.Skipped, p.FailedChanges, nullable(cursor), runID)
+	if err != nil {
+		return fmt.Errorf("record progress of run %d: %w", runID, err)
+	}
+	return nil
+}
+
 // AbandonRuns marks a sync's runs still recorded as running as failed: their process
 // died and its lease expired.
 func (s *Store) AbandonRuns(ctx context.Context, sync string, now time.Time) error {
@@ -224,6 +250,34 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, now, expi
 		name, holder, expires.UnixMilli(), now.UnixMilli(), holder)
 	if err != nil {
 		return false, fmt.Errorf("take lease %s: %w", name, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// LeaseHolder names who holds the named lease now ("" when no one does) and until when.
+func (s *Store) LeaseHolder(ctx context.Context, name string) (string, time.Time, error) {
+	var holder string
+	var expires int64
+	err := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT holder, expires_ms FROM leases WHERE name = ?`), name).
+		Scan(&holder, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, nil
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("read lease %s: %w", name, err)
+	}
+	return holder, time.UnixMilli(expires), nil
+}
+
+// TakeOverLease gives the named lease to holder when it is still from's (a holder
+// known to be dead), whatever its expiry. It reports whether holder has it now; two
+// processes taking over the same dead holder at once cannot both win.
+func (s *Store) TakeOverLease(ctx context.Context, name, from, holder string, expires time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.d.rebind(`UPDATE leases SET holder = ?, expires_ms = ? WHERE name = ? AND holder = ?`),
+		holder, expires.UnixMilli(), name, from)
+	if err != nil {
+		return false, fmt.Errorf("take over lease %s: %w", name, err)
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil

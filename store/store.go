@@ -21,8 +21,9 @@ var (
 
 // Store is an open identity store.
 type Store struct {
-	db *sql.DB
-	d  *dialect
+	db       *sql.DB
+	d        *dialect
+	readOnly bool // opened for reading: Begin refuses, nothing is written
 }
 
 // Open opens the store and creates or upgrades its schema. driver is "sqlite"
@@ -34,31 +35,37 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
-		return nil, err
+		return nil, redact(dsn, err)
 	}
 	return s, nil
 }
 
-// OpenExisting opens a store for reading without creating anything: a SQLite file
-// that does not exist gives ErrNoStore.
+// OpenExisting opens a store for reading only, creating and writing nothing: a
+// SQLite file that does not exist gives ErrNoStore; one this process may not write
+// is opened read-only.
 func OpenExisting(ctx context.Context, driver, dsn string) (*Store, error) {
 	return open(ctx, driver, dsn, false)
 }
 
+// open opens a store for writing (create) or for reading only. Every error it
+// returns has the DSN's secrets hidden; a DSN that does not parse is ErrBadDSN.
 func open(ctx context.Context, driver, dsn string, create bool) (*Store, error) {
 	d, err := dialectFor(driver)
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckDSN(driver, dsn); err != nil {
+		return nil, err
+	}
 	db, err := d.open(dsn, create)
 	if err != nil {
-		return nil, err
+		return nil, redact(dsn, err)
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connect to %s store %s: %w", driver, d.describe(dsn), err)
+		return nil, redact(dsn, fmt.Errorf("connect to %s store %s: %w", d.name, d.describe(dsn), err))
 	}
-	return &Store{db: db, d: d}, nil
+	return &Store{db: db, d: d, readOnly: !create}, nil
 }
 
 // Close closes the store.
@@ -70,12 +77,16 @@ func (s *Store) Driver() string { return s.d.name }
 // Tx is one store transaction: a batch's people, log, rejected rows and cursor
 // commit together or not at all.
 type Tx struct {
-	tx *sql.Tx
-	d  *dialect
+	tx  *sql.Tx
+	d   *dialect
+	dry *overlay // a dry run's: writes stay in memory (BeginDryRun)
 }
 
 // Begin starts a write transaction.
 func (s *Store) Begin(ctx context.Context) (*Tx, error) {
+	if s.readOnly {
+		return nil, errors.New("begin: the store is open for reading only")
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)

@@ -45,8 +45,9 @@ type Engine struct {
 
 // Options change what a run does.
 type Options struct {
-	// DryRun reads and applies everything in one transaction that is rolled back:
-	// it writes nothing, not even the run history, and takes no lease.
+	// DryRun reads and applies everything in one read-only store transaction, the
+	// batches' writes kept in memory (store.BeginDryRun): it writes nothing, not even
+	// the run history, and takes no lease.
 	DryRun bool
 	// Limit stops after this many rows (preview); 0 means no limit.
 	Limit int
@@ -157,11 +158,13 @@ func (e *Engine) run(ctx context.Context, s config.Sync, opt Options, res *Resul
 	}
 	res.CursorAfter = res.CursorBefore
 
+	var runID int64
 	if !opt.DryRun {
 		run := store.Run{Sync: s.Name, Started: res.Started, Status: store.RunRunning, CursorBefore: wm.Cursor}
 		if run.ID, err = e.Store.StartRun(ctx, run); err != nil {
 			return err
 		}
+		runID = run.ID
 		defer func() {
 			// Record the end even when ctx is cancelled or the run panicked: the run
 			// history must say how it ended, and a panic is no success.
@@ -182,7 +185,7 @@ func (e *Engine) run(ctx context.Context, s config.Sync, opt Options, res *Resul
 		readCtx, cancel = context.WithTimeoutCause(ctx, d, ErrTimeout)
 	}
 	defer cancel()
-	r := &reader{engine: e, sync: s, opt: opt, res: res, log: log, lease: lease}
+	r := &reader{engine: e, sync: s, opt: opt, res: res, log: log, lease: lease, runID: runID}
 	return r.read(ctx, readCtx, wm)
 }
 
@@ -229,6 +232,7 @@ type reader struct {
 	res    *Result
 	log    logrus.FieldLogger
 	lease  *state.Lease
+	runID  int64 // the run's history row; 0 in a dry run
 	dryTx  *store.Tx
 	fresh  bool // the last batch found no one already in the store
 }
@@ -272,7 +276,7 @@ func (r *reader) read(ctx, readCtx context.Context, wm store.Watermark) error {
 	}
 
 	if r.opt.DryRun {
-		if r.dryTx, err = r.engine.Store.Begin(ctx); err != nil {
+		if r.dryTx, err = r.engine.Store.BeginDryRun(ctx); err != nil {
 			return err
 		}
 		defer r.dryTx.Rollback()
@@ -649,6 +653,9 @@ func (r *reader) apply(ctx context.Context, planner *identity.Planner, p prepare
 		}
 		batch.Rejected = mergeRejected(outcomes, planned, batch, s.Name, r.engine.now().Unix())
 		if err := tx.Write(wctx, batch); err != nil {
+			return err
+		}
+		if err := tx.RecordProgress(wctx, r.runID, batchProgress(outcomes, planned, batch), encoded); err != nil {
 			return err
 		}
 		if cursor == nil {

@@ -148,6 +148,10 @@ func (e *env) main(ctx context.Context, args []string) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return exitUsage
 	}
+	if errors.Is(err, store.ErrBadDSN) || errors.Is(err, store.ErrWorkspaceChanged) {
+		fmt.Fprintln(e.stderr, "dbsync:", err)
+		return exitUsage // the config is wrong, not the store unreachable
+	}
 	fmt.Fprintln(e.stderr, "dbsync:", err)
 	return exitFailed
 }
@@ -232,7 +236,21 @@ func openStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
 	}
 	if err := st.CheckWorkspace(ctx, cfg.Workspace.Settings()); err != nil {
 		st.Close()
-		return nil, &exitError{code: exitUsage, err: err}
+		return nil, err
+	}
+	return st, nil
+}
+
+// dryStore opens the config's store for a dry run (preview, run --dry-run): for
+// reading only, creating and writing nothing (an empty store when none exists yet).
+func dryStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	st, err := store.OpenDryRun(ctx, cfg.Store.Driver, cfg.Store.DSN)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.CheckWorkspace(ctx, cfg.Workspace.Settings()); err != nil {
+		st.Close()
+		return nil, err
 	}
 	return st, nil
 }

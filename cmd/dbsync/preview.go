@@ -33,7 +33,7 @@ func previewCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg)
+	st, err := dryStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

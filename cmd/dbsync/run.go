@@ -16,7 +16,7 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 	fs, path := e.flags("run", "-c FILE [--sync NAME]... [--dry-run]")
 	var names multiFlag
 	fs.Var(&names, "sync", "run only this sync (repeatable)")
-	dryRun := fs.Bool("dry-run", false, "read and apply in a transaction that is rolled back: write nothing")
+	dryRun := fs.Bool("dry-run", false, "read and apply as a run would, writing nothing (the store is only read)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -28,7 +28,11 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg)
+	open := openStore
+	if *dryRun {
+		open = dryStore
+	}
+	st, err := open(ctx, cfg)
 	if err != nil {
 		return err
 	}

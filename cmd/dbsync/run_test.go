@@ -262,3 +262,27 @@ func TestPreviewWritesNothing(t *testing.T) {
 		t.Fatalf("preview wrote %d people", n)
 	}
 }
+
+// TestStateShowLastRunCounts: state show's last_run carries the counts the run
+// recorded (a run that created 30 people says created 30), on both stores.
+func TestStateShowLastRunCounts(t *testing.T) {
+	srcDSN, _ := pgSource(t, 30)
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			cfg := writeConfig(t, backend.Driver, backend.DSN(t), "", usersSync("users", srcDSN, 7))
+			if code, out, errOut := dbsync(t, "run", "-c", cfg); code != 0 {
+				t.Fatalf("run: %d %s %s", code, out, errOut)
+			}
+			code, out, errOut := dbsync(t, "state", "show", "-c", cfg, "--json")
+			lines := jsonLines(t, out)
+			if code != 0 || len(lines) != 1 {
+				t.Fatalf("state show: exit %d\n%s%s", code, out, errOut)
+			}
+			last, _ := lines[0]["last_run"].(map[string]any)
+			if last["rows_read"] != 30.0 || last["created"] != 30.0 || last["updated"] != 0.0 || last["status"] != "ok" ||
+				last["cursor_after"] != "2026-01-01T00:00:00Z / 30" {
+				t.Fatalf("state show last_run = %v", last)
+			}
+		})
+	}
+}

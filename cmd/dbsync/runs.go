@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dbsync/dbsync/state"
+	"github.com/dbsync/dbsync/store"
 )
 
 type runOut struct {
@@ -47,12 +48,7 @@ func runsCmd(ctx context.Context, e *env, args []string) error {
 	}
 	out := newRowWriter(e, *asJSON, "SYNC", "START", "END", "STATUS", "READ", "CREATED", "UPDATED", "UNCHANGED", "REJECTED", "CURSOR BEFORE", "CURSOR AFTER")
 	for _, r := range runs {
-		v := runOut{Sync: r.Sync, Started: r.Started.Format(time.RFC3339), Status: r.Status, RowsRead: r.RowsRead,
-			Created: r.Created, Updated: r.Updated, Unchanged: r.Unchanged, Rejected: r.Rejected + r.Skipped,
-			CursorBefore: showCursor(r.CursorBefore), CursorAfter: showCursor(r.CursorAfter), Reason: r.Error}
-		if !r.Ended.IsZero() {
-			v.Ended = r.Ended.Format(time.RFC3339)
-		}
+		v := newRunOut(r)
 		err := out.write(v, v.Sync, v.Started, v.Ended, v.Status, fmt.Sprint(v.RowsRead), fmt.Sprint(v.Created),
 			fmt.Sprint(v.Updated), fmt.Sprint(v.Unchanged), fmt.Sprint(v.Rejected), v.CursorBefore, v.CursorAfter)
 		if err != nil {
@@ -60,6 +56,17 @@ func runsCmd(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	return out.flush()
+}
+
+// newRunOut is a run as runs and state show print it.
+func newRunOut(r store.Run) runOut {
+	v := runOut{Sync: r.Sync, Started: r.Started.Format(time.RFC3339), Status: r.Status, RowsRead: r.RowsRead,
+		Created: r.Created, Updated: r.Updated, Unchanged: r.Unchanged, Rejected: r.Rejected + r.Skipped,
+		CursorBefore: showCursor(r.CursorBefore), CursorAfter: showCursor(r.CursorAfter), Reason: r.Error}
+	if !r.Ended.IsZero() {
+		v.Ended = r.Ended.Format(time.RFC3339)
+	}
+	return v
 }
 
 // showCursor shows a stored cursor as a person reads it.

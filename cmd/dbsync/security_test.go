@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dbsync/dbsync/internal/testdb"
 )
@@ -147,5 +148,75 @@ func TestQueriesCannotWrite(t *testing.T) {
 		if err := c.db.QueryRow(c.q).Scan(&got); err != nil || got != c.want {
 			t.Errorf("after the writing queries, %s = %q (%v), want %q", c.q, got, err, c.want)
 		}
+	}
+}
+
+// TestStoreDSNNeverPrinted: a store DSN that does not parse (URL and key=value
+// forms, SQLite file: URIs) is a config error (exit 2) from every command that opens
+// the store, and one that parses but cannot be reached is exit 1; neither prints the
+// password, run through a real process.
+func TestStoreDSNNeverPrinted(t *testing.T) {
+	const secret = "Sup3rSECRETpw"
+	dir := t.TempDir()
+	forms := []struct {
+		name, driver, dsn string
+		code              int // exit code of the commands that open the store
+	}{
+		{"bad escape", "postgres", "postgres://postgres:pw%ZZ" + secret + "@127.0.0.1:5432/dbsync_test", exitUsage},
+		{"raw percent", "postgres", "postgres://postgres:" + secret + "%@127.0.0.1:5432/dbsync_test", exitUsage},
+		{"space", "postgres", "postgres://postgres:pw " + secret + "@127.0.0.1:5432/dbsync_test", exitUsage},
+		{"bad port", "postgres", "postgres://postgres:" + secret + "@127.0.0.1:notaport/dbsync_test", exitUsage},
+		{"missing bracket", "postgres", "postgres://postgres:" + secret + "@[::1:5432/dbsync_test", exitUsage},
+		{"kv unquoted space", "postgres", "host=127.0.0.1 password=pw " + secret + " dbname=dbsync_test", exitUsage},
+		{"kv open quote", "postgres", "host=127.0.0.1 password='" + secret + " dbname=dbsync_test", exitUsage},
+		{"kv trailing backslash", "postgres", "host=127.0.0.1 dbname=dbsync_test password=" + secret + `\`, exitUsage},
+		{"url unreachable", "postgres", "postgres://postgres:" + secret + "@127.0.0.1:1/dbsync_test?sslmode=disable", exitFailed},
+		{"kv unreachable", "postgres", "host=127.0.0.1 port=1 password=" + secret + " sslmode=disable", exitFailed},
+		{"sqlite bad escape", "sqlite", "file:" + dir + "/x%ZZ.db?_pragma=key('" + secret + "')", exitUsage},
+		{"sqlite no directory", "sqlite", "file:" + dir + "/nowhere/x.db?_pragma=key('" + secret + "')", exitFailed},
+	}
+	for _, f := range forms {
+		t.Run(f.name, func(t *testing.T) {
+			cfg := writeConfig(t, f.driver, f.dsn, "", `
+  - name: s
+    schedule: "@every 1m"
+    source: {type: sqlite, dsn: unused.db}
+    table: users
+    identifiers: {id: id}`)
+			for _, args := range [][]string{
+				{"run"}, {"run", "--dry-run"}, {"serve", "--listen", "127.0.0.1:0"}, {"validate"}, {"validate", "--connect"},
+				{"runs"}, {"people", "get", "u1"}, {"people", "log", "u1"}, {"rejected"},
+				{"export", "--out", t.TempDir()}, {"preview", "--sync", "s"}, {"state", "show"},
+			} {
+				cmd, out := process(t, append(args, "-c", cfg)...)
+				done := make(chan struct{})
+				go func() {
+					select {
+					case <-done:
+					case <-time.After(20 * time.Second):
+						cmd.Process.Kill()
+					}
+				}()
+				cmd.Wait()
+				close(done)
+				code := cmd.ProcessState.ExitCode()
+				printed := out.String()
+				if strings.Contains(printed, secret) || strings.Contains(printed, secret[:8]) {
+					t.Errorf("dbsync %s printed the password:\n%s", strings.Join(args, " "), printed)
+				}
+				want := f.code
+				readsNothing := args[0] == "validate" && len(args) == 1 ||
+					f.driver == "sqlite" && want == exitFailed && (args[0] == "people" || args[0] == "runs" ||
+						args[0] == "rejected" || args[0] == "state")
+				if want == exitFailed && readsNothing {
+					// validate without --connect does not reach the store; a SQLite
+					// store that does not exist is empty for the read commands.
+					want = map[string]int{"people": exitNotFound}[args[0]]
+				}
+				if code != want {
+					t.Errorf("dbsync %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, printed)
+				}
+			}
+		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
@@ -59,7 +58,9 @@ func stateCmd(ctx context.Context, e *env, args []string) error {
 		}
 		if len(runs) > 0 {
 			r := runs[0]
-			v.LastRun = &runOut{Started: r.Started.Format(time.RFC3339), Status: r.Status, RowsRead: r.RowsRead}
+			last := newRunOut(r)
+			last.Sync = "" // the line's sync already
+			v.LastRun = &last
 			lastRun, status, rows = v.LastRun.Started, r.Status, fmt.Sprint(r.RowsRead)
 		}
 		if err := out.write(v, s.Name, v.Cursor, lastSuccess, lastRun, status, rows); err != nil {

@@ -23,6 +23,9 @@ func validateCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := store.CheckDSN(cfg.Store.Driver, cfg.Store.DSN); err != nil {
+		return err
+	}
 	fmt.Fprintf(e.stdout, "%s: config is valid (%d syncs)\n", cfg.Path, len(cfg.Syncs))
 	if !*connect {
 		return nil
