@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -54,7 +53,8 @@ func ParseFormats(s string) ([]string, error) {
 
 // Options say where and how to export.
 type Options struct {
-	Dir     string             // where the files go; created if missing
+	Dir     string             // where the files go: a directory (created if missing) or a URL, as OpenOut reads it
+	Out     *Out               // where the files go, if not Dir; the caller closes it
 	Formats []string           // DefaultFormat when empty
 	Full    bool               // every person and attribute, not only what changed
 	Holder  string             // names this process in the export lease; state.Holder() when empty
@@ -85,14 +85,18 @@ func Run(ctx context.Context, st *store.Store, opt Options) (*Result, error) {
 	if _, err := ParseFormats(strings.Join(formats, ",")); err != nil {
 		return nil, err
 	}
-	dir, err := filepath.Abs(opt.Dir)
-	if err != nil {
+	out := opt.Out
+	if out == nil {
+		var err error
+		if out, err = OpenOut(ctx, opt.Dir); err != nil {
+			return nil, err
+		}
+		defer out.Close()
+	}
+	if err := out.prepare(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("export directory: %w", err)
-	}
-	x := &exporter{st: st, dir: dir, formats: formats, opt: opt, log: opt.Log, now: opt.Now}
+	x := &exporter{st: st, out: out, formats: formats, opt: opt, log: opt.Log, now: opt.Now}
 	if x.log == nil {
 		l := logrus.New()
 		l.SetOutput(io.Discard)
@@ -105,6 +109,7 @@ func Run(ctx context.Context, st *store.Store, opt Options) (*Result, error) {
 	if holder == "" {
 		holder = state.Holder()
 	}
+	var err error
 	if x.lease, err = acquire(ctx, st, holder); err != nil {
 		return nil, err
 	}
@@ -114,7 +119,7 @@ func Run(ctx context.Context, st *store.Store, opt Options) (*Result, error) {
 
 type exporter struct {
 	st      *store.Store
-	dir     string
+	out     *Out
 	formats []string
 	opt     Options
 	log     logrus.FieldLogger
@@ -137,11 +142,13 @@ func (x *exporter) run(ctx context.Context) (*Result, error) {
 	if res.Recovered, err = x.recover(ctx); err != nil {
 		return nil, err
 	}
-	ex, err := x.st.StartExport(ctx, x.opt.Full, strings.Join(x.formats, ","), x.manifestPath)
+	ex, err := x.st.StartExport(ctx, x.opt.Full, strings.Join(x.formats, ","), func(seq int64) (string, error) {
+		return x.manifestPath(ctx, seq)
+	})
 	if err != nil {
 		return nil, err
 	}
-	removeUnpublished(x.dir, ex.Seq)
+	x.out.removeUnpublished(ctx, "", ex.Seq)
 	log := x.log.WithField("export", ex.Seq)
 	log.WithField("full", ex.Full).Debug("export started")
 	if err := x.step("claim"); err != nil {
@@ -175,14 +182,14 @@ func (x *exporter) step(name string) error {
 // manifestPath is where export seq's manifest goes. A manifest already there belongs
 // to an export the store does not know of (another store's, or one reset): it is
 // never overwritten, since a loader may have read it.
-func (x *exporter) manifestPath(seq int64) (string, error) {
-	path := filepath.Join(x.dir, manifestName(seq))
-	_, err := os.Stat(path)
+func (x *exporter) manifestPath(ctx context.Context, seq int64) (string, error) {
+	path := x.out.path(manifestName(seq))
+	there, err := x.out.exists(ctx, manifestName(seq))
 	switch {
-	case err == nil:
-		return "", fmt.Errorf("%s is already there: is %s another store's export directory?", path, x.dir)
-	case !errors.Is(err, fs.ErrNotExist):
+	case err != nil:
 		return "", err
+	case there:
+		return "", fmt.Errorf("%s is already there: is %s another store's export directory?", path, x.out)
 	}
 	return path, nil
 }
@@ -196,10 +203,14 @@ func (x *exporter) recover(ctx context.Context) (int64, error) {
 	if err != nil || ex == nil {
 		return 0, err
 	}
-	m, err := ReadManifest(ex.Manifest)
+	m, err := x.out.readManifest(ctx, ex.Manifest)
 	if errors.Is(err, fs.ErrNotExist) {
 		x.log.WithField("export", ex.Seq).Info("an earlier export did not finish: doing it again")
-		removeUnpublished(filepath.Dir(ex.Manifest), ex.Seq)
+		dir := ""
+		if !strings.Contains(ex.Manifest, "://") {
+			dir = filepath.Dir(ex.Manifest)
+		}
+		x.out.removeUnpublished(ctx, dir, ex.Seq)
 		return 0, nil
 	}
 	if err != nil {
@@ -219,12 +230,12 @@ func (x *exporter) recover(ctx context.Context) (int64, error) {
 // write streams the export's people and attributes into files, renames them into
 // place and writes the manifest last.
 func (x *exporter) write(ctx context.Context, ex *store.Export) (*Manifest, error) {
-	people, err := newTable[PersonRow](x.dir, "people", ex.Seq, x.formats, personHeader)
+	people, err := newTable[PersonRow](ctx, x.out, "people", ex.Seq, x.formats, personHeader)
 	if err != nil {
 		return nil, err
 	}
 	defer people.remove() // the temporary files, if they were not renamed
-	attrs, err := newTable[AttributeRow](x.dir, "attributes", ex.Seq, x.formats, attributeHeader)
+	attrs, err := newTable[AttributeRow](ctx, x.out, "attributes", ex.Seq, x.formats, attributeHeader)
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +276,7 @@ func (x *exporter) write(ctx context.Context, ex *store.Export) (*Manifest, erro
 	if err := attrs.publish(); err != nil {
 		return nil, err
 	}
-	if err := syncDir(x.dir); err != nil {
+	if err := x.out.sync(); err != nil {
 		return nil, err
 	}
 	if err := x.step("rename"); err != nil {
@@ -282,19 +293,8 @@ func (x *exporter) write(ctx context.Context, ex *store.Export) (*Manifest, erro
 		Attributes:     attrs.rows,
 		Files:          append(people.manifestFiles(), attrs.manifestFiles()...),
 	}
-	if err := writeManifest(x.dir, m); err != nil {
+	if err := writeManifest(ctx, x.out, m); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// removeUnpublished deletes what an export that died before publishing its manifest
-// left in dir: temporary files, and files renamed into place that no manifest names.
-func removeUnpublished(dir string, seq int64) {
-	for _, pattern := range []string{".*-%08d.*.tmp", "people-%08d.*", "attributes-%08d.*"} {
-		names, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf(pattern, seq)))
-		for _, name := range names {
-			os.Remove(name)
-		}
-	}
 }

@@ -2,6 +2,7 @@ package export
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
@@ -10,7 +11,6 @@ import (
 	"hash"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -28,22 +28,23 @@ func fileName(table string, seq int64, ext string) string {
 // loader's glob (people-*.parquet) never matches it.
 func tmpName(name string) string { return "." + name + ".tmp" }
 
-// outFile is one file of an export, written under its temporary name and renamed into
-// place by publish. It counts and hashes what it writes, for the manifest.
+// outFile is one file of an export, written under its temporary name (or as an
+// upload not yet committed) and put in place by publish. It counts and hashes what it
+// writes, for the manifest.
 type outFile struct {
-	dir, name string
-	f         *os.File
-	buf       *bufio.Writer
-	hash      hash.Hash
-	size      int64
+	name string
+	s    sink
+	buf  *bufio.Writer
+	hash hash.Hash
+	size int64
 }
 
-func createFile(dir, name string) (*outFile, error) {
-	f, err := os.OpenFile(filepath.Join(dir, tmpName(name)), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+func createFile(ctx context.Context, out *Out, name string) (*outFile, error) {
+	s, err := out.create(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", name, err)
 	}
-	o := &outFile{dir: dir, name: name, f: f, hash: sha256.New()}
+	o := &outFile{name: name, s: s, hash: sha256.New()}
 	o.buf = bufio.NewWriterSize(writerFunc(o.write), 256<<10)
 	return o, nil
 }
@@ -53,20 +54,17 @@ type writerFunc func([]byte) (int, error)
 func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
 
 func (o *outFile) write(p []byte) (int, error) {
-	n, err := o.f.Write(p)
+	n, err := o.s.Write(p)
 	o.hash.Write(p[:n])
 	o.size += int64(n)
 	return n, err
 }
 
-// close flushes the file to disk under its temporary name.
+// close flushes the file to disk under its temporary name (a bucket: to the upload).
 func (o *outFile) close() error {
 	err := o.buf.Flush()
-	if err == nil {
-		err = o.f.Sync()
-	}
-	if cerr := o.f.Close(); err == nil {
-		err = cerr
+	if ferr := o.s.flush(); err == nil {
+		err = ferr
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", o.name, err)
@@ -74,15 +72,13 @@ func (o *outFile) close() error {
 	return nil
 }
 
-// remove deletes the temporary file of an export that did not get to publish it.
-func (o *outFile) remove() {
-	o.f.Close()
-	os.Remove(filepath.Join(o.dir, tmpName(o.name)))
-}
+// remove drops the file of an export that did not get to publish it.
+func (o *outFile) remove() { o.s.remove() }
 
-// publish renames the file into place; syncDir makes the rename durable.
+// publish puts the file in place, whole: a rename (the caller's Out.sync makes it
+// durable) or the upload's commit.
 func (o *outFile) publish() error {
-	if err := os.Rename(filepath.Join(o.dir, tmpName(o.name)), filepath.Join(o.dir, o.name)); err != nil {
+	if err := o.s.publish(); err != nil {
 		return fmt.Errorf("publish %s: %w", o.name, err)
 	}
 	return nil
@@ -180,10 +176,10 @@ type table[T record] struct {
 	rows   int64
 }
 
-func newTable[T record](dir, name string, seq int64, formats []string, header []string) (*table[T], error) {
+func newTable[T record](ctx context.Context, out *Out, name string, seq int64, formats []string, header []string) (*table[T], error) {
 	t := &table[T]{name: name, format: formats}
 	for _, format := range formats {
-		f, err := createFile(dir, fileName(name, seq, format))
+		f, err := createFile(ctx, out, fileName(name, seq, format))
 		if err != nil {
 			t.remove()
 			return nil, err

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -45,13 +46,13 @@ func manifestName(seq int64) string { return fileName("manifest", seq, "json") }
 
 // writeManifest writes the manifest under a temporary name, flushes it to disk and
 // renames it into place.
-func writeManifest(dir string, m *Manifest) error {
+func writeManifest(ctx context.Context, out *Out, m *Manifest) error {
 	name := manifestName(m.Export)
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	f, err := createFile(dir, name)
+	f, err := createFile(ctx, out, name)
 	if err != nil {
 		return err
 	}
@@ -67,7 +68,7 @@ func writeManifest(dir string, m *Manifest) error {
 		f.remove()
 		return err
 	}
-	return syncDir(dir)
+	return out.sync()
 }
 
 // ReadManifest reads a manifest file.
@@ -76,6 +77,10 @@ func ReadManifest(path string) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseManifest(path, b)
+}
+
+func parseManifest(path string, b []byte) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", filepath.Base(path), err)

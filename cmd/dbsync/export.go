@@ -9,10 +9,12 @@ import (
 	"github.com/dbsync/dbsync/store"
 )
 
-// exportCmd: dbsync export -c FILE --out DIR [--format parquet,csv,ndjson] [--full]
+// exportCmd: dbsync export -c FILE --out DIR_OR_URL [--format parquet,csv,ndjson] [--full]
 func exportCmd(ctx context.Context, e *env, args []string) error {
-	fs, path := e.flags("export", "-c FILE --out DIR [--format parquet,csv,ndjson] [--full]")
-	out := fs.String("out", "", "the directory the files go to (required)")
+	fs, path := e.flags("export", "-c FILE --out DIR_OR_URL [--format parquet,csv,ndjson] [--full]")
+	out := fs.String("out", "", "where the files go (required): a directory, file:///path, s3://bucket/prefix or gs://bucket/prefix;\n"+
+		"an S3-compatible store: s3://bucket/prefix?endpoint=http://host:9000&use_path_style=true\n"+
+		"(AWS credentials from the environment and ~/.aws; gs:// uses Application Default Credentials)")
 	format := fs.String("format", export.DefaultFormat, "file formats, separated by commas: parquet, csv, ndjson")
 	full := fs.Bool("full", false, "every person and attribute, not only what changed since the last export")
 	positional, err := parse(fs, args)
@@ -33,8 +35,17 @@ func exportCmd(ctx context.Context, e *env, args []string) error {
 	}
 	if *out == "" {
 		fs.Usage()
-		return usageError("--out DIR is required")
+		return usageError("--out DIR_OR_URL is required")
 	}
+	// An unknown scheme is refused before the store or anything else is touched.
+	dest, err := export.OpenOut(ctx, *out)
+	if errors.Is(err, export.ErrBadOut) {
+		return usageError("--out: %v", err)
+	}
+	if err != nil {
+		return err
+	}
+	defer dest.Close()
 	// Never create a SQLite store by exporting from a path with a typo.
 	probe, err := store.OpenExisting(ctx, cfg.Store.Driver, cfg.Store.DSN)
 	if err != nil {
@@ -47,7 +58,7 @@ func exportCmd(ctx context.Context, e *env, args []string) error {
 	}
 	defer st.Close()
 
-	res, err := export.Run(ctx, st, export.Options{Dir: *out, Formats: formats, Full: *full, Log: e.logger()})
+	res, err := export.Run(ctx, st, export.Options{Out: dest, Formats: formats, Full: *full, Log: e.logger()})
 	if errors.Is(err, export.ErrAlreadyRunning) {
 		fmt.Fprintln(e.stdout, "export: skipped: already running")
 		return nil
