@@ -211,7 +211,8 @@ func (r *reader) read(ctx context.Context, wm store.Watermark) error {
 	if err != nil {
 		return err
 	}
-	src, err := connectors.Open(ctx, s.Spec())
+	spec := s.Spec()
+	src, err := connectors.Open(ctx, spec)
 	if err != nil {
 		return err
 	}
@@ -247,7 +248,7 @@ func (r *reader) read(ctx context.Context, wm store.Watermark) error {
 		defer r.dryTx.Rollback()
 	}
 	planner := &identity.Planner{Settings: r.engine.Settings, Now: r.engine.Now}
-	progress := r.engine.Progress.start(s.Name, res)
+	progress := r.engine.Progress.start(s.Name, spec.Timezone, res)
 	defer progress.stop()
 
 	// Reading and mapping the next batch goes on while this one is written.
