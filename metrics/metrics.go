@@ -49,6 +49,7 @@ type Metrics struct {
 	runs        *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	lastSuccess *prometheus.GaugeVec
+	lag         *lagCollector // nil without Watermarks
 }
 
 // New registers the collectors for the named syncs. Each sync's counters start at 0,
@@ -87,7 +88,8 @@ func New(version string, syncs []string, wm Watermarks, log logrus.FieldLogger) 
 		m.duration, m.lastSuccess, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if wm != nil {
-		m.reg.MustRegister(&lagCollector{wm: wm, syncs: syncs, log: log})
+		m.lag = &lagCollector{wm: wm, syncs: syncs, log: log, now: time.Now}
+		m.reg.MustRegister(m.lag)
 	}
 	for _, s := range syncs {
 		for _, c := range []*prometheus.CounterVec{m.rowsRead, m.created, m.updated, m.unchanged} {
@@ -156,7 +158,18 @@ func unixSeconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
 type lagCollector struct {
 	wm    Watermarks
 	syncs []string
+	zones map[string]*time.Location // each sync's timezone, for wall-clock cursors; absent: UTC
 	log   logrus.FieldLogger
+	now   func() time.Time
+}
+
+// SetTimezones gives each sync's timezone (config source.timezone), in which its
+// wall-clock cursors (PostgreSQL timestamp, MySQL DATETIME) are read for the cursor
+// lag; a sync not in zones is in UTC. Call it before the registry is scraped.
+func (m *Metrics) SetTimezones(zones map[string]*time.Location) {
+	if m.lag != nil {
+		m.lag.zones = zones
+	}
 }
 
 var lagDesc = prometheus.NewDesc("dbsync_cursor_lag_seconds",
@@ -172,7 +185,7 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(lagDesc, err)
 		return
 	}
-	now := time.Now()
+	now := c.now()
 	configured := make(map[string]bool, len(c.syncs))
 	for _, s := range c.syncs {
 		configured[s] = true
@@ -189,10 +202,11 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 		if cur == nil {
 			continue
 		}
-		if _, ok := cur.Value.(time.Time); !ok {
+		lag, ok := sync.Lag(cur, c.zones[w.Sync], now)
+		if !ok {
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, sync.Lag(cur, now).Seconds(), w.Sync)
+		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, lag.Seconds(), w.Sync)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/civil"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
@@ -130,5 +131,39 @@ func TestCursorLag(t *testing.T) {
 	save("users", &connectors.Cursor{Value: time.Now().Add(-time.Minute), Key: int64(8)})
 	if v, _ := lag(); v < 60 || v > 120 {
 		t.Fatalf("lag %v after the cursor moved, want about 60", v)
+	}
+}
+
+// TestCursorLagWallClock: a wall-clock cursor (PostgreSQL timestamp, MySQL DATETIME)
+// is read in its sync's timezone: 01:30 on 31 March 2024 in Europe/Berlin is 00:30
+// UTC, two hours before 02:30 UTC though three on the clock (the clocks skip an
+// hour); a sync given no timezone is in UTC.
+func TestCursorLagWallClock(t *testing.T) {
+	st, log := setup(t)
+	ctx := context.Background()
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wall := civil.DateTime{Date: civil.Date{Year: 2024, Month: time.March, Day: 31}, Time: civil.Time{Hour: 1, Minute: 30}}
+	for _, s := range []string{"berlin", "utc"} {
+		enc, err := state.EncodeCursor(&connectors.Cursor{Value: wall, Key: int64(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.InTx(ctx, func(tx *store.Tx) error { return tx.SaveCursor(ctx, s, enc) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := New("dev", []string{"berlin", "utc"}, st, log)
+	m.SetTimezones(map[string]*time.Location{"berlin": berlin})
+	m.lag.now = func() time.Time { return time.Date(2024, 3, 31, 2, 30, 0, 0, time.UTC) }
+	want := `# HELP dbsync_cursor_lag_seconds Now minus the time in the sync's cursor: how far behind the source it is.
+# TYPE dbsync_cursor_lag_seconds gauge
+dbsync_cursor_lag_seconds{sync="berlin"} 7200
+dbsync_cursor_lag_seconds{sync="utc"} 3600
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "dbsync_cursor_lag_seconds"); err != nil {
+		t.Fatal(err)
 	}
 }

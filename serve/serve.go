@@ -110,6 +110,7 @@ func New(cfg Config) (*Server, error) {
 		srv.listen = DefaultListen
 	}
 	names := make([]string, len(cfg.Syncs))
+	zones := make(map[string]*time.Location, len(cfg.Syncs))
 	for i, s := range cfg.Syncs {
 		sched, err := cron.ParseStandard(s.Schedule)
 		if err != nil {
@@ -117,8 +118,10 @@ func New(cfg Config) (*Server, error) {
 		}
 		srv.jobs = append(srv.jobs, &job{srv: srv, sync: s, schedule: sched})
 		names[i] = s.Name
+		zones[s.Name] = s.Spec().Timezone
 	}
 	srv.metrics = metrics.New(cfg.Version, names, cfg.Engine.Store, cfg.Log)
+	srv.metrics.SetTimezones(zones)
 	return srv, nil
 }
 

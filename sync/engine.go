@@ -243,6 +243,7 @@ func (r *reader) read(ctx, readCtx context.Context, wm store.Watermark) error {
 	if err != nil {
 		return err
 	}
+	spec := s.Spec()
 	src, err := r.open(readCtx)
 	if err != nil {
 		return errors.Join(r.stopped(ctx, readCtx), err)
@@ -282,7 +283,7 @@ func (r *reader) read(ctx, readCtx context.Context, wm store.Watermark) error {
 		defer r.dryTx.Rollback()
 	}
 	planner := &identity.Planner{Settings: r.engine.Settings, Now: r.engine.Now}
-	progress := r.engine.Progress.start(s.Name, res)
+	progress := r.engine.Progress.start(s.Name, spec.Timezone, res)
 	defer progress.stop()
 
 	// Reading and mapping the next batch goes on while this one is written.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"cloud.google.com/go/civil"
 	"github.com/sirupsen/logrus"
 
 	"github.com/dbsync/dbsync/connectors"
@@ -24,18 +25,19 @@ type Progress struct {
 type tracker struct {
 	p     *Progress
 	sync  string
+	loc   *time.Location // the sync's timezone, which a wall-clock cursor is in
 	res   *Result
 	start time.Time
 	last  time.Time
 	shown bool
 }
 
-func (p *Progress) start(sync string, res *Result) *tracker {
+func (p *Progress) start(sync string, loc *time.Location, res *Result) *tracker {
 	if p == nil {
 		return nil
 	}
 	now := time.Now()
-	return &tracker{p: p, sync: sync, res: res, start: now, last: now}
+	return &tracker{p: p, sync: sync, loc: loc, res: res, start: now, last: now}
 }
 
 // batch is called after each committed batch; it prints when it is time to.
@@ -55,16 +57,21 @@ func (t *tracker) batch() {
 		return
 	}
 	t.last = now
+	t.report(now)
+}
+
+// report prints the progress as of now.
+func (t *tracker) report(now time.Time) {
 	rate := float64(t.res.RowsRead) / now.Sub(t.start).Seconds()
-	lag := Lag(t.res.CursorAfter, now)
+	lag, ok := Lag(t.res.CursorAfter, t.loc, now)
 	if t.p.Live {
-		fmt.Fprintf(t.p.W, "\r\033[K%s: %d rows read, %.0f rows/s, cursor %s", t.sync, t.res.RowsRead, rate, lagText(lag, t.res.CursorAfter))
+		fmt.Fprintf(t.p.W, "\r\033[K%s: %d rows read, %.0f rows/s, cursor %s", t.sync, t.res.RowsRead, rate, lagText(lag, ok, t.res.CursorAfter))
 		t.shown = true
 		return
 	}
 	fields := logrus.Fields{"sync": t.sync, "rows": t.res.RowsRead, "rows_per_second": int64(rate),
 		"cursor": state.FormatCursor(t.res.CursorAfter)}
-	if lag >= 0 {
+	if ok {
 		fields["cursor_lag_seconds"] = int64(lag.Seconds())
 	}
 	t.p.Log.WithFields(fields).Info("progress")
@@ -76,20 +83,27 @@ func (t *tracker) stop() {
 	}
 }
 
-// Lag is how far a time cursor is behind now; -1 when the cursor is not a time.
-func Lag(c *connectors.Cursor, now time.Time) time.Duration {
+// Lag is how far a time cursor is behind now; ok is false when the cursor is not a
+// time. A wall-clock cursor (civil.DateTime: PostgreSQL timestamp, MySQL DATETIME)
+// is a time on the clocks of loc, the sync's timezone (nil: UTC).
+func Lag(c *connectors.Cursor, loc *time.Location, now time.Time) (lag time.Duration, ok bool) {
 	if c == nil {
-		return -1
+		return 0, false
 	}
-	t, ok := c.Value.(time.Time)
-	if !ok {
-		return -1
+	switch v := c.Value.(type) {
+	case time.Time:
+		return now.Sub(v), true
+	case civil.DateTime:
+		if loc == nil {
+			loc = time.UTC
+		}
+		return now.Sub(v.In(loc)), true
 	}
-	return now.Sub(t)
+	return 0, false
 }
 
-func lagText(lag time.Duration, c *connectors.Cursor) string {
-	if lag < 0 {
+func lagText(lag time.Duration, ok bool, c *connectors.Cursor) string {
+	if !ok {
 		return "at " + state.FormatCursor(c)
 	}
 	return lag.Round(time.Second).String() + " behind"

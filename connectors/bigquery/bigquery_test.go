@@ -283,8 +283,8 @@ func TestErrors(t *testing.T) {
 		wm   connectors.Watermark
 		want string
 	}{
-		{connectors.Watermark{Column: "nope", Key: "id"}, `sync app_users: bigquery: watermark column: "nope" is not among the selected columns (id, updated_at)`},
-		{connectors.Watermark{Column: "UPDATED_AT", Key: "nope"}, `watermark key: "nope" is not among`},
+		{connectors.Watermark{Column: "nope", Key: "id"}, `sync app_users: bigquery: watermark.column: column "nope": no such column (the columns are id, updated_at)`},
+		{connectors.Watermark{Column: "UPDATED_AT", Key: "nope"}, `watermark.key: column "nope": no such column`},
 	} {
 		spec.Watermark = tc.wm
 		if _, _, err := read(t, open(t, spec), connectors.Request{}, -1); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -11,6 +11,7 @@ import (
 	"cloud.google.com/go/bigquery"
 
 	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/internal/columns"
 )
 
 // plan is the queries of one Read.
@@ -46,11 +47,11 @@ func (s *source) plan(ctx context.Context, req connectors.Request) (*plan, error
 	}
 	col, err := cursorField(schema, wm.Column)
 	if err != nil {
-		return nil, s.errorf("watermark column: %w", err)
+		return nil, s.errorf("watermark.column: %w", err)
 	}
 	key, err := cursorField(schema, wm.Key)
 	if err != nil {
-		return nil, s.errorf("watermark key: %w", err)
+		return nil, s.errorf("watermark.key: %w", err)
 	}
 	c, k := quote(col.Name), quote(key.Name)
 	p := &plan{
@@ -164,33 +165,21 @@ func quote(name string) string {
 	return "`" + strings.NewReplacer(`\`, `\\`, "`", "\\`").Replace(name) + "`"
 }
 
-// cursorField finds a watermark column or key in the schema, by its exact name
-// or else the one name that matches ignoring case (as BigQuery matches names),
-// and checks a cursor can be bound in its type.
+// cursorField finds a watermark column or key in the schema by the one rule of
+// SPEC §3 (columns.Find), and checks a cursor can be bound in its type.
 func cursorField(schema bigquery.Schema, name string) (*bigquery.FieldSchema, error) {
 	if name == "" {
 		return nil, errors.New("not set")
 	}
-	var found *bigquery.FieldSchema
-	for _, f := range schema {
-		if f.Name == name {
-			found = f
-			break
-		}
-		if strings.EqualFold(f.Name, name) {
-			if found != nil {
-				return nil, fmt.Errorf("%q matches more than one selected column", name)
-			}
-			found = f
-		}
+	names := make([]string, len(schema))
+	for i, f := range schema {
+		names[i] = f.Name
 	}
-	if found == nil {
-		names := make([]string, len(schema))
-		for i, f := range schema {
-			names[i] = f.Name
-		}
-		return nil, fmt.Errorf("%q is not among the selected columns (%s)", name, strings.Join(names, ", "))
+	i, err := columns.Find(names, name)
+	if err != nil {
+		return nil, err
 	}
+	found := schema[i]
 	switch found.Type {
 	case bigquery.IntegerFieldType, bigquery.StringFieldType, bigquery.DateFieldType, bigquery.DateTimeFieldType, bigquery.TimestampFieldType:
 		if !found.Repeated {

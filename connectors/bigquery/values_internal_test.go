@@ -1,9 +1,11 @@
 package bigquery
 
 import (
+	"errors"
 	"math"
 	"math/big"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"cloud.google.com/go/civil"
 
 	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/internal/columns"
 )
 
 // The emulator cannot give what these read (a NUMERIC with a declared scale in
@@ -115,5 +118,32 @@ func TestFormatBytes(t *testing.T) {
 		if got := formatBytes(n); got != want {
 			t.Errorf("formatBytes(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestCursorField: the watermark column and key are found by the one rule of SPEC §3
+// (columns.Find), as the SQL sources find them. BigQuery refuses two columns equal
+// ignoring case in a table, so the schema is built here.
+func TestCursorField(t *testing.T) {
+	schema := bigquery.Schema{
+		{Name: "UPDATED_AT", Type: bigquery.TimestampFieldType},
+		{Name: "updated_at", Type: bigquery.TimestampFieldType},
+		{Name: "Updated_At", Type: bigquery.TimestampFieldType},
+		{Name: "id", Type: bigquery.IntegerFieldType},
+	}
+	for _, name := range []string{"Updated_At", "updated_at", "UPDATED_AT"} {
+		if f, err := cursorField(schema, name); err != nil || f.Name != name {
+			t.Errorf("cursorField(%q) = %v, %v; want the column named exactly so", name, f, err)
+		}
+	}
+	if f, err := cursorField(schema, "ID"); err != nil || f.Name != "id" {
+		t.Errorf("cursorField(ID) = %v, %v; want id", f, err)
+	}
+	want := `column "updated_AT": more than one column matches ignoring case`
+	if _, err := cursorField(schema, "updated_AT"); !errors.Is(err, columns.ErrAmbiguous) || !strings.Contains(err.Error(), want) {
+		t.Errorf("cursorField(updated_AT): %v, want an error containing %q", err, want)
+	}
+	if _, err := cursorField(schema, "nope"); !errors.Is(err, columns.ErrNotFound) {
+		t.Errorf("cursorField(nope): %v, want %v", err, columns.ErrNotFound)
 	}
 }

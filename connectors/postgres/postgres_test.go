@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"math"
 	"net/url"
 	"reflect"
@@ -16,6 +18,7 @@ import (
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/connectors/conformance"
 	"github.com/dbsync/dbsync/connectors/conformance/sqlharness"
+	"github.com/dbsync/dbsync/internal/columns"
 	"github.com/dbsync/dbsync/internal/testdb"
 )
 
@@ -211,8 +214,8 @@ func TestMissingColumns(t *testing.T) {
 		wm   connectors.Watermark
 		want string
 	}{
-		{connectors.Watermark{Column: "updated", Key: "id"}, `watermark column: "updated" is not among the selected columns (id, UpdatedAt, flag)`},
-		{connectors.Watermark{Column: "UpdatedAt", Key: "nope"}, `watermark key: "nope" is not among`},
+		{connectors.Watermark{Column: "updated", Key: "id"}, `watermark.column: column "updated": no such column (the columns are id, UpdatedAt, flag)`},
+		{connectors.Watermark{Column: "UpdatedAt", Key: "nope"}, `watermark.key: column "nope": no such column`},
 		{connectors.Watermark{Column: "flag", Key: "id"}, `column "flag" (bool) cannot be a watermark column or key`},
 	} {
 		spec.Watermark = tc.wm
@@ -224,6 +227,45 @@ func TestMissingColumns(t *testing.T) {
 	spec.Watermark = connectors.Watermark{Column: "updatedat", Key: "ID"}
 	if _, _, err := read(t, spec, connectors.Request{}); err != nil {
 		t.Errorf("case-insensitive match: %v", err)
+	}
+}
+
+// TestColumnCase: the watermark column and key are found by the one rule of SPEC §3
+// (columns.Find): the exact name wins over columns equal to it ignoring case, however
+// many there are and wherever they stand; a name only equal ignoring case to two
+// columns is an error naming it.
+func TestColumnCase(t *testing.T) {
+	db := newDB(t)
+	db.Exec(t, `CREATE TABLE t (id int PRIMARY KEY, "UPDATED_AT" timestamptz, updated_at timestamptz, "Updated_At" timestamptz)`)
+	// Only "Updated_At" is set, and it orders the rows 3, 2, 1: read by another
+	// column, the rows would be left out for a NULL watermark.
+	db.Exec(t, `INSERT INTO t (id, "Updated_At") VALUES (1, '2024-01-03Z'), (2, '2024-01-02Z'), (3, '2024-01-01Z')`)
+	spec := db.Source
+	spec.Table = "t"
+	spec.Watermark = connectors.Watermark{Column: "Updated_At", Key: "ID"}
+	cols, rows, err := read(t, spec, connectors.Request{})
+	if err != nil {
+		t.Fatalf("exact name: %v", err)
+	}
+	var ids []any
+	for _, r := range rows {
+		ids = append(ids, r[0])
+	}
+	if !reflect.DeepEqual(ids, []any{int64(3), int64(2), int64(1)}) || len(cols) != 4 {
+		t.Errorf("watermark Updated_At: read ids %v, want [3 2 1] in Updated_At order", ids)
+	}
+
+	for _, wm := range []connectors.Watermark{{Column: "updated_AT", Key: "id"}, {Column: "Updated_At", Key: "UPDATED_at"}} {
+		spec.Watermark = wm
+		name, field := wm.Column, "watermark.column"
+		if wm.Key != "id" {
+			name, field = wm.Key, "watermark.key"
+		}
+		_, _, err := read(t, spec, connectors.Request{})
+		want := fmt.Sprintf(`%s: column %q: more than one column matches ignoring case`, field, name)
+		if !errors.Is(err, columns.ErrAmbiguous) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%+v: %v, want an error containing %q", wm, err, want)
+		}
 	}
 }
 

@@ -26,11 +26,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/internal/columns"
 )
 
 // DefaultBatchSize is the batch size of a Request that gives none.
@@ -246,10 +246,10 @@ func (s *source) Read(ctx context.Context, req connectors.Request) (connectors.S
 		return st, nil
 	}
 	if st.wm, err = findColumn(cols, spec.Watermark.Column); err != nil {
-		return nil, s.errorf("watermark column: %w", err)
+		return nil, s.errorf("watermark.column: %w", err)
 	}
 	if st.key, err = findColumn(cols, spec.Watermark.Key); err != nil {
-		return nil, s.errorf("watermark key: %w", err)
+		return nil, s.errorf("watermark.key: %w", err)
 	}
 	for _, i := range []int{st.wm, st.key} {
 		if cols[i].Bind == nil {
@@ -378,30 +378,15 @@ func (s *source) readOnly(ctx context.Context, f func(context.Context, *sql.Tx) 
 	return s.timedOut(qctx, f(qctx, tx))
 }
 
-// findColumn finds a watermark column or key among the selected columns: by its
-// exact name, else by the one name that matches ignoring case.
+// findColumn finds a watermark column or key among the selected columns by the
+// one rule of SPEC §3 (columns.Find).
 func findColumn(cols []Column, name string) (int, error) {
 	if name == "" {
 		return -1, errors.New("not set")
 	}
-	found := -1
+	names := make([]string, len(cols))
 	for i, c := range cols {
-		if c.Name == name {
-			return i, nil
-		}
-		if strings.EqualFold(c.Name, name) {
-			if found >= 0 {
-				return -1, fmt.Errorf("%q matches more than one selected column", name)
-			}
-			found = i
-		}
+		names[i] = c.Name
 	}
-	if found < 0 {
-		names := make([]string, len(cols))
-		for i, c := range cols {
-			names[i] = c.Name
-		}
-		return -1, fmt.Errorf("%q is not among the selected columns (%s)", name, strings.Join(names, ", "))
-	}
-	return found, nil
+	return columns.Find(names, name)
 }
