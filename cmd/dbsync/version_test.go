@@ -221,6 +221,9 @@ func readDockerfile(t *testing.T, path string) dockerfile {
 						df.build.env[k] = v
 					}
 					for _, kv := range words[:i] {
+						if strings.HasPrefix(kv, "--") { // RUN's own flags (--mount=...)
+							continue
+						}
 						if k, v, ok := strings.Cut(kv, "="); ok {
 							df.build.env[k] = v
 						}
