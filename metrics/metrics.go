@@ -2,6 +2,15 @@
 // registry of its own: counters and the run-duration histogram are fed from each
 // run's sync.Result, and the cursor lag is read from the store at scrape time, so it
 // stays current during a long run and whichever replica ran the sync.
+//
+// dbsync_cursor_lag_seconds is now minus the time in the sync's committed cursor: the
+// watermark of the newest row applied. It measures how old the newest synced row is,
+// not how far behind the source the sync is: a source with no new rows has a lag that
+// grows by a second every second while every run succeeds. To tell "no new rows" from
+// "behind", read it with dbsync_last_run_caught_up (1: the last run read the source to
+// its end, so nothing newer was there) and dbsync_last_run_timestamp_seconds (that run
+// is recent): a high lag is a problem only when the last run did not catch up, or when
+// no run ended lately. deploy/prometheus/alerts.yaml follows that rule.
 package metrics
 
 import (
@@ -14,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 
+	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
 	"github.com/dbsync/dbsync/sync"
@@ -27,6 +37,33 @@ const (
 	StatusStillRunning   = "skipped_still_running"   // this process's previous run is still going
 	StatusPanicked       = "panicked"
 )
+
+// RejectedReasons are the reasons of dbsync_rows_rejected_total: rejected rows
+// (identity's checks, mapping's invalid_value, sync's duplicate_key) and skipped ones
+// (cio_id_not_found). Each has a series at 0 from the start, so rate() and alerts see
+// the first rejection instead of a series that appears.
+var RejectedReasons = []string{
+	identity.ReasonNoIdentifier,
+	identity.ReasonInvalidEmail,
+	identity.ReasonIDTooLong,
+	identity.ReasonAttributeNameTooLong,
+	identity.ReasonValueTooLong,
+	identity.ReasonTooManyAttributes,
+	identity.ReasonInvalidValue,
+	identity.ReasonInvalidAttributeName,
+	identity.ReasonDuplicateAttribute,
+	sync.ReasonDuplicateKey,
+	identity.ReasonCioIDNotFound, // skipped
+}
+
+// FailedChangeReasons are the reasons of dbsync_failed_attribute_changes_total.
+var FailedChangeReasons = []string{
+	identity.ReasonInvalidEmail,
+	identity.ReasonIDChangeNotAllowed,
+	identity.ReasonEmailChangeNotAllowed,
+	identity.ReasonIDTaken,
+	identity.ReasonEmailTaken,
+}
 
 // lagTimeout bounds the store read behind dbsync_cursor_lag_seconds at scrape time.
 const lagTimeout = 2 * time.Second
@@ -50,6 +87,9 @@ type Metrics struct {
 	duration    *prometheus.HistogramVec
 	lastSuccess *prometheus.GaugeVec
 	lag         *lagCollector // nil without Watermarks
+	lastRun     *prometheus.GaugeVec
+	lastRows    *prometheus.GaugeVec
+	caughtUp    *prometheus.GaugeVec
 }
 
 // New registers the collectors for the named syncs. Each sync's counters start at 0,
@@ -79,13 +119,25 @@ func New(version string, syncs []string, wm Watermarks, log logrus.FieldLogger) 
 			Name: "dbsync_last_success_timestamp_seconds",
 			Help: "When the last successful run ended, in Unix seconds.",
 		}, bySync),
+		lastRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dbsync_last_run_timestamp_seconds",
+			Help: "When the last run that held the lease ended, ok or failed, in Unix seconds.",
+		}, bySync),
+		lastRows: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dbsync_last_run_rows_read",
+			Help: "Rows the last run read; 0 after a run on a source with no new rows.",
+		}, bySync),
+		caughtUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dbsync_last_run_caught_up",
+			Help: "1 when the last run read the source to its end (no rows newer than the cursor were left), 0 when it stopped before.",
+		}, bySync),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "dbsync_build_info", Help: "The running dbsync's version; always 1.",
 	}, []string{"version"})
 	build.WithLabelValues(version).Set(1)
 	m.reg.MustRegister(m.rowsRead, m.created, m.updated, m.unchanged, m.rejected, m.failed, m.runs,
-		m.duration, m.lastSuccess, build,
+		m.duration, m.lastSuccess, m.lastRun, m.lastRows, m.caughtUp, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if wm != nil {
 		m.lag = &lagCollector{wm: wm, syncs: syncs, log: log, now: time.Now}
@@ -95,8 +147,14 @@ func New(version string, syncs []string, wm Watermarks, log logrus.FieldLogger) 
 		for _, c := range []*prometheus.CounterVec{m.rowsRead, m.created, m.updated, m.unchanged} {
 			c.WithLabelValues(s)
 		}
-		for _, st := range []string{StatusOK, StatusFailed} {
+		for _, st := range []string{StatusOK, StatusFailed, StatusAlreadyRunning, StatusStillRunning, StatusPanicked} {
 			m.runs.WithLabelValues(s, st)
+		}
+		for _, r := range RejectedReasons {
+			m.rejected.WithLabelValues(s, r)
+		}
+		for _, r := range FailedChangeReasons {
+			m.failed.WithLabelValues(s, r)
 		}
 	}
 	return m
@@ -128,6 +186,15 @@ func (m *Metrics) Observe(res *sync.Result) {
 	default:
 		m.runs.WithLabelValues(s, StatusFailed).Inc()
 	}
+	// A run that ends ok has read until the source returned no more rows (the engine
+	// stops only on the last batch); a failed or interrupted one stopped before.
+	caughtUp := 0.0
+	if res.Status == store.RunOK {
+		caughtUp = 1
+	}
+	m.caughtUp.WithLabelValues(s).Set(caughtUp)
+	m.lastRun.WithLabelValues(s).Set(unixSeconds(res.Ended))
+	m.lastRows.WithLabelValues(s).Set(float64(res.RowsRead))
 	m.rowsRead.WithLabelValues(s).Add(float64(res.RowsRead))
 	m.created.WithLabelValues(s).Add(float64(res.Created))
 	m.updated.WithLabelValues(s).Add(float64(res.Updated))
@@ -173,7 +240,7 @@ func (m *Metrics) SetTimezones(zones map[string]*time.Location) {
 }
 
 var lagDesc = prometheus.NewDesc("dbsync_cursor_lag_seconds",
-	"Now minus the time in the sync's cursor: how far behind the source it is.", []string{"sync"}, nil)
+	"Now minus the time in the sync's committed cursor (the newest applied row's watermark); it also grows on a source with no new rows, see dbsync_last_run_caught_up.", []string{"sync"}, nil)
 
 func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- lagDesc }
 

@@ -1,13 +1,13 @@
 package metrics
 
 import (
+	"cloud.google.com/go/civil"
 	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"cloud.google.com/go/civil"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
@@ -59,29 +59,41 @@ dbsync_people_updated_total{sync="users"} 1
 # TYPE dbsync_people_unchanged_total counter
 dbsync_people_unchanged_total{sync="orders"} 0
 dbsync_people_unchanged_total{sync="users"} 1
-# HELP dbsync_rows_rejected_total Rows rejected or skipped, by reason.
-# TYPE dbsync_rows_rejected_total counter
-dbsync_rows_rejected_total{reason="no_identifier",sync="users"} 2
-# HELP dbsync_failed_attribute_changes_total Attribute changes refused, by reason.
-# TYPE dbsync_failed_attribute_changes_total counter
-dbsync_failed_attribute_changes_total{reason="invalid_email",sync="users"} 1
-# HELP dbsync_runs_total Scheduled runs by outcome.
-# TYPE dbsync_runs_total counter
-dbsync_runs_total{status="failed",sync="orders"} 0
-dbsync_runs_total{status="failed",sync="users"} 1
-dbsync_runs_total{status="ok",sync="orders"} 0
-dbsync_runs_total{status="ok",sync="users"} 1
-dbsync_runs_total{status="panicked",sync="orders"} 1
-dbsync_runs_total{status="skipped_already_running",sync="users"} 1
 # HELP dbsync_last_success_timestamp_seconds When the last successful run ended, in Unix seconds.
 # TYPE dbsync_last_success_timestamp_seconds gauge
 dbsync_last_success_timestamp_seconds{sync="users"} 1.800000003e+09
+# HELP dbsync_last_run_timestamp_seconds When the last run that held the lease ended, ok or failed, in Unix seconds.
+# TYPE dbsync_last_run_timestamp_seconds gauge
+dbsync_last_run_timestamp_seconds{sync="users"} 1.80000006e+09
+# HELP dbsync_last_run_rows_read Rows the last run read; 0 after a run on a source with no new rows.
+# TYPE dbsync_last_run_rows_read gauge
+dbsync_last_run_rows_read{sync="users"} 5
+# HELP dbsync_last_run_caught_up 1 when the last run read the source to its end (no rows newer than the cursor were left), 0 when it stopped before.
+# TYPE dbsync_last_run_caught_up gauge
+dbsync_last_run_caught_up{sync="users"} 0
 `
 	names := []string{"dbsync_rows_read_total", "dbsync_people_created_total", "dbsync_people_updated_total",
-		"dbsync_people_unchanged_total", "dbsync_rows_rejected_total", "dbsync_failed_attribute_changes_total",
-		"dbsync_runs_total", "dbsync_last_success_timestamp_seconds"}
+		"dbsync_people_unchanged_total", "dbsync_last_success_timestamp_seconds",
+		"dbsync_last_run_timestamp_seconds", "dbsync_last_run_rows_read", "dbsync_last_run_caught_up"}
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		got  float64
+		want float64
+		what string
+	}{
+		{testutil.ToFloat64(m.rejected.WithLabelValues("users", "no_identifier")), 2, "rejected no_identifier"},
+		{testutil.ToFloat64(m.failed.WithLabelValues("users", "invalid_email")), 1, "failed invalid_email"},
+		{testutil.ToFloat64(m.runs.WithLabelValues("users", StatusOK)), 1, "runs ok"},
+		{testutil.ToFloat64(m.runs.WithLabelValues("users", StatusFailed)), 1, "runs failed"},
+		{testutil.ToFloat64(m.runs.WithLabelValues("users", StatusAlreadyRunning)), 1, "runs already running"},
+		{testutil.ToFloat64(m.runs.WithLabelValues("orders", StatusPanicked)), 1, "orders panicked"},
+		{testutil.ToFloat64(m.runs.WithLabelValues("orders", StatusOK)), 0, "orders ok"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
+		}
 	}
 	// Two runs observed in the histogram (the skipped one took no time and is left out).
 	if n := testutil.CollectAndCount(m.duration); n != 1 {
@@ -134,6 +146,86 @@ func TestCursorLag(t *testing.T) {
 	}
 }
 
+// TestReasonsStartAtZero: before any run, every sync has a series at 0 for every
+// reason a row can be rejected or skipped for and every reason a change can be
+// refused for, and for every run status, so rate() and alerts see the first one.
+func TestReasonsStartAtZero(t *testing.T) {
+	st, log := setup(t)
+	m := New("dev", []string{"users", "orders"}, st, log)
+	wantRejected := []string{"no_identifier", "invalid_email", "id_too_long", "attribute_name_too_long",
+		"value_too_long", "too_many_attributes", "invalid_value", "invalid_attribute_name",
+		"duplicate_attribute", "duplicate_key", "cio_id_not_found"}
+	wantFailed := []string{"invalid_email", "id_change_not_allowed", "email_change_not_allowed",
+		"id_belongs_to_another_person", "email_belongs_to_another_person"}
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]map[string]float64{} // metric -> "sync/label" -> value
+	for _, mf := range mfs {
+		series[mf.GetName()] = map[string]float64{}
+		for _, mt := range mf.Metric {
+			var sync, label string
+			for _, l := range mt.Label {
+				if l.GetName() == "sync" {
+					sync = l.GetValue()
+				} else {
+					label = l.GetValue()
+				}
+			}
+			series[mf.GetName()][sync+"/"+label] = mt.GetCounter().GetValue()
+		}
+	}
+	check := func(metric string, labels []string) {
+		t.Helper()
+		for _, s := range []string{"users", "orders"} {
+			for _, l := range labels {
+				v, ok := series[metric][s+"/"+l]
+				if !ok || v != 0 {
+					t.Errorf("%s{sync=%q,%q}: present %v, value %v; want present at 0", metric, s, l, ok, v)
+				}
+			}
+		}
+		if n := len(series[metric]); n != 2*len(labels) {
+			t.Errorf("%s has %d series, want %d", metric, n, 2*len(labels))
+		}
+	}
+	check("dbsync_rows_rejected_total", wantRejected)
+	check("dbsync_failed_attribute_changes_total", wantFailed)
+	check("dbsync_runs_total", []string{StatusOK, StatusFailed, StatusAlreadyRunning, StatusStillRunning, StatusPanicked})
+	if problems, err := testutil.GatherAndLint(m.Registry()); err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %+v", err, problems)
+	}
+}
+
+// TestQuietSourceIsNotBehind: a run that reads nothing new succeeds, caught up, with 0
+// rows read and a fresh last-run time, while the cursor lag keeps growing: the gauges a
+// dashboard needs to tell a quiet source from a sync that is behind.
+func TestQuietSourceIsNotBehind(t *testing.T) {
+	st, log := setup(t)
+	m := New("dev", []string{"users"}, st, log)
+	t0 := time.Unix(1_800_000_000, 0)
+	m.Observe(&sync.Result{Sync: "users", Status: store.RunFailed, Started: t0, Ended: t0.Add(time.Second), RowsRead: 5000})
+	if v := testutil.ToFloat64(m.caughtUp.WithLabelValues("users")); v != 0 {
+		t.Fatalf("caught up after a failed run = %v, want 0", v)
+	}
+	m.Observe(&sync.Result{Sync: "users", Status: store.RunOK, Started: t0.Add(time.Hour), Ended: t0.Add(time.Hour + time.Second)})
+	if v := testutil.ToFloat64(m.caughtUp.WithLabelValues("users")); v != 1 {
+		t.Fatalf("caught up after an ok run = %v, want 1", v)
+	}
+	if v := testutil.ToFloat64(m.lastRows.WithLabelValues("users")); v != 0 {
+		t.Fatalf("last run rows read = %v, want 0", v)
+	}
+	if v := testutil.ToFloat64(m.lastRun.WithLabelValues("users")); v != unixSeconds(t0.Add(time.Hour+time.Second)) {
+		t.Fatalf("last run time = %v", v)
+	}
+	// A run skipped as already running is another process's: it changes none of them.
+	m.Observe(&sync.Result{Sync: "users", Status: store.RunAlreadyRunning, Started: t0.Add(2 * time.Hour), Ended: t0.Add(2 * time.Hour)})
+	if v := testutil.ToFloat64(m.lastRun.WithLabelValues("users")); v != unixSeconds(t0.Add(time.Hour+time.Second)) {
+		t.Fatalf("last run time moved on a skipped run: %v", v)
+	}
+}
+
 // TestCursorLagWallClock: a wall-clock cursor (PostgreSQL timestamp, MySQL DATETIME)
 // is read in its sync's timezone: 01:30 on 31 March 2024 in Europe/Berlin is 00:30
 // UTC, two hours before 02:30 UTC though three on the clock (the clocks skip an
@@ -158,7 +250,7 @@ func TestCursorLagWallClock(t *testing.T) {
 	m := New("dev", []string{"berlin", "utc"}, st, log)
 	m.SetTimezones(map[string]*time.Location{"berlin": berlin})
 	m.lag.now = func() time.Time { return time.Date(2024, 3, 31, 2, 30, 0, 0, time.UTC) }
-	want := `# HELP dbsync_cursor_lag_seconds Now minus the time in the sync's cursor: how far behind the source it is.
+	want := `# HELP dbsync_cursor_lag_seconds Now minus the time in the sync's committed cursor (the newest applied row's watermark); it also grows on a source with no new rows, see dbsync_last_run_caught_up.
 # TYPE dbsync_cursor_lag_seconds gauge
 dbsync_cursor_lag_seconds{sync="berlin"} 7200
 dbsync_cursor_lag_seconds{sync="utc"} 3600

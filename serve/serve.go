@@ -30,12 +30,13 @@ import (
 // The HTTP endpoints; the Kubernetes manifests' probes use the same.
 const (
 	DefaultListen = ":8080"
+	LivePath      = "/livez" // the process serves HTTP: the liveness probe
 	HealthPath    = "/healthz"
 	ReadyPath     = "/readyz"
 	MetricsPath   = "/metrics"
 )
 
-// healthTimeout bounds the store check behind /healthz.
+// healthTimeout bounds the store check behind /healthz and /readyz.
 const healthTimeout = 2 * time.Second
 
 // ErrNoSchedule means a sync has no schedule, so serve cannot run it.
@@ -207,35 +208,54 @@ func (s *Server) stop(ctx context.Context) error {
 	return nil
 }
 
-// Handler serves /healthz, /readyz and /metrics.
+// Handler serves /livez, /healthz, /readyz and /metrics.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+LivePath, livez)
 	mux.HandleFunc("GET "+HealthPath, s.healthz)
 	mux.HandleFunc("GET "+ReadyPath, s.readyz)
 	mux.Handle("GET "+MetricsPath, s.metrics.Handler())
 	return mux
 }
 
+// livez is 200 whenever the process answers HTTP. It checks nothing else, so a
+// liveness probe on it restarts a hung process but not every replica at once when
+// the shared store is briefly down (a restart would not bring the store back).
+func livez(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }
+
 // healthz is 200 while the store answers a query within healthTimeout.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
-	defer cancel()
-	if _, err := s.store.Watermark(ctx, ""); err != nil {
-		s.log.WithError(err).Warn("healthz: the store does not answer")
-		http.Error(w, "the store does not answer", http.StatusServiceUnavailable)
+	if !s.storeAnswers(w, r, "healthz") {
 		return
 	}
 	fmt.Fprintln(w, "ok")
 }
 
 // readyz is 200 once the syncs are scheduled (the store was migrated when it was
-// opened), until Stop.
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+// opened), until Stop, while the store answers: a replica that cannot reach the
+// store is taken out of service, not restarted.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !s.ready.Load() {
 		http.Error(w, "not ready", http.StatusServiceUnavailable)
 		return
 	}
+	if !s.storeAnswers(w, r, "readyz") {
+		return
+	}
 	fmt.Fprintln(w, "ready")
+}
+
+// storeAnswers checks the store within healthTimeout; when it does not answer it
+// writes 503 and returns false.
+func (s *Server) storeAnswers(w http.ResponseWriter, r *http.Request, probe string) bool {
+	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+	defer cancel()
+	if _, err := s.store.Watermark(ctx, ""); err != nil {
+		s.log.WithError(err).Warn(probe + ": the store does not answer")
+		http.Error(w, "the store does not answer", http.StatusServiceUnavailable)
+		return false
+	}
+	return true
 }
 
 // seedLastSuccess sets dbsync_last_success_timestamp_seconds from the run history, so

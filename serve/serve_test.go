@@ -187,7 +187,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Fatal("a second Start did not fail")
 	}
 	// Over the listener, as Kubernetes probes it.
-	for _, path := range []string{HealthPath, ReadyPath, MetricsPath} {
+	for _, path := range []string{LivePath, HealthPath, ReadyPath, MetricsPath} {
 		resp, err := http.Get("http://" + srv.Addr() + path)
 		if err != nil {
 			t.Fatal(err)
@@ -204,6 +204,13 @@ func TestHealthAndReadiness(t *testing.T) {
 	b.store.Close() // the store no longer answers
 	if code := get(t, h, HealthPath); code != http.StatusServiceUnavailable {
 		t.Fatalf("healthz with the store closed: %d", code)
+	}
+	// Readiness takes the replica out of service; liveness does not restart it.
+	if code := get(t, h, ReadyPath); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with the store closed: %d", code)
+	}
+	if code := get(t, h, LivePath); code != http.StatusOK {
+		t.Fatalf("livez with the store closed: %d, want 200", code)
 	}
 	if err := srv.Stop(context.Background()); err != nil {
 		t.Fatal(err)

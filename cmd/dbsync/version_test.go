@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"debug/elf"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -45,6 +47,19 @@ func TestDockerBuild(t *testing.T) {
 	}
 	if df.healthcheck {
 		t.Error("the Dockerfile has a HEALTHCHECK; Kubernetes probes /healthz and /readyz instead")
+	}
+
+	// Cross-compiled for the target platform, with the OCI labels.
+	if raw := df.rawBuildEnv; raw["GOOS"] != "${TARGETOS}" || raw["GOARCH"] != "${TARGETARCH}" {
+		t.Errorf("the build does not cross-compile for TARGETOS/TARGETARCH: %v", raw)
+	}
+	if df.args["TARGETOS"] == "" || df.args["TARGETARCH"] == "" {
+		t.Errorf("ARG TARGETOS and TARGETARCH need defaults for builders without BuildKit: %v", df.args)
+	}
+	for _, k := range []string{"title", "description", "version", "revision", "created", "source"} {
+		if df.labels["org.opencontainers.image."+k] == "" {
+			t.Errorf("no LABEL org.opencontainers.image.%s", k)
+		}
 	}
 
 	b := df.build
@@ -104,7 +119,10 @@ type dockerfile struct {
 	healthcheck bool
 	entrypoint  string
 	copied      map[string]string // COPY --from=STAGE: source -> destination
+	args        map[string]string // ARG name -> default
+	labels      map[string]string // LABEL key -> value
 	build       goBuild
+	rawBuildEnv map[string]string // build.env as written, before ARGs are expanded
 }
 
 // goBuild is the RUN line's go build: its environment and arguments after "go".
@@ -139,7 +157,7 @@ func readDockerfile(t *testing.T, path string) dockerfile {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	df := dockerfile{copied: map[string]string{}}
+	df := dockerfile{copied: map[string]string{}, args: map[string]string{}, labels: map[string]string{}}
 	env := map[string]string{}
 	sc := bufio.NewScanner(f)
 	var line string
@@ -158,8 +176,23 @@ func readDockerfile(t *testing.T, path string) dockerfile {
 		rest = strings.TrimSpace(rest)
 		switch strings.ToUpper(instr) {
 		case "FROM":
-			image, _, _ := strings.Cut(rest, " ")
-			df.from = append(df.from, image)
+			for _, w := range strings.Fields(rest) { // the image is the first word that is no --flag
+				if !strings.HasPrefix(w, "--") {
+					df.from = append(df.from, w)
+					break
+				}
+			}
+		case "ARG":
+			for _, kv := range shellWords(t, rest) {
+				k, v, _ := strings.Cut(kv, "=")
+				df.args[k] = v
+			}
+		case "LABEL":
+			for _, kv := range shellWords(t, rest) {
+				if k, v, ok := strings.Cut(kv, "="); ok {
+					df.labels[k] = v
+				}
+			}
 		case "USER":
 			df.user = rest
 		case "HEALTHCHECK":
@@ -188,6 +221,9 @@ func readDockerfile(t *testing.T, path string) dockerfile {
 						df.build.env[k] = v
 					}
 					for _, kv := range words[:i] {
+						if strings.HasPrefix(kv, "--") { // RUN's own flags (--mount=...)
+							continue
+						}
 						if k, v, ok := strings.Cut(kv, "="); ok {
 							df.build.env[k] = v
 						}
@@ -201,6 +237,21 @@ func readDockerfile(t *testing.T, path string) dockerfile {
 	}
 	if df.build.args == nil {
 		t.Fatal("the Dockerfile has no RUN ... go build line")
+	}
+	df.rawBuildEnv = maps.Clone(df.build.env)
+	// The build's environment as BuildKit gives it: TARGETOS/TARGETARCH are the target
+	// platform (here, this machine's), other ARGs their defaults. ${VERSION} in the
+	// arguments is left for the caller.
+	for k, v := range df.build.env {
+		df.build.env[k] = os.Expand(v, func(name string) string {
+			switch name {
+			case "TARGETOS":
+				return runtime.GOOS
+			case "TARGETARCH":
+				return runtime.GOARCH
+			}
+			return df.args[name]
+		})
 	}
 	return df
 }

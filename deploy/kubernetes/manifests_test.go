@@ -1,7 +1,9 @@
-// Package kubernetes_test checks the manifests in this folder against the Kubernetes
-// API types (strictly: a misspelt field fails) and against dbsync itself: the config
-// they mount loads, the probes hit serve's endpoints on its port, and every ${VAR}
-// of the config comes from the Secret.
+// Package kubernetes_test checks the manifests in this folder: each overlay is
+// rendered with kustomize's own library (krusty, what `kubectl apply -k` runs), and
+// every rendered object is decoded into its Kubernetes API type strictly (a misspelt
+// field fails), then checked against dbsync itself: the config they mount loads, the
+// probes hit serve's endpoints on its port, and every ${VAR} of the config comes from
+// the Secret (secret.example.yaml, which no kustomization applies).
 package kubernetes_test
 
 import (
@@ -19,8 +21,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dbsync/dbsync/config"
@@ -30,65 +35,117 @@ import (
 // configKey is the ConfigMap key that holds dbsync.yaml.
 const configKey = "dbsync.yaml"
 
+// The overlays, one per mode, and the example Secret.
+const (
+	cronJobOverlay    = "overlays/cronjob"
+	deploymentOverlay = "overlays/deployment"
+	secretExample     = "secret.example.yaml"
+)
+
 type manifests struct {
-	configMap  *corev1.ConfigMap
-	secret     *corev1.Secret
-	cronJob    *batchv1.CronJob
-	deployment *appsv1.Deployment
-	service    *corev1.Service
+	kinds          []string // what the overlay renders, "apiVersion Kind" each
+	configMap      *corev1.ConfigMap
+	serviceAccount *corev1.ServiceAccount
+	secret         *corev1.Secret
+	cronJob        *batchv1.CronJob
+	deployment     *appsv1.Deployment
+	service        *corev1.Service
+	pdb            *policyv1.PodDisruptionBudget
 }
 
-// load reads every YAML document in the folder into its API type, strictly.
-func load(t *testing.T) manifests {
+// render builds an overlay as `kubectl apply -k` would, decodes what it renders, and
+// adds the example Secret (applied separately) for the checks of the environment.
+func render(t *testing.T, overlay string) manifests {
 	t.Helper()
-	files, err := filepath.Glob("*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no manifests: %v", err)
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	rm, err := k.Run(filesys.MakeFsOnDisk(), overlay)
+	if err != nil {
+		t.Fatalf("kustomize %s: %v", overlay, err)
+	}
+	out, err := rm.AsYaml()
+	if err != nil {
+		t.Fatalf("kustomize %s: %v", overlay, err)
 	}
 	var m manifests
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(b), -1) {
-			if strings.TrimSpace(stripComments(doc)) == "" {
-				continue
-			}
-			where := fmt.Sprintf("%s, document %d", f, i+1)
-			var meta metav1.TypeMeta
-			if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
-				t.Fatalf("%s: %v", where, err)
-			}
-			var obj any
-			switch meta.APIVersion + " " + meta.Kind {
-			case "v1 ConfigMap":
-				m.configMap = &corev1.ConfigMap{}
-				obj = m.configMap
-			case "v1 Secret":
-				m.secret = &corev1.Secret{}
-				obj = m.secret
-			case "batch/v1 CronJob":
-				m.cronJob = &batchv1.CronJob{}
-				obj = m.cronJob
-			case "apps/v1 Deployment":
-				m.deployment = &appsv1.Deployment{}
-				obj = m.deployment
-			case "v1 Service":
-				m.service = &corev1.Service{}
-				obj = m.service
-			default:
-				t.Fatalf("%s: unexpected %s %s", where, meta.APIVersion, meta.Kind)
-			}
-			if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
-				t.Fatalf("%s: %v", where, err)
-			}
-		}
+	decode(t, overlay, out, &m)
+	if m.secret != nil {
+		t.Fatalf("%s applies a Secret: the example must not overwrite the real one", overlay)
 	}
-	if m.configMap == nil || m.secret == nil || m.cronJob == nil || m.deployment == nil || m.service == nil {
-		t.Fatalf("want a ConfigMap, a Secret, a CronJob, a Deployment and a Service: %+v", m)
+	rendered := m.kinds
+	b, err := os.ReadFile(secretExample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode(t, secretExample, b, &m)
+	if m.secret == nil {
+		t.Fatalf("%s holds no Secret", secretExample)
+	}
+	m.kinds = rendered
+	if m.configMap == nil {
+		t.Fatalf("%s renders no ConfigMap", overlay)
 	}
 	return m
+}
+
+// decode reads every YAML document of b into its API type, strictly.
+func decode(t *testing.T, from string, b []byte, m *manifests) {
+	t.Helper()
+	for i, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(b), -1) {
+		if strings.TrimSpace(stripComments(doc)) == "" {
+			continue
+		}
+		where := fmt.Sprintf("%s, document %d", from, i+1)
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		var obj any
+		kind := meta.APIVersion + " " + meta.Kind
+		m.kinds = append(m.kinds, kind)
+		switch kind {
+		case "v1 ConfigMap":
+			m.configMap = &corev1.ConfigMap{}
+			obj = m.configMap
+		case "v1 ServiceAccount":
+			m.serviceAccount = &corev1.ServiceAccount{}
+			obj = m.serviceAccount
+		case "v1 Secret":
+			m.secret = &corev1.Secret{}
+			obj = m.secret
+		case "batch/v1 CronJob":
+			m.cronJob = &batchv1.CronJob{}
+			obj = m.cronJob
+		case "apps/v1 Deployment":
+			m.deployment = &appsv1.Deployment{}
+			obj = m.deployment
+		case "v1 Service":
+			m.service = &corev1.Service{}
+			obj = m.service
+		case "policy/v1 PodDisruptionBudget":
+			m.pdb = &policyv1.PodDisruptionBudget{}
+			obj = m.pdb
+		default:
+			t.Fatalf("%s: unexpected %s", where, kind)
+		}
+		if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+	}
+}
+
+// TestOverlays: each overlay applies one mode and what it needs, no example Secret.
+func TestOverlays(t *testing.T) {
+	for overlay, want := range map[string][]string{
+		cronJobOverlay:    {"v1 ConfigMap", "v1 ServiceAccount", "batch/v1 CronJob"},
+		deploymentOverlay: {"v1 ConfigMap", "v1 ServiceAccount", "apps/v1 Deployment", "v1 Service", "policy/v1 PodDisruptionBudget"},
+	} {
+		got := render(t, overlay).kinds
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s renders %v, want %v", overlay, got, want)
+		}
+	}
 }
 
 func stripComments(doc string) string {
@@ -103,7 +160,7 @@ func stripComments(doc string) string {
 
 // TestStrictParsing: the check itself catches a misspelt field.
 func TestStrictParsing(t *testing.T) {
-	b, err := os.ReadFile("cronjob.yaml")
+	b, err := os.ReadFile(filepath.Join(cronJobOverlay, "cronjob.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +173,7 @@ func TestStrictParsing(t *testing.T) {
 // TestConfig: the mounted config loads and validates with the Secret's values, and
 // serve takes every sync (each has a schedule).
 func TestConfig(t *testing.T) {
-	m := load(t)
+	m := render(t, deploymentOverlay)
 	text, ok := m.configMap.Data[configKey]
 	if !ok {
 		t.Fatalf("the ConfigMap has no %s", configKey)
@@ -141,7 +198,7 @@ func TestConfig(t *testing.T) {
 }
 
 func TestCronJob(t *testing.T) {
-	m := load(t)
+	m := render(t, cronJobOverlay)
 	cj := m.cronJob
 	if cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
 		t.Errorf("concurrencyPolicy %q, want Forbid", cj.Spec.ConcurrencyPolicy)
@@ -152,6 +209,9 @@ func TestCronJob(t *testing.T) {
 	job := cj.Spec.JobTemplate.Spec
 	if job.BackoffLimit == nil {
 		t.Error("the job has no backoffLimit")
+	}
+	if job.ActiveDeadlineSeconds == nil || *job.ActiveDeadlineSeconds <= 0 {
+		t.Error("the job has no activeDeadlineSeconds: a hung run would hold off every later one (concurrencyPolicy Forbid)")
 	}
 	pod := job.Template.Spec
 	if pod.RestartPolicy != corev1.RestartPolicyNever && pod.RestartPolicy != corev1.RestartPolicyOnFailure {
@@ -164,7 +224,7 @@ func TestCronJob(t *testing.T) {
 }
 
 func TestDeployment(t *testing.T) {
-	m := load(t)
+	m := render(t, deploymentOverlay)
 	d := m.deployment
 	pod := d.Spec.Template.Spec
 	c := checkPod(t, m, pod)
@@ -193,7 +253,7 @@ func TestDeployment(t *testing.T) {
 		probe *corev1.Probe
 		path  string
 	}{
-		{"livenessProbe", c.LivenessProbe, serve.HealthPath},
+		{"livenessProbe", c.LivenessProbe, serve.LivePath}, // not the store: an outage must not restart every pod
 		{"readinessProbe", c.ReadinessProbe, serve.ReadyPath},
 	} {
 		if p.probe == nil || p.probe.HTTPGet == nil {
@@ -202,6 +262,29 @@ func TestDeployment(t *testing.T) {
 		}
 		if p.probe.HTTPGet.Path != p.path || containerPort(c, p.probe.HTTPGet.Port) != port {
 			t.Errorf("%s: %s on port %v, want %s on %d", p.name, p.probe.HTTPGet.Path, p.probe.HTTPGet.Port.String(), p.path, port)
+		}
+	}
+
+	pdb := m.pdb
+	if pdb == nil || pdb.Spec.Selector == nil || !matches(pdb.Spec.Selector.MatchLabels, d.Spec.Template.Labels) {
+		t.Errorf("no PodDisruptionBudget selects the serve pods %v", d.Spec.Template.Labels)
+	} else {
+		replicas := int32(1)
+		if d.Spec.Replicas != nil {
+			replicas = *d.Spec.Replicas
+		}
+		// It must keep one replica up and still let a drain evict one.
+		switch {
+		case pdb.Spec.MaxUnavailable != nil:
+			if n := pdb.Spec.MaxUnavailable.IntValue(); pdb.Spec.MaxUnavailable.Type != intstr.Int || n < 1 || n >= int(replicas) {
+				t.Errorf("maxUnavailable %s with %d replicas: want from 1 to %d", pdb.Spec.MaxUnavailable.String(), replicas, replicas-1)
+			}
+		case pdb.Spec.MinAvailable != nil:
+			if n := pdb.Spec.MinAvailable.IntValue(); pdb.Spec.MinAvailable.Type != intstr.Int || n < 1 || n >= int(replicas) {
+				t.Errorf("minAvailable %s with %d replicas: want from 1 to %d", pdb.Spec.MinAvailable.String(), replicas, replicas-1)
+			}
+		default:
+			t.Error("the PodDisruptionBudget sets neither maxUnavailable nor minAvailable")
 		}
 	}
 
@@ -225,6 +308,14 @@ func checkPod(t *testing.T, m manifests, pod corev1.PodSpec) corev1.Container {
 	c := pod.Containers[0]
 	if c.Image == "" {
 		t.Error("no image")
+	}
+	// No API token in the pod: dbsync never calls the Kubernetes API.
+	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+		t.Error("the pod does not set automountServiceAccountToken: false")
+	}
+	if sa := m.serviceAccount; sa == nil || pod.ServiceAccountName != sa.Name ||
+		sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+		t.Errorf("the pod's service account %q is not the overlay's, with automountServiceAccountToken: false", pod.ServiceAccountName)
 	}
 
 	i := slices.Index(c.Args, "-c")

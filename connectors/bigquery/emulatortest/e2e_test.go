@@ -1,4 +1,4 @@
-package bigquery_test
+package emulatortest_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbsync/dbsync/connectors/bigquery/bqtest"
+	"github.com/dbsync/dbsync/connectors/bigquery/emulatortest/bqtest"
 	"github.com/dbsync/dbsync/connectors/conformance"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/store"

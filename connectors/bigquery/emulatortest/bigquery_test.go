@@ -1,4 +1,4 @@
-package bigquery_test
+package emulatortest_test
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 
 	"github.com/dbsync/dbsync/connectors"
 	_ "github.com/dbsync/dbsync/connectors/bigquery"
-	"github.com/dbsync/dbsync/connectors/bigquery/bqtest"
+	"github.com/dbsync/dbsync/connectors/bigquery/emulatortest/bqtest"
 	"github.com/dbsync/dbsync/connectors/conformance"
 )
 
