@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/lib/pq"
 
@@ -401,7 +402,8 @@ func encodeAttributes(attrs map[string]json.RawMessage) string {
 // it was merged into. It returns ErrNotFound when no one matches, including when the
 // store was never written.
 func (s *Store) FindPerson(ctx context.Context, settings identity.Settings, identifier string) (*identity.Person, error) {
-	if identifier == "" {
+	// Every stored id and email is valid UTF-8; PostgreSQL refuses other text outright.
+	if identifier == "" || !utf8.ValidString(identifier) {
 		return nil, ErrNotFound
 	}
 	var tries []struct{ where, arg string }

@@ -148,3 +148,21 @@ func TestLease(t *testing.T) {
 		}
 	})
 }
+
+// An identifier that is not valid UTF-8 is one no one could have (every stored id and
+// email is valid UTF-8): no one matches, on PostgreSQL too (SPEC §5: exit 3).
+func TestFindPersonInvalidUTF8(t *testing.T) {
+	forEachStore(t, func(t *testing.T, driver, dsn string) {
+		st := open(t, driver, dsn)
+		ctx := context.Background()
+		s := identity.DefaultSettings()
+		if err := st.CheckWorkspace(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		for _, ident := range []string{"\xff", "a\xffb@x.io", "cio_\xff"} {
+			if _, err := st.FindPerson(ctx, s, ident); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("FindPerson(%q) = %v, want ErrNotFound", ident, err)
+			}
+		}
+	})
+}

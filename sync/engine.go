@@ -239,7 +239,11 @@ type reader struct {
 
 func (r *reader) read(ctx, readCtx context.Context, wm store.Watermark) error {
 	s, res := r.sync, r.res
-	after, err := lookbackStart(res.CursorBefore, time.Duration(s.Lookback))
+	loc, err := time.LoadLocation(s.Source.Timezone)
+	if err != nil {
+		loc = time.UTC
+	}
+	after, err := lookbackStart(res.CursorBefore, time.Duration(s.Lookback), loc)
 	if err != nil {
 		return err
 	}
@@ -599,16 +603,22 @@ func sameValue(a, b any) bool {
 }
 
 // lookbackStart is where a run starts reading: after the cursor, or lookback before
-// its time, inclusive, to catch rows committed late with an earlier time.
-func lookbackStart(c *connectors.Cursor, lookback time.Duration) (*connectors.Cursor, error) {
+// its time, inclusive, to catch rows committed late with an earlier time. A wall
+// clock (in loc, the sync's timezone) goes back lookback on the clock or in real
+// time, whichever is earlier: across a DST change the window is never shorter.
+func lookbackStart(c *connectors.Cursor, lookback time.Duration, loc *time.Location) (*connectors.Cursor, error) {
 	if c == nil || lookback <= 0 {
 		return c, nil
 	}
 	switch v := c.Value.(type) {
 	case time.Time:
 		return &connectors.Cursor{Value: v.Add(-lookback)}, nil
-	case civil.DateTime: // a wall clock: the window is on the clock, across a DST change too
-		return &connectors.Cursor{Value: civil.DateTimeOf(v.In(time.UTC).Add(-lookback))}, nil
+	case civil.DateTime:
+		start := civil.DateTimeOf(v.In(time.UTC).Add(-lookback))
+		if real := civil.DateTimeOf(v.In(loc).Add(-lookback).In(loc)); real.Before(start) {
+			start = real
+		}
+		return &connectors.Cursor{Value: start}, nil
 	}
 	return nil, fmt.Errorf("lookback needs a date or time watermark column; the cursor holds %T", c.Value)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dbsync/dbsync/config"
+	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
 	"github.com/dbsync/dbsync/sync"
 )
@@ -17,6 +18,7 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 	var names multiFlag
 	fs.Var(&names, "sync", "run only this sync (repeatable)")
 	dryRun := fs.Bool("dry-run", false, "read and apply as a run would, writing nothing (the store is only read)")
+	asJSON := fs.Bool("json", false, "one JSON object a line per sync (SPEC §5)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -45,7 +47,13 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 			break
 		}
 		res := engine.Run(ctx, s, sync.Options{DryRun: *dryRun})
-		res.WriteSummary(e.stdout)
+		if *asJSON {
+			if err := writeJSON(e.stdout, newResultOut(res)); err != nil {
+				return err
+			}
+		} else {
+			res.WriteSummary(e.stdout)
+		}
 		// Stopped by SIGTERM after committing its batch is not a failure: the next
 		// run goes on from the cursor (a CronJob's pod being stopped exits 0).
 		if res.Status == store.RunFailed && !errors.Is(res.Err, sync.ErrInterrupted) {
@@ -88,4 +96,24 @@ func (e *env) engine(cfg *config.Config, st *store.Store) *sync.Engine {
 		Log:      log,
 		Progress: &sync.Progress{W: e.stderr, Live: e.errTerminal, Every: 5 * time.Second, Log: log},
 	}
+}
+
+// newResultOut is a finished run as `run --json` prints it: the fields `runs` shows.
+func newResultOut(res *sync.Result) runOut {
+	v := runOut{Sync: res.Sync, Started: res.Started.Format(time.RFC3339), Status: res.Status,
+		RowsRead: res.RowsRead, Created: res.Created, Updated: res.Updated, Unchanged: res.Unchanged,
+		Rejected: res.Rejected + res.Skipped}
+	if !res.Ended.IsZero() {
+		v.Ended = res.Ended.Format(time.RFC3339)
+	}
+	if res.CursorBefore != nil {
+		v.CursorBefore = state.FormatCursor(res.CursorBefore)
+	}
+	if res.CursorAfter != nil {
+		v.CursorAfter = state.FormatCursor(res.CursorAfter)
+	}
+	if res.Err != nil && res.Status == store.RunFailed {
+		v.Reason = res.Err.Error()
+	}
+	return v
 }

@@ -286,3 +286,27 @@ func TestStateShowLastRunCounts(t *testing.T) {
 		})
 	}
 }
+
+// TestRunJSON: `run --json` prints one JSON object per sync with its status, the
+// counts `runs` shows and the cursors (SPEC §5: every command that prints records
+// accepts --json).
+func TestRunJSON(t *testing.T) {
+	srcDSN, _ := pgSource(t, 30)
+	for _, st := range []struct{ driver, dsn string }{{"sqlite", testdb.SQLite(t)}, {"postgres", testdb.Postgres(t)}} {
+		t.Run(st.driver, func(t *testing.T) {
+			cfg := writeConfig(t, st.driver, st.dsn, "", usersSync("users", srcDSN, 7))
+			code, out, errOut := dbsync(t, "run", "-c", cfg, "--json")
+			if code != 0 {
+				t.Fatalf("run --json: exit %d\n%s\n%s", code, out, errOut)
+			}
+			var got runOut
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatalf("not one JSON object: %v\n%s", err, out)
+			}
+			if got.Sync != "users" || got.Status != "ok" || got.RowsRead != 30 || got.Created != 30 ||
+				got.CursorBefore != "" || got.CursorAfter != "2026-01-01T00:00:00Z / 30" {
+				t.Fatalf("run --json printed %+v", got)
+			}
+		})
+	}
+}
