@@ -17,6 +17,7 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 	var names multiFlag
 	fs.Var(&names, "sync", "run only this sync (repeatable)")
 	dryRun := fs.Bool("dry-run", false, "read and apply as a run would, writing nothing (the store is only read)")
+	fs.hint = " (name a sync with --sync NAME)"
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}

@@ -11,10 +11,11 @@ import (
 
 // stateCmd: dbsync state show -c FILE | dbsync state reset -c FILE --sync NAME
 func stateCmd(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || (args[0] != "show" && args[0] != "reset") {
-		return usageError("usage: dbsync state show -c FILE | dbsync state reset -c FILE --sync NAME")
+	sub, err := e.subcommand("state", []string{"show", "reset"}, args)
+	if err != nil {
+		return err
 	}
-	if args[0] == "reset" {
+	if sub == "reset" {
 		return stateReset(ctx, e, args[1:])
 	}
 	fs, path := e.flags("state show", "-c FILE")
