@@ -433,7 +433,7 @@ func TestEnvExpansion(t *testing.T) {
     table: ${DBSYNC_TEST_TABLE}
     identifiers: {id: "${DBSYNC_TEST_NAME}_id${DBSYNC_TEST_EMPTY}"}
     attributes:
-      price: $price $DBSYNC_TEST_NAME ${not a var} ${DBSYNC_TEST_NAME
+      price: $price $DBSYNC_TEST_NAME ${DBSYNC_TEST_NAME
     watermark: {column: updated_at, key: id}
     batch_size: ${DBSYNC_TEST_BATCH}
     lookback: ${DBSYNC_TEST_LOOKBACK}
@@ -444,7 +444,7 @@ func TestEnvExpansion(t *testing.T) {
 		{"dsn (expanded once, not again)", s.Source.DSN, "postgres://app:pa$$w0rd@db/app?x=${DBSYNC_TEST_NAME}"},
 		{"table (a string, though it reads as null)", s.Table, "null"},
 		{"identifiers.id", s.Identifiers.ID, "users_id"},
-		{"attribute (only ${NAME} expands)", s.Attributes["price"], "$price $DBSYNC_TEST_NAME ${not a var} ${DBSYNC_TEST_NAME"},
+		{"attribute (only ${NAME} expands)", s.Attributes["price"], "$price $DBSYNC_TEST_NAME ${DBSYNC_TEST_NAME"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %q, want %q", c.field, c.got, c.want)
@@ -475,6 +475,27 @@ func TestEnvUnset(t *testing.T) {
 		"syncs[0].batch_size (line 8): environment variable DBSYNC_TEST_UNSET_N is not set")
 }
 
+// TestEnvForms: ${VAR:-default} takes the default when VAR is unset or empty,
+// ${VAR:?message} fails with the message naming the field, any other ${…} form is
+// an error naming the field (SPEC §5).
+func TestEnvForms(t *testing.T) {
+	t.Setenv("DBSYNC_TEST_EMPTY", "")
+	cfg, err := Parse([]byte(doc("", "source:", "  type: postgres", "  dsn: ${DBSYNC_TEST_UNSET_DSN:-postgres://db/app}", tbl, ids,
+		"batch_size: ${DBSYNC_TEST_EMPTY:-250}")), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Syncs[0]; s.Source.DSN != "postgres://db/app" || s.BatchSize != 250 {
+		t.Errorf("defaults not taken: dsn %q, batch_size %d", s.Source.DSN, s.BatchSize)
+	}
+	check(t, doc("", "source:", "  type: postgres", "  dsn: ${DBSYNC_TEST_UNSET_DSN:?set it to the app database}", tbl, ids),
+		"syncs[0].source.dsn (line 5): environment variable DBSYNC_TEST_UNSET_DSN: set it to the app database")
+	check(t, doc("", "source:", "  type: postgres", "  dsn: ${DBSYNC_TEST_EMPTY:?needed}", tbl, ids),
+		"syncs[0].source.dsn (line 5): environment variable DBSYNC_TEST_EMPTY: needed")
+	check(t, doc("", "source:", "  type: postgres", "  dsn: ${DBSYNC_TEST_UNSET_DSN:=x}", tbl, ids),
+		"syncs[0].source.dsn (line 5): "+errEnvForm)
+}
+
 func TestExpandEnv(t *testing.T) {
 	env := map[string]string{"A": "x", "B_2": "$y", "E": ""}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
@@ -489,12 +510,19 @@ func TestExpandEnv(t *testing.T) {
 		{"$", "$", nil},
 		{"p$$w0rd$", "p$$w0rd$", nil},
 		{"$${A}", "$x", nil},
-		{"${}", "${}", nil},
+		{"${}", "", []string{errEnvForm}},
 		{"${A", "${A", nil},
-		{"${A-b}", "${A-b}", nil},
-		{"${1A}", "${1A}", nil},
-		{"${${A}}", "${x}", nil},
-		{"${NO}${A}${NO}${NOPE}", "x", []string{"NO", "NOPE"}},
+		{"a${A}${B", "ax${B", nil},
+		{"${A-b}", "", []string{errEnvForm}},
+		{"${A:=b}", "", []string{errEnvForm}},
+		{"${1A}", "", []string{errEnvForm}},
+		{"${${A}}", "}", []string{errEnvForm}},
+		{"${NO:-dflt}/${E:-e}/${A:-no}", "dflt/e/x", nil},
+		{"${NO:-}", "", nil},
+		{"${A:?need A}", "x", nil},
+		{"${NO:?set NO to the password}", "", []string{"environment variable NO: set NO to the password"}},
+		{"${E:?}", "", []string{"environment variable E: is not set or empty"}},
+		{"${NO}${A}${NO}${NOPE}", "x", []string{"environment variable NO is not set", "environment variable NOPE is not set"}},
 	}
 	for _, tt := range tests {
 		got, missing := expandEnv(tt.in, lookup)

@@ -380,10 +380,10 @@ func (w *walker) expand(n *yaml.Node, t reflect.Type, path string) bool {
 	if !strings.Contains(n.Value, "${") {
 		return true
 	}
-	v, missing := expandEnv(n.Value, w.lookup)
-	if len(missing) > 0 {
-		for _, name := range missing {
-			w.add(path, w.line(path, n), fmt.Sprintf("environment variable %s is not set", name))
+	v, problems := expandEnv(n.Value, w.lookup)
+	if len(problems) > 0 {
+		for _, p := range problems {
+			w.add(path, w.line(path, n), p)
 		}
 		w.unread = append(w.unread, path)
 		return false
@@ -403,11 +403,23 @@ func (w *walker) expand(n *yaml.Node, t reflect.Type, path string) bool {
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// expandEnv replaces ${NAME} (NAME: letters, digits, _) with lookup(NAME). Anything
-// else, a lone $, $NAME or ${not a name}, is left as it is, since passwords may hold a
-// $. Values are not expanded again. missing lists the unset names, once each.
-func expandEnv(s string, lookup func(string) (string, bool)) (out string, missing []string) {
+// errEnvForm is the problem with a ${…} that is none of the three forms. It does
+// not quote the text: it may be part of a password written in the file.
+const errEnvForm = "unsupported ${...} form: use ${VAR}, ${VAR:-default} or ${VAR:?message}"
+
+// expandEnv replaces ${NAME} (NAME: letters, digits, _) with lookup(NAME),
+// ${NAME:-default} with the default when NAME is unset or empty, and fails
+// ${NAME:?message} with the message when NAME is unset or empty. Any other ${…}
+// is a problem; a lone $, $NAME or an unclosed ${ is left as it is, since passwords
+// may hold a $. Values are not expanded again. problems lists each unset name once
+// and each failed form.
+func expandEnv(s string, lookup func(string) (string, bool)) (out string, problems []string) {
 	var b strings.Builder
+	add := func(p string) {
+		if !slices.Contains(problems, p) {
+			problems = append(problems, p)
+		}
+	}
 	for {
 		i := strings.Index(s, "${")
 		if i < 0 {
@@ -415,21 +427,42 @@ func expandEnv(s string, lookup func(string) (string, bool)) (out string, missin
 			break
 		}
 		j := strings.IndexByte(s[i+2:], '}')
-		if j < 0 || !envName.MatchString(s[i+2:i+2+j]) {
-			b.WriteString(s[:i+2])
-			s = s[i+2:]
+		if j < 0 {
+			b.WriteString(s)
+			break
+		}
+		inner := s[i+2 : i+2+j]
+		b.WriteString(s[:i])
+		s = s[i+2+j+1:]
+		name, op, arg := inner, "", ""
+		if k := strings.IndexByte(inner, ':'); k >= 0 && k+1 < len(inner) && (inner[k+1] == '-' || inner[k+1] == '?') {
+			name, op, arg = inner[:k], inner[k:k+2], inner[k+2:]
+		}
+		if !envName.MatchString(name) {
+			add(errEnvForm)
 			continue
 		}
-		name := s[i+2 : i+2+j]
-		b.WriteString(s[:i])
-		if v, ok := lookup(name); ok {
-			b.WriteString(v)
-		} else if !slices.Contains(missing, name) {
-			missing = append(missing, name)
+		v, ok := lookup(name)
+		switch op {
+		case "":
+			if !ok {
+				add(fmt.Sprintf("environment variable %s is not set", name))
+			}
+		case ":-":
+			if v == "" {
+				v = arg
+			}
+		case ":?":
+			if v == "" {
+				if arg == "" {
+					arg = "is not set or empty"
+				}
+				add(fmt.Sprintf("environment variable %s: %s", name, arg))
+			}
 		}
-		s = s[i+2+j+1:]
+		b.WriteString(v)
 	}
-	return b.String(), missing
+	return b.String(), problems
 }
 
 // yamlFields maps a struct's YAML keys to field types, leaving out yaml:"-" and
