@@ -607,7 +607,7 @@ func TestSpec(t *testing.T) {
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	want := connectors.Spec{
 		Sync: "users", Type: "mysql", DSN: "u:p@tcp(db)/shop", Timezone: berlin,
-		Query:     "SELECT id FROM t WHERE x > {{last_sync_time}}",
+		Query:          "SELECT id FROM t WHERE x > {{last_sync_time}}",
 		Watermark:      connectors.Watermark{Column: "updated_at", Key: "id"},
 		ConnectTimeout: 30 * time.Second, ReadTimeout: 10 * time.Minute, // the defaults
 	}
