@@ -299,7 +299,7 @@ syncs:
 		"syncs[2] (line 13): needs a table or a query",
 		"syncs[2].identifiers (line 13): map at least one of id, email, cio_id to a column",
 		"syncs[2].source.dsn (line 14): required for a mysql source",
-		"syncs[2].tabel (line 15): unknown key",
+		"syncs[2].tabel (line 15): unknown key; did you mean \"table\"?",
 		"syncs[2].nulls (line 16): must be ignore or unset",
 	)
 }
@@ -321,9 +321,9 @@ syncs:
 sink: nowhere
 `
 	check(t, yaml,
-		"store.dirver (line 3): unknown key",
-		"syncs[0].source.dsnn (line 9): unknown key",
-		"syncs[0].tabel (line 11): unknown key",
+		"store.dirver (line 3): unknown key; did you mean \"driver\"?",
+		"syncs[0].source.dsnn (line 9): unknown key; did you mean \"dsn\"?",
+		"syncs[0].tabel (line 11): unknown key; did you mean \"table\"?",
 		"syncs[0].identifiers.phone (line 12): unknown key",
 		"syncs[0].watermark.order (line 13): unknown key",
 		"sink (line 14): unknown key",

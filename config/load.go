@@ -232,12 +232,17 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) bool {
 	switch {
 	case t.Kind() == reflect.Struct && t != durationType:
 		fields := yamlFields(t)
-		return w.mapping(n, t, path, func(key string) (string, reflect.Type, bool) {
+		keys := make([]string, 0, len(fields))
+		for k := range fields {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		return w.mapping(n, t, path, keys, func(key string) (string, reflect.Type, bool) {
 			ft, ok := fields[key]
 			return joinPath(path, key), ft, ok
 		})
 	case t.Kind() == reflect.Map:
-		return w.mapping(n, t, path, func(key string) (string, reflect.Type, bool) {
+		return w.mapping(n, t, path, nil, func(key string) (string, reflect.Type, bool) {
 			return keyPath(path, key), t.Elem(), true
 		})
 	case t.Kind() == reflect.Slice:
@@ -259,8 +264,9 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) bool {
 
 // mapping walks a mapping whose keys field resolves to a path and a type (false: no
 // such key). Merge keys (<<: *anchor) are walked first, so keys written here win, as
-// in the decoder. Unknown and duplicate keys and bad merges are taken out.
-func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string, field func(key string) (string, reflect.Type, bool)) bool {
+// in the decoder. Unknown and duplicate keys and bad merges are taken out; an unknown
+// key near one of keys (the valid ones) gets a suggestion.
+func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string, keys []string, field func(key string) (string, reflect.Type, bool)) bool {
 	if n.Kind != yaml.MappingNode {
 		if path == "" {
 			return w.bad(path, n, "the file must be a mapping with store, workspace and syncs")
@@ -290,7 +296,11 @@ func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string, field func(k
 		}
 		first[k.Value] = k.Line
 		if !ok {
-			w.add(kp, k.Line, "unknown key")
+			msg := "unknown key"
+			if near := nearestKey(k.Value, keys); near != "" {
+				msg += fmt.Sprintf("; did you mean %q?", near)
+			}
+			w.add(kp, k.Line, msg)
 			continue
 		}
 		w.lines[kp] = k.Line
@@ -463,6 +473,45 @@ func expandEnv(s string, lookup func(string) (string, bool)) (out string, proble
 		b.WriteString(v)
 	}
 	return b.String(), problems
+}
+
+// nearestKey is the key nearest to got, within an edit distance of 2 (a
+// transposition counts as one edit), or "".
+func nearestKey(got string, keys []string) string {
+	best, bestD := "", 3
+	for _, k := range keys {
+		if d := editDistance(got, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment (restricted Damerau–Levenshtein)
+// distance between a and b.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
 }
 
 // yamlFields maps a struct's YAML keys to field types, leaving out yaml:"-" and
