@@ -24,11 +24,26 @@ func Load(path string) (*Config, error) {
 	return Parse(data, path)
 }
 
+// LoadStoreOnly is Load for commands that touch only the store: a ${VAR} outside
+// store: that cannot be expanded (an unset source secret) is no error; its field is
+// left empty.
+func LoadStoreOnly(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parse(data, path, true)
+}
+
 // Parse reads a config file's contents: strict YAML (an unknown key is an error),
 // ${VAR} expansion from the environment in values, defaults, then Validate. path is
 // only recorded in Config.Path. On failure the error is an *Errors listing every
 // problem found; no message contains a value, so secrets never reach one.
 func Parse(data []byte, path string) (*Config, error) {
+	return parse(data, path, false)
+}
+
+func parse(data []byte, path string, storeOnly bool) (*Config, error) {
 	root, err := parseYAML(data)
 	if err != nil {
 		return nil, &Errors{List: []FieldError{{Msg: err.Error()}}}
@@ -40,6 +55,8 @@ func Parse(data []byte, path string) (*Config, error) {
 		lookup: os.LookupEnv,
 		active: map[*yaml.Node]bool{},
 		merged: map[mergeKey]bool{},
+
+		storeOnly: storeOnly,
 	}
 	cfg := &Config{Path: path, lines: w.lines}
 	if root != nil && w.walk(root, reflect.TypeFor[Config](), "") {
@@ -148,6 +165,8 @@ type walker struct {
 
 	active map[*yaml.Node]bool // mappings and lists being walked: an alias back to one is a cycle
 	merged map[mergeKey]bool   // merged mappings already walked at a path
+
+	storeOnly bool // only store: must expand; elsewhere a value that cannot is left zero
 }
 
 type mergeKey struct {
@@ -391,6 +410,10 @@ func (w *walker) expand(n *yaml.Node, t reflect.Type, path string) bool {
 		return true
 	}
 	v, problems := expandEnv(n.Value, w.lookup)
+	if len(problems) > 0 && w.storeOnly && path != "store" && !strings.HasPrefix(path, "store.") {
+		w.unread = append(w.unread, path) // not needed by this command: left zero, unchecked
+		return false
+	}
 	if len(problems) > 0 {
 		for _, p := range problems {
 			w.add(path, w.line(path, n), p)

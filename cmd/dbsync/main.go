@@ -201,6 +201,16 @@ type flagSet struct {
 	usage string
 	args  int    // positional arguments the command takes
 	hint  string // added to the error for a stray argument
+
+	storeOnly bool // the command touches only the store (see storeOnly)
+}
+
+// storeOnly are the commands that touch only the store: they expand only the
+// store's ${VAR}s, so an unset source secret is no error for them (SPEC §5).
+// validate without --connect sets flagSet.storeOnly.
+var storeOnly = map[string]bool{
+	"people get": true, "people log": true, "rejected": true, "runs": true,
+	"state show": true, "state reset": true, "export": true,
 }
 
 // flags makes a command's flag set, with the -c FILE and --log-level every command
@@ -261,7 +271,11 @@ func (e *env) load(fs *flagSet, path string) (*config.Config, error) {
 			return nil, usageError("%s: no config: give -c FILE, set DBSYNC_CONFIG, or write ./dbsync.yaml", fs.Name())
 		}
 	}
-	cfg, err := config.Load(path)
+	load := config.Load
+	if fs.storeOnly || storeOnly[fs.name] {
+		load = config.LoadStoreOnly
+	}
+	cfg, err := load(path)
 	if err != nil {
 		var cerr *config.Errors
 		if errors.As(err, &cerr) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -108,4 +110,13 @@ func TestBuildVersion(t *testing.T) {
 	if got := buildVersion("dev", func() (*debug.BuildInfo, bool) { return nil, false }); got != "dev" {
 		t.Errorf("no build info: %q", got)
 	}
+}
+
+// dbsyncTerm runs a command line in process as if stdout were a terminal.
+func dbsyncTerm(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	e := &env{stdout: &out, stderr: &errOut, terminal: true}
+	code = e.main(context.Background(), args)
+	return code, out.String(), errOut.String()
 }
