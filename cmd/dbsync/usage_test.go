@@ -120,3 +120,22 @@ func dbsyncTerm(t *testing.T, args ...string) (code int, stdout, stderr string) 
 	code = e.main(context.Background(), args)
 	return code, out.String(), errOut.String()
 }
+
+// TestConfigDefault: without -c, $DBSYNC_CONFIG, then ./dbsync.yaml; neither is a
+// usage error saying so.
+func TestConfigDefault(t *testing.T) {
+	cfg := writeConfig(t, "sqlite", filepath.Join(t.TempDir(), "store.db"), "", "")
+	t.Setenv("DBSYNC_CONFIG", "")
+	t.Chdir(t.TempDir())
+	if code, _, errOut := dbsync(t, "runs"); code != exitUsage || !strings.Contains(errOut, "give -c FILE, set DBSYNC_CONFIG, or write ./dbsync.yaml") {
+		t.Errorf("no config anywhere: exit %d, %s", code, errOut)
+	}
+	t.Chdir(filepath.Dir(cfg)) // it is named dbsync.yaml
+	if code, _, errOut := dbsync(t, "runs"); code != exitOK {
+		t.Errorf("./dbsync.yaml: exit %d, %s", code, errOut)
+	}
+	t.Setenv("DBSYNC_CONFIG", filepath.Join(t.TempDir(), "missing.yaml"))
+	if code, _, errOut := dbsync(t, "runs"); code != exitUsage || !strings.Contains(errOut, "missing.yaml") {
+		t.Errorf("DBSYNC_CONFIG wins over ./dbsync.yaml: exit %d, %s", code, errOut)
+	}
+}
