@@ -16,7 +16,7 @@ import (
 
 // runCmd: dbsync run -c FILE [--sync NAME]... [--dry-run]
 func runCmd(ctx context.Context, e *env, args []string) error {
-	fs, path := e.flags("run", "-c FILE [--sync NAME]... [--dry-run]")
+	fs, path := e.flags("run", "-c FILE [--sync NAME]... [--dry-run] [--json]")
 	var names multiFlag
 	fs.Var(&names, "sync", "run only this sync (repeatable)")
 	dryRun := fs.Bool("dry-run", false, "read and apply as a run would, writing nothing (the store is only read)")

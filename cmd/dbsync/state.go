@@ -18,7 +18,7 @@ func stateCmd(ctx context.Context, e *env, args []string) error {
 	if sub == "reset" {
 		return stateReset(ctx, e, args[1:])
 	}
-	fs, path := e.flags("state show", "-c FILE")
+	fs, path := e.flags("state show", "-c FILE [--json]")
 	asJSON := fs.Bool("json", false, "one JSON object a line, even on a terminal")
 	if _, err := parse(fs, args[1:]); err != nil {
 		return err
