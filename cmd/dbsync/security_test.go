@@ -62,6 +62,9 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		if !strings.Contains(printed, `{"sync":"`+name+`","status":"failed"`) {
 			t.Errorf("sync %s did not fail in the run:\n%s", name, printed)
 		}
+		if !strings.Contains(printed, `"reason":"sync `+name+`: `) {
+			t.Errorf("the failed run of %s has no reason in its JSON line", name)
+		}
 	}
 }
 
