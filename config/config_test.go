@@ -299,7 +299,7 @@ syncs:
 		"syncs[2] (line 13): needs a table or a query",
 		"syncs[2].identifiers (line 13): map at least one of id, email, cio_id to a column",
 		"syncs[2].source.dsn (line 14): required for a mysql source",
-		"syncs[2].tabel (line 15): unknown key",
+		"syncs[2].tabel (line 15): unknown key; did you mean \"table\"?",
 		"syncs[2].nulls (line 16): must be ignore or unset",
 	)
 }
@@ -321,9 +321,9 @@ syncs:
 sink: nowhere
 `
 	check(t, yaml,
-		"store.dirver (line 3): unknown key",
-		"syncs[0].source.dsnn (line 9): unknown key",
-		"syncs[0].tabel (line 11): unknown key",
+		"store.dirver (line 3): unknown key; did you mean \"driver\"?",
+		"syncs[0].source.dsnn (line 9): unknown key; did you mean \"dsn\"?",
+		"syncs[0].tabel (line 11): unknown key; did you mean \"table\"?",
 		"syncs[0].identifiers.phone (line 12): unknown key",
 		"syncs[0].watermark.order (line 13): unknown key",
 		"sink (line 14): unknown key",
@@ -433,7 +433,7 @@ func TestEnvExpansion(t *testing.T) {
     table: ${DBSYNC_TEST_TABLE}
     identifiers: {id: "${DBSYNC_TEST_NAME}_id${DBSYNC_TEST_EMPTY}"}
     attributes:
-      price: $price $DBSYNC_TEST_NAME ${not a var} ${DBSYNC_TEST_NAME
+      price: $price $DBSYNC_TEST_NAME ${DBSYNC_TEST_NAME
     watermark: {column: updated_at, key: id}
     batch_size: ${DBSYNC_TEST_BATCH}
     lookback: ${DBSYNC_TEST_LOOKBACK}
@@ -444,7 +444,7 @@ func TestEnvExpansion(t *testing.T) {
 		{"dsn (expanded once, not again)", s.Source.DSN, "postgres://app:pa$$w0rd@db/app?x=${DBSYNC_TEST_NAME}"},
 		{"table (a string, though it reads as null)", s.Table, "null"},
 		{"identifiers.id", s.Identifiers.ID, "users_id"},
-		{"attribute (only ${NAME} expands)", s.Attributes["price"], "$price $DBSYNC_TEST_NAME ${not a var} ${DBSYNC_TEST_NAME"},
+		{"attribute (only ${NAME} expands)", s.Attributes["price"], "$price $DBSYNC_TEST_NAME ${DBSYNC_TEST_NAME"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %q, want %q", c.field, c.got, c.want)
@@ -475,6 +475,27 @@ func TestEnvUnset(t *testing.T) {
 		"syncs[0].batch_size (line 8): environment variable DBSYNC_TEST_UNSET_N is not set")
 }
 
+// TestEnvForms: ${VAR:-default} takes the default when VAR is unset or empty,
+// ${VAR:?message} fails with the message naming the field, any other ${…} form is
+// an error naming the field (SPEC §5).
+func TestEnvForms(t *testing.T) {
+	t.Setenv("DBSYNC_TEST_EMPTY", "")
+	cfg, err := Parse([]byte(doc("", "source:", "  type: postgres", "  dsn: ${DBSYNC_TEST_UNSET_DSN:-postgres://db/app}", tbl, ids,
+		"batch_size: ${DBSYNC_TEST_EMPTY:-250}")), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Syncs[0]; s.Source.DSN != "postgres://db/app" || s.BatchSize != 250 {
+		t.Errorf("defaults not taken: dsn %q, batch_size %d", s.Source.DSN, s.BatchSize)
+	}
+	check(t, doc("", "source:", "  type: postgres", "  dsn: ${DBSYNC_TEST_UNSET_DSN:?set it to the app database}", tbl, ids),
+		"syncs[0].source.dsn (line 5): environment variable DBSYNC_TEST_UNSET_DSN: set it to the app database")
+	check(t, doc("", "source:", "  type: postgres", "  dsn: ${DBSYNC_TEST_EMPTY:?needed}", tbl, ids),
+		"syncs[0].source.dsn (line 5): environment variable DBSYNC_TEST_EMPTY: needed")
+	check(t, doc("", "source:", "  type: postgres", "  dsn: ${DBSYNC_TEST_UNSET_DSN:=x}", tbl, ids),
+		"syncs[0].source.dsn (line 5): "+errEnvForm)
+}
+
 func TestExpandEnv(t *testing.T) {
 	env := map[string]string{"A": "x", "B_2": "$y", "E": ""}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
@@ -489,12 +510,19 @@ func TestExpandEnv(t *testing.T) {
 		{"$", "$", nil},
 		{"p$$w0rd$", "p$$w0rd$", nil},
 		{"$${A}", "$x", nil},
-		{"${}", "${}", nil},
+		{"${}", "", []string{errEnvForm}},
 		{"${A", "${A", nil},
-		{"${A-b}", "${A-b}", nil},
-		{"${1A}", "${1A}", nil},
-		{"${${A}}", "${x}", nil},
-		{"${NO}${A}${NO}${NOPE}", "x", []string{"NO", "NOPE"}},
+		{"a${A}${B", "ax${B", nil},
+		{"${A-b}", "", []string{errEnvForm}},
+		{"${A:=b}", "", []string{errEnvForm}},
+		{"${1A}", "", []string{errEnvForm}},
+		{"${${A}}", "}", []string{errEnvForm}},
+		{"${NO:-dflt}/${E:-e}/${A:-no}", "dflt/e/x", nil},
+		{"${NO:-}", "", nil},
+		{"${A:?need A}", "x", nil},
+		{"${NO:?set NO to the password}", "", []string{"environment variable NO: set NO to the password"}},
+		{"${E:?}", "", []string{"environment variable E: is not set or empty"}},
+		{"${NO}${A}${NO}${NOPE}", "x", []string{"environment variable NO is not set", "environment variable NOPE is not set"}},
 	}
 	for _, tt := range tests {
 		got, missing := expandEnv(tt.in, lookup)
@@ -579,7 +607,7 @@ func TestSpec(t *testing.T) {
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	want := connectors.Spec{
 		Sync: "users", Type: "mysql", DSN: "u:p@tcp(db)/shop", Timezone: berlin,
-		Query:     "SELECT id FROM t WHERE x > {{last_sync_time}}",
+		Query:          "SELECT id FROM t WHERE x > {{last_sync_time}}",
 		Watermark:      connectors.Watermark{Column: "updated_at", Key: "id"},
 		ConnectTimeout: 30 * time.Second, ReadTimeout: 10 * time.Minute, // the defaults
 	}

@@ -24,11 +24,26 @@ func Load(path string) (*Config, error) {
 	return Parse(data, path)
 }
 
+// LoadStoreOnly is Load for commands that touch only the store: a ${VAR} outside
+// store: that cannot be expanded (an unset source secret) is no error; its field is
+// left empty.
+func LoadStoreOnly(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parse(data, path, true)
+}
+
 // Parse reads a config file's contents: strict YAML (an unknown key is an error),
 // ${VAR} expansion from the environment in values, defaults, then Validate. path is
 // only recorded in Config.Path. On failure the error is an *Errors listing every
 // problem found; no message contains a value, so secrets never reach one.
 func Parse(data []byte, path string) (*Config, error) {
+	return parse(data, path, false)
+}
+
+func parse(data []byte, path string, storeOnly bool) (*Config, error) {
 	root, err := parseYAML(data)
 	if err != nil {
 		return nil, &Errors{List: []FieldError{{Msg: err.Error()}}}
@@ -40,6 +55,8 @@ func Parse(data []byte, path string) (*Config, error) {
 		lookup: os.LookupEnv,
 		active: map[*yaml.Node]bool{},
 		merged: map[mergeKey]bool{},
+
+		storeOnly: storeOnly,
 	}
 	cfg := &Config{Path: path, lines: w.lines}
 	if root != nil && w.walk(root, reflect.TypeFor[Config](), "") {
@@ -148,6 +165,8 @@ type walker struct {
 
 	active map[*yaml.Node]bool // mappings and lists being walked: an alias back to one is a cycle
 	merged map[mergeKey]bool   // merged mappings already walked at a path
+
+	storeOnly bool // only store: must expand; elsewhere a value that cannot is left zero
 }
 
 type mergeKey struct {
@@ -232,12 +251,17 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) bool {
 	switch {
 	case t.Kind() == reflect.Struct && t != durationType:
 		fields := yamlFields(t)
-		return w.mapping(n, t, path, func(key string) (string, reflect.Type, bool) {
+		keys := make([]string, 0, len(fields))
+		for k := range fields {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		return w.mapping(n, t, path, keys, func(key string) (string, reflect.Type, bool) {
 			ft, ok := fields[key]
 			return joinPath(path, key), ft, ok
 		})
 	case t.Kind() == reflect.Map:
-		return w.mapping(n, t, path, func(key string) (string, reflect.Type, bool) {
+		return w.mapping(n, t, path, nil, func(key string) (string, reflect.Type, bool) {
 			return keyPath(path, key), t.Elem(), true
 		})
 	case t.Kind() == reflect.Slice:
@@ -259,8 +283,9 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) bool {
 
 // mapping walks a mapping whose keys field resolves to a path and a type (false: no
 // such key). Merge keys (<<: *anchor) are walked first, so keys written here win, as
-// in the decoder. Unknown and duplicate keys and bad merges are taken out.
-func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string, field func(key string) (string, reflect.Type, bool)) bool {
+// in the decoder. Unknown and duplicate keys and bad merges are taken out; an unknown
+// key near one of keys (the valid ones) gets a suggestion.
+func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string, keys []string, field func(key string) (string, reflect.Type, bool)) bool {
 	if n.Kind != yaml.MappingNode {
 		if path == "" {
 			return w.bad(path, n, "the file must be a mapping with store, workspace and syncs")
@@ -290,7 +315,11 @@ func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string, field func(k
 		}
 		first[k.Value] = k.Line
 		if !ok {
-			w.add(kp, k.Line, "unknown key")
+			msg := "unknown key"
+			if near := nearestKey(k.Value, keys); near != "" {
+				msg += fmt.Sprintf("; did you mean %q?", near)
+			}
+			w.add(kp, k.Line, msg)
 			continue
 		}
 		w.lines[kp] = k.Line
@@ -380,10 +409,14 @@ func (w *walker) expand(n *yaml.Node, t reflect.Type, path string) bool {
 	if !strings.Contains(n.Value, "${") {
 		return true
 	}
-	v, missing := expandEnv(n.Value, w.lookup)
-	if len(missing) > 0 {
-		for _, name := range missing {
-			w.add(path, w.line(path, n), fmt.Sprintf("environment variable %s is not set", name))
+	v, problems := expandEnv(n.Value, w.lookup)
+	if len(problems) > 0 && w.storeOnly && path != "store" && !strings.HasPrefix(path, "store.") {
+		w.unread = append(w.unread, path) // not needed by this command: left zero, unchecked
+		return false
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			w.add(path, w.line(path, n), p)
 		}
 		w.unread = append(w.unread, path)
 		return false
@@ -403,11 +436,23 @@ func (w *walker) expand(n *yaml.Node, t reflect.Type, path string) bool {
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// expandEnv replaces ${NAME} (NAME: letters, digits, _) with lookup(NAME). Anything
-// else, a lone $, $NAME or ${not a name}, is left as it is, since passwords may hold a
-// $. Values are not expanded again. missing lists the unset names, once each.
-func expandEnv(s string, lookup func(string) (string, bool)) (out string, missing []string) {
+// errEnvForm is the problem with a ${…} that is none of the three forms. It does
+// not quote the text: it may be part of a password written in the file.
+const errEnvForm = "unsupported ${...} form: use ${VAR}, ${VAR:-default} or ${VAR:?message}"
+
+// expandEnv replaces ${NAME} (NAME: letters, digits, _) with lookup(NAME),
+// ${NAME:-default} with the default when NAME is unset or empty, and fails
+// ${NAME:?message} with the message when NAME is unset or empty. Any other ${…}
+// is a problem; a lone $, $NAME or an unclosed ${ is left as it is, since passwords
+// may hold a $. Values are not expanded again. problems lists each unset name once
+// and each failed form.
+func expandEnv(s string, lookup func(string) (string, bool)) (out string, problems []string) {
 	var b strings.Builder
+	add := func(p string) {
+		if !slices.Contains(problems, p) {
+			problems = append(problems, p)
+		}
+	}
 	for {
 		i := strings.Index(s, "${")
 		if i < 0 {
@@ -415,21 +460,81 @@ func expandEnv(s string, lookup func(string) (string, bool)) (out string, missin
 			break
 		}
 		j := strings.IndexByte(s[i+2:], '}')
-		if j < 0 || !envName.MatchString(s[i+2:i+2+j]) {
-			b.WriteString(s[:i+2])
-			s = s[i+2:]
+		if j < 0 {
+			b.WriteString(s)
+			break
+		}
+		inner := s[i+2 : i+2+j]
+		b.WriteString(s[:i])
+		s = s[i+2+j+1:]
+		name, op, arg := inner, "", ""
+		if k := strings.IndexByte(inner, ':'); k >= 0 && k+1 < len(inner) && (inner[k+1] == '-' || inner[k+1] == '?') {
+			name, op, arg = inner[:k], inner[k:k+2], inner[k+2:]
+		}
+		if !envName.MatchString(name) {
+			add(errEnvForm)
 			continue
 		}
-		name := s[i+2 : i+2+j]
-		b.WriteString(s[:i])
-		if v, ok := lookup(name); ok {
-			b.WriteString(v)
-		} else if !slices.Contains(missing, name) {
-			missing = append(missing, name)
+		v, ok := lookup(name)
+		switch op {
+		case "":
+			if !ok {
+				add(fmt.Sprintf("environment variable %s is not set", name))
+			}
+		case ":-":
+			if v == "" {
+				v = arg
+			}
+		case ":?":
+			if v == "" {
+				if arg == "" {
+					arg = "is not set or empty"
+				}
+				add(fmt.Sprintf("environment variable %s: %s", name, arg))
+			}
 		}
-		s = s[i+2+j+1:]
+		b.WriteString(v)
 	}
-	return b.String(), missing
+	return b.String(), problems
+}
+
+// nearestKey is the key nearest to got, within an edit distance of 2 (a
+// transposition counts as one edit), or "".
+func nearestKey(got string, keys []string) string {
+	best, bestD := "", 3
+	for _, k := range keys {
+		if d := editDistance(got, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment (restricted Damerau–Levenshtein)
+// distance between a and b.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
 }
 
 // yamlFields maps a struct's YAML keys to field types, leaving out yaml:"-" and

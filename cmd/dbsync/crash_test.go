@@ -27,7 +27,7 @@ func TestKilledAnywhereLosesNothing(t *testing.T) {
 		t.Run(backend.Driver, func(t *testing.T) {
 			cleanDSN := backend.DSN(t)
 			clean := writeConfig(t, backend.Driver, cleanDSN, "", usersSync("users", srcDSN, 5000))
-			if code, out, errOut := dbsync(t, "run", "-c", clean); code != 0 {
+			if code, out, errOut := dbsyncTerm(t, "run", "-c", clean); code != 0 {
 				t.Fatalf("clean run: exit %d\n%s%s", code, out, errOut)
 			}
 
@@ -47,7 +47,7 @@ func TestKilledAnywhereLosesNothing(t *testing.T) {
 				// moves the clock instead of waiting.
 				expire(t, backend.Driver, dsn)
 			}
-			code, out, errOut := dbsync(t, "run", "-c", cfg)
+			code, out, errOut := dbsyncTerm(t, "run", "-c", cfg)
 			if code != 0 || !strings.Contains(out, "users: ok") {
 				t.Fatalf("the run after the kills: exit %d\n%s%s", code, out, errOut)
 			}
@@ -158,7 +158,7 @@ func TestKilledRunIsTakenOverAtOnce(t *testing.T) {
 			if !running(t, backend.Driver, dsn) {
 				t.Fatalf("the run was not killed mid-run:\n%s", out)
 			}
-			code, stdout, errOut := dbsync(t, "run", "-c", cfg)
+			code, stdout, errOut := dbsyncTerm(t, "run", "-c", cfg)
 			if code != 0 || !strings.Contains(stdout, "users: ok") {
 				t.Fatalf("the run right after the kill: exit %d\n%s%s", code, stdout, errOut)
 			}

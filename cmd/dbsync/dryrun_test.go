@@ -39,7 +39,7 @@ func TestLongPreviewDoesNotBlockRun(t *testing.T) {
     identifiers: {id: user_id, email: email}
     exclude: [id, updated_at]`, srcDSN))
 	// The store exists and holds people, as it would in production.
-	if code, out, errOut := dbsync(t, "run", "-c", cfg, "--sync", "users"); code != 0 {
+	if code, out, errOut := dbsyncTerm(t, "run", "-c", cfg, "--sync", "users"); code != 0 {
 		t.Fatalf("first run: exit %d\n%s%s", code, out, errOut)
 	}
 	if _, err := src.Exec(`UPDATE users SET plan = 'gold', updated_at = updated_at + interval '1 day'`); err != nil {
@@ -50,7 +50,7 @@ func TestLongPreviewDoesNotBlockRun(t *testing.T) {
 	go func() { done <- preview.Wait() }()
 	eventually(t, "the preview to show its first batch", func() bool { return strings.Contains(out.String(), `"result"`) })
 	start := time.Now()
-	code, stdout, errOut := dbsync(t, "run", "-c", cfg, "--sync", "users")
+	code, stdout, errOut := dbsyncTerm(t, "run", "-c", cfg, "--sync", "users")
 	if code != 0 || !strings.Contains(stdout, "users: ok") || !strings.Contains(stdout, "people updated:  30") {
 		t.Fatalf("a run during a preview: exit %d after %s\n%s%s", code, time.Since(start), stdout, errOut)
 	}
@@ -97,7 +97,7 @@ func TestDryRunSeesEarlierBatches(t *testing.T) {
 					t.Fatalf("row %d: %v, want %s\n%s", i+1, l["result"], want, out)
 				}
 			}
-			code, out, errOut = dbsync(t, "run", "-c", cfg, "--dry-run")
+			code, out, errOut = dbsyncTerm(t, "run", "-c", cfg, "--dry-run")
 			if code != 0 || !strings.Contains(out, "people created:  10") || !strings.Contains(out, "people updated:  10") {
 				t.Fatalf("run --dry-run: exit %d\n%s%s", code, out, errOut)
 			}
@@ -143,7 +143,7 @@ func TestReadCommandsOnReadOnlyStore(t *testing.T) {
 	body, _ := os.ReadFile(cfg)
 	cfg = dir + "/dbsync.yaml"
 	os.WriteFile(cfg, body, 0o644)
-	if code, out, errOut := dbsync(t, "run", "-c", cfg); code != 0 {
+	if code, out, errOut := dbsyncTerm(t, "run", "-c", cfg); code != 0 {
 		t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
 	}
 	if _, err := src.Exec(`INSERT INTO users SELECT i, 'u' || i, 'u' || i || '@x.io', 'free', '2026-03-01'
@@ -165,7 +165,7 @@ func TestReadCommandsOnReadOnlyStore(t *testing.T) {
 		{[]string{"runs"}, `"status":"ok"`},
 		{[]string{"state", "show"}, `"cursor":"2026-01-01T00:00:00Z / 30"`},
 		{[]string{"preview", "--sync", "users"}, `"result":"created"`},
-		{[]string{"run", "--dry-run"}, `people created:  5`},
+		{[]string{"run", "--dry-run"}, `"dry_run":true,"rows_read":5,"created":5`},
 	} {
 		cmd := exec.Command(dir+"/dbsync", append(c.args, "-c", cfg)...)
 		cmd.Env = append(os.Environ(), "DBSYNC_TEST_AS_DBSYNC=1")

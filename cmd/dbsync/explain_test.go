@@ -82,7 +82,7 @@ func TestExplainEveryOutcome(t *testing.T) {
 			src := storySource(t)
 			cfg := writeConfig(t, backend.Driver, backend.DSN(t),
 				"identifiers: [id, email]\n  merge_duplicates: true", fmt.Sprintf(storySync, src))
-			if code, out, errOut := dbsync(t, "run", "-c", cfg); code != 0 {
+			if code, out, errOut := dbsyncTerm(t, "run", "-c", cfg); code != 0 {
 				t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
 			}
 

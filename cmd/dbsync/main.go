@@ -54,8 +54,9 @@ func usageError(format string, args ...any) error {
 // env is what a command runs with, so tests can run commands in process.
 type env struct {
 	stdout, stderr io.Writer
-	terminal       bool // stdout is a terminal: tables rather than JSON lines
-	errTerminal    bool // stderr is a terminal: live progress, text logs
+	terminal       bool   // stdout is a terminal: tables rather than JSON lines
+	errTerminal    bool   // stderr is a terminal: live progress, text logs
+	logLevel       string // --log-level; empty: $DBSYNC_LOG_LEVEL, then info
 }
 
 type command struct {
@@ -145,9 +146,6 @@ func (e *env) main(ctx context.Context, args []string) int {
 		fmt.Fprintf(e.stderr, "dbsync: the config has %d problem(s):\n%v\n", len(cerr.List), cerr)
 		return exitUsage
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return exitUsage
-	}
 	if errors.Is(err, store.ErrBadDSN) || errors.Is(err, store.ErrWorkspaceChanged) {
 		fmt.Fprintln(e.stderr, "dbsync:", err)
 		return exitUsage // the config is wrong, not the store unreachable
@@ -157,66 +155,127 @@ func (e *env) main(ctx context.Context, args []string) int {
 }
 
 func (e *env) dispatch(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		e.usage()
+	if len(args) == 0 {
+		e.usage(e.stderr)
 		return &exitError{code: exitUsage}
+	}
+	if isHelp(args[0]) {
+		if len(args) > 1 && args[0] == "help" {
+			return e.dispatch(ctx, []string{args[1], "--help"})
+		}
+		e.usage(e.stdout)
+		return nil
 	}
 	if args[0] == "--version" || args[0] == "-version" {
 		return versionCmd(ctx, e, args[1:])
 	}
+	var names []string
 	for _, c := range commands {
 		if c.name == args[0] {
 			return c.run(ctx, e, args[1:])
 		}
+		names = append(names, c.name)
 	}
-	e.usage()
-	return usageError("unknown command %q", args[0])
+	if strings.HasPrefix(args[0], "-") {
+		return usageError("unknown flag %s before the command; usage: dbsync COMMAND -c FILE [flags] (dbsync --help lists the commands)", args[0])
+	}
+	return usageError("unknown command %q%s (dbsync --help lists the commands)", args[0], suggest(args[0], names))
 }
 
-func (e *env) usage() {
-	fmt.Fprintln(e.stderr, "usage: dbsync COMMAND -c FILE [flags]")
-	fmt.Fprintln(e.stderr)
+func (e *env) usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: dbsync COMMAND -c FILE [flags]")
+	fmt.Fprintln(w)
 	for _, c := range commands {
-		fmt.Fprintf(e.stderr, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(e.stderr, "\nRun dbsync COMMAND -h for a command's flags.")
+	fmt.Fprintln(w, "\nexample:\n  dbsync run -c dbsync.yaml")
+	fmt.Fprintln(w, "\n-c defaults to $DBSYNC_CONFIG, then ./dbsync.yaml. Every command takes --log-level")
+	fmt.Fprintln(w, "debug|info|warn|error (or DBSYNC_LOG_LEVEL). Run dbsync COMMAND -h for a command's flags.")
 }
 
-// flags makes a command's flag set, with the -c FILE every command takes.
-func (e *env) flags(name, usage string) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("dbsync "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: dbsync %s %s\n", name, usage)
-		fs.PrintDefaults()
-	}
-	cfg := fs.String("c", "", "the config file (required)")
+// flagSet is a command's flags, with what -h prints.
+type flagSet struct {
+	*flag.FlagSet
+	e     *env
+	name  string
+	usage string
+	args  int    // positional arguments the command takes
+	hint  string // added to the error for a stray argument
+
+	storeOnly bool // the command touches only the store (see storeOnly)
+}
+
+// storeOnly are the commands that touch only the store: they expand only the
+// store's ${VAR}s, so an unset source secret is no error for them (SPEC §5).
+// validate without --connect sets flagSet.storeOnly.
+var storeOnly = map[string]bool{
+	"people get": true, "people log": true, "rejected": true, "runs": true,
+	"state show": true, "state reset": true, "export": true,
+}
+
+// flags makes a command's flag set, with the -c FILE and --log-level every command
+// takes.
+func (e *env) flags(name, usage string) (*flagSet, *string) {
+	fs := &flagSet{FlagSet: flag.NewFlagSet("dbsync "+name, flag.ContinueOnError), e: e, name: name, usage: usage}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() { printUsage(e.stderr, fs.FlagSet, name, usage) }
+	cfg := fs.String("c", "", "the config file (default $DBSYNC_CONFIG, then ./dbsync.yaml)")
+	fs.Func("log-level", "debug, info, warn or error (default $DBSYNC_LOG_LEVEL, then info)", func(v string) error {
+		if _, err := parseLevel(v); err != nil {
+			return err
+		}
+		e.logLevel = v
+		return nil
+	})
 	return fs, cfg
 }
 
-// parse parses flags, allowing them before and after positional arguments.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+// parse parses flags, allowing them before and after positional arguments. -h
+// prints the usage on stdout (exit 0); an unknown flag, or more positional arguments
+// than the command takes (fs.args), is a usage error.
+func parse(fs *flagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, &exitError{code: exitUsage}
+			if errors.Is(err, flag.ErrHelp) {
+				printUsage(fs.e.stdout, fs.FlagSet, fs.name, fs.usage)
+				return nil, &exitError{code: exitOK}
+			}
+			return nil, flagError(fs.FlagSet, err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {
-			return positional, nil
+			break
 		}
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
+	if len(positional) > fs.args {
+		stray := positional[fs.args]
+		if fs.args == 0 {
+			return nil, usageError("%s takes no arguments, got %q%s", fs.name, stray, fs.hint)
+		}
+		return nil, usageError("%s takes %d argument(s), got also %q%s", fs.name, fs.args, stray, fs.hint)
+	}
+	return positional, nil
 }
 
-// load reads the config file named by -c.
-func (e *env) load(fs *flag.FlagSet, path string) (*config.Config, error) {
+// load reads the config file named by -c, else $DBSYNC_CONFIG, else ./dbsync.yaml.
+func (e *env) load(fs *flagSet, path string) (*config.Config, error) {
 	if path == "" {
-		fs.Usage()
-		return nil, usageError("-c FILE is required")
+		path = os.Getenv("DBSYNC_CONFIG")
 	}
-	cfg, err := config.Load(path)
+	if path == "" {
+		path = "dbsync.yaml"
+		if _, err := os.Stat(path); err != nil {
+			return nil, usageError("%s: no config: give -c FILE, set DBSYNC_CONFIG, or write ./dbsync.yaml", fs.Name())
+		}
+	}
+	load := config.Load
+	if fs.storeOnly || storeOnly[fs.name] {
+		load = config.LoadStoreOnly
+	}
+	cfg, err := load(path)
 	if err != nil {
 		var cerr *config.Errors
 		if errors.As(err, &cerr) {
@@ -275,10 +334,29 @@ func (e *env) logger() *logrus.Logger {
 	} else {
 		l.SetFormatter(&logrus.JSONFormatter{})
 	}
-	if lvl, err := logrus.ParseLevel(strings.ToLower(os.Getenv("DBSYNC_LOG_LEVEL"))); err == nil {
+	level := e.logLevel
+	if level == "" {
+		level = os.Getenv("DBSYNC_LOG_LEVEL")
+	}
+	if lvl, err := parseLevel(level); err == nil {
 		l.SetLevel(lvl)
 	}
 	return l
+}
+
+// parseLevel reads a --log-level: debug, info, warn or error.
+func parseLevel(v string) (logrus.Level, error) {
+	switch strings.ToLower(v) {
+	case "debug":
+		return logrus.DebugLevel, nil
+	case "info", "":
+		return logrus.InfoLevel, nil
+	case "warn", "warning":
+		return logrus.WarnLevel, nil
+	case "error":
+		return logrus.ErrorLevel, nil
+	}
+	return 0, fmt.Errorf("log level %q: want debug, info, warn or error", v)
 }
 
 // multiFlag collects a flag given several times (--sync a --sync b).

@@ -13,18 +13,18 @@ import (
 
 // peopleCmd: dbsync people get|log -c FILE IDENTIFIER
 func peopleCmd(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || (args[0] != "get" && args[0] != "log") {
-		return usageError("usage: dbsync people get|log -c FILE IDENTIFIER")
+	sub, err := e.subcommand("people", []string{"get", "log"}, args)
+	if err != nil {
+		return err
 	}
-	sub := args[0]
 	fs, path := e.flags("people "+sub, "-c FILE IDENTIFIER")
+	fs.args = 1
 	asJSON := fs.Bool("json", false, "one JSON object a line, even on a terminal (people log)")
 	positional, err := parse(fs, args[1:])
 	if err != nil {
 		return err
 	}
 	if len(positional) != 1 {
-		fs.Usage()
 		return usageError("people %s takes one IDENTIFIER: an id, an email or cio_<internal_customer_id>", sub)
 	}
 	cfg, err := e.load(fs, *path)

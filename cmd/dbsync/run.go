@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
@@ -14,11 +16,12 @@ import (
 
 // runCmd: dbsync run -c FILE [--sync NAME]... [--dry-run]
 func runCmd(ctx context.Context, e *env, args []string) error {
-	fs, path := e.flags("run", "-c FILE [--sync NAME]... [--dry-run]")
+	fs, path := e.flags("run", "-c FILE [--sync NAME]... [--dry-run] [--json]")
 	var names multiFlag
 	fs.Var(&names, "sync", "run only this sync (repeatable)")
 	dryRun := fs.Bool("dry-run", false, "read and apply as a run would, writing nothing (the store is only read)")
-	asJSON := fs.Bool("json", false, "one JSON object a line per sync (SPEC §5)")
+	asJSON := fs.Bool("json", false, "one JSON object a line per sync, even on a terminal")
+	fs.hint = " (name a sync with --sync NAME)"
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -46,9 +49,14 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 		if ctx.Err() != nil {
 			break
 		}
+		cursor := "(start)"
+		if w, err := st.Watermark(ctx, s.Name); err == nil && w.Cursor != "" {
+			cursor = showCursor(w.Cursor)
+		}
+		engine.Log.WithFields(logrus.Fields{"sync": s.Name, "cursor": cursor, "dry_run": *dryRun}).Info("sync started")
 		res := engine.Run(ctx, s, sync.Options{DryRun: *dryRun})
-		if *asJSON {
-			if err := writeJSON(e.stdout, newResultOut(res)); err != nil {
+		if *asJSON || !e.terminal {
+			if err := writeJSON(e.stdout, newRunResult(res)); err != nil {
 				return err
 			}
 		} else {
@@ -64,6 +72,35 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d syncs failed", failed, len(syncs))}
 	}
 	return nil
+}
+
+// runResult is one sync's run as run prints it off a terminal (or with --json): the
+// counts runs shows.
+type runResult struct {
+	Sync            string  `json:"sync"`
+	Status          string  `json:"status"`
+	DryRun          bool    `json:"dry_run,omitempty"`
+	RowsRead        int64   `json:"rows_read"`
+	Created         int64   `json:"created"`
+	Updated         int64   `json:"updated"`
+	Unchanged       int64   `json:"unchanged"`
+	Rejected        int64   `json:"rejected"`
+	FailedChanges   int64   `json:"failed_changes"`
+	CursorBefore    string  `json:"cursor_before"`
+	CursorAfter     string  `json:"cursor_after"`
+	DurationSeconds float64 `json:"duration_seconds"`
+	Reason          string  `json:"reason,omitempty"`
+}
+
+func newRunResult(r *sync.Result) runResult {
+	v := runResult{Sync: r.Sync, Status: r.Status, DryRun: r.DryRun, RowsRead: r.RowsRead, Created: r.Created,
+		Updated: r.Updated, Unchanged: r.Unchanged, Rejected: r.Rejected + r.Skipped, FailedChanges: r.FailedChanges(),
+		CursorBefore: state.FormatCursor(r.CursorBefore), CursorAfter: state.FormatCursor(r.CursorAfter),
+		DurationSeconds: r.Ended.Sub(r.Started).Seconds()}
+	if r.Status == store.RunFailed && r.Err != nil {
+		v.Reason = r.Err.Error()
+	}
+	return v
 }
 
 // pick returns the syncs named by --sync, in the order given, or all of them.
@@ -96,24 +133,4 @@ func (e *env) engine(cfg *config.Config, st *store.Store) *sync.Engine {
 		Log:      log,
 		Progress: &sync.Progress{W: e.stderr, Live: e.errTerminal, Every: 5 * time.Second, Log: log},
 	}
-}
-
-// newResultOut is a finished run as `run --json` prints it: the fields `runs` shows.
-func newResultOut(res *sync.Result) runOut {
-	v := runOut{Sync: res.Sync, Started: res.Started.Format(time.RFC3339), Status: res.Status,
-		RowsRead: res.RowsRead, Created: res.Created, Updated: res.Updated, Unchanged: res.Unchanged,
-		Rejected: res.Rejected + res.Skipped}
-	if !res.Ended.IsZero() {
-		v.Ended = res.Ended.Format(time.RFC3339)
-	}
-	if res.CursorBefore != nil {
-		v.CursorBefore = state.FormatCursor(res.CursorBefore)
-	}
-	if res.CursorAfter != nil {
-		v.CursorAfter = state.FormatCursor(res.CursorAfter)
-	}
-	if res.Err != nil && res.Status == store.RunFailed {
-		v.Reason = res.Err.Error()
-	}
-	return v
 }

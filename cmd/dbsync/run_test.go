@@ -152,8 +152,8 @@ func TestTwoProcessesOneRun(t *testing.T) {
 	if errA != nil || errB != nil {
 		t.Fatalf("exit: %v, %v\n%s\n%s", errA, errB, outA, outB)
 	}
-	ran := strings.Count(outA.String()+outB.String(), "users: ok")
-	skipped := strings.Count(outA.String()+outB.String(), "users: skipped: already running")
+	ran := strings.Count(outA.String()+outB.String(), `"sync":"users","status":"ok"`)
+	skipped := strings.Count(outA.String()+outB.String(), `"sync":"users","status":"skipped: already running"`)
 	if ran != 1 || skipped != 1 {
 		t.Fatalf("want one run and one skip, got %d and %d:\n%s\n%s", ran, skipped, outA, outB)
 	}
@@ -175,7 +175,7 @@ func TestSourceDown(t *testing.T) {
 	storePath := testdb.SQLite(t)
 	down := "postgres://app:s3cret-pw@127.0.0.1:1/app?sslmode=disable&connect_timeout=5"
 	cfg := writeConfig(t, "sqlite", storePath, "", usersSync("broken", down, 100)+usersSync("users", srcDSN, 100))
-	code, out, errOut := dbsync(t, "run", "-c", cfg)
+	code, out, errOut := dbsyncTerm(t, "run", "-c", cfg)
 	if code != exitFailed {
 		t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
 	}
@@ -208,7 +208,7 @@ func TestBadConfigWritesNothing(t *testing.T) {
     source: {type: oracle}
     table: t
     identifiers: {id: id}`)
-	code, _, errOut := dbsync(t, "run", "-c", cfg)
+	code, _, errOut := dbsyncTerm(t, "run", "-c", cfg)
 	if code != exitUsage {
 		t.Fatalf("exit %d, want 2\n%s", code, errOut)
 	}
@@ -226,7 +226,7 @@ func TestStateShowAndReset(t *testing.T) {
 	srcDSN, _ := pgSource(t, 30)
 	storePath := testdb.SQLite(t)
 	cfg := writeConfig(t, "sqlite", storePath, "", usersSync("users", srcDSN, 100))
-	if code, out, errOut := dbsync(t, "run", "-c", cfg); code != 0 {
+	if code, out, errOut := dbsyncTerm(t, "run", "-c", cfg); code != 0 {
 		t.Fatalf("run: %d %s %s", code, out, errOut)
 	}
 	code, out, _ := dbsync(t, "state", "show", "-c", cfg)
@@ -236,7 +236,7 @@ func TestStateShowAndReset(t *testing.T) {
 	if code, out, errOut := dbsync(t, "state", "reset", "-c", cfg, "--sync", "users"); code != 0 {
 		t.Fatalf("state reset: exit %d %s %s", code, out, errOut)
 	}
-	code, out, _ = dbsync(t, "run", "-c", cfg)
+	code, out, _ = dbsyncTerm(t, "run", "-c", cfg)
 	if code != 0 || !strings.Contains(out, "rows read:       30") || !strings.Contains(out, "unchanged:       30") {
 		t.Fatalf("the run after a reset reads everything again (and changes nothing): exit %d\n%s", code, out)
 	}
@@ -270,7 +270,7 @@ func TestStateShowLastRunCounts(t *testing.T) {
 	for _, backend := range testdb.Stores() {
 		t.Run(backend.Driver, func(t *testing.T) {
 			cfg := writeConfig(t, backend.Driver, backend.DSN(t), "", usersSync("users", srcDSN, 7))
-			if code, out, errOut := dbsync(t, "run", "-c", cfg); code != 0 {
+			if code, out, errOut := dbsyncTerm(t, "run", "-c", cfg); code != 0 {
 				t.Fatalf("run: %d %s %s", code, out, errOut)
 			}
 			code, out, errOut := dbsync(t, "state", "show", "-c", cfg, "--json")
@@ -299,7 +299,7 @@ func TestRunJSON(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("run --json: exit %d\n%s\n%s", code, out, errOut)
 			}
-			var got runOut
+			var got runResult
 			if err := json.Unmarshal([]byte(out), &got); err != nil {
 				t.Fatalf("not one JSON object: %v\n%s", err, out)
 			}

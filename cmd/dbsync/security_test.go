@@ -59,8 +59,11 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		t.Fatalf("the password was printed:\n%s", printed)
 	}
 	for name := range failing {
-		if !strings.Contains(printed, name+": failed") {
+		if !strings.Contains(printed, `{"sync":"`+name+`","status":"failed"`) {
 			t.Errorf("sync %s did not fail in the run:\n%s", name, printed)
+		}
+		if !strings.Contains(printed, `"reason":"sync `+name+`: `) {
+			t.Errorf("the failed run of %s has no reason in its JSON line", name)
 		}
 	}
 }
@@ -124,7 +127,7 @@ func TestQueriesCannotWrite(t *testing.T) {
     query: %q
     watermark: {column: updated_at, key: id}
     identifiers: {id: user_id}`, name, typ, dsns[typ], q))
-			code, out, errOut := dbsync(t, "run", "-c", cfg)
+			code, out, errOut := dbsyncTerm(t, "run", "-c", cfg)
 			// A query that is not one SELECT is a bad config naming the sync;
 			// one that writes through a function fails when it runs.
 			failed := code == exitFailed && strings.Contains(out, name+": failed")

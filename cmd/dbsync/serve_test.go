@@ -113,7 +113,7 @@ func TestServe(t *testing.T) {
 	t.Logf("interrupted with %d of %d rows of b in the store", k, total)
 
 	// The next run completes the rest; each row created its person once.
-	if code, out, errOut := dbsync(t, "run", "-c", cfg, "--sync", "b"); code != 0 ||
+	if code, out, errOut := dbsyncTerm(t, "run", "-c", cfg, "--sync", "b"); code != 0 ||
 		!strings.Contains(out, fmt.Sprintf("rows read:       %d\n", total-k)) {
 		t.Fatalf("the run after SIGTERM: exit %d\n%s%s", code, out, errOut)
 	}
@@ -189,7 +189,7 @@ func TestServeSecondSignal(t *testing.T) {
 
 	// The dead process ran on this host: its lease is taken over at once (SPEC §3),
 	// and the next run completes the rest.
-	if code, out, errOut := dbsync(t, "run", "-c", cfg); code != 0 || !strings.Contains(out, "users: ok") {
+	if code, out, errOut := dbsyncTerm(t, "run", "-c", cfg); code != 0 || !strings.Contains(out, "users: ok") {
 		t.Fatalf("run after the hard stop: exit %d\n%s%s", code, out, errOut)
 	}
 	if c := profileCreates(t, "postgres", storeDSN, "users"); c.total != total || c.keys != total {

@@ -11,13 +11,14 @@ import (
 
 // stateCmd: dbsync state show -c FILE | dbsync state reset -c FILE --sync NAME
 func stateCmd(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || (args[0] != "show" && args[0] != "reset") {
-		return usageError("usage: dbsync state show -c FILE | dbsync state reset -c FILE --sync NAME")
+	sub, err := e.subcommand("state", []string{"show", "reset"}, args)
+	if err != nil {
+		return err
 	}
-	if args[0] == "reset" {
+	if sub == "reset" {
 		return stateReset(ctx, e, args[1:])
 	}
-	fs, path := e.flags("state show", "-c FILE")
+	fs, path := e.flags("state show", "-c FILE [--json]")
 	asJSON := fs.Bool("json", false, "one JSON object a line, even on a terminal")
 	if _, err := parse(fs, args[1:]); err != nil {
 		return err

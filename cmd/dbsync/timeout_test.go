@@ -101,7 +101,7 @@ func TestTimeoutStopsRun(t *testing.T) {
 				storeDSN := st.DSN(t)
 				cfg := writeConfig(t, st.Driver, storeDSN, "", syncYAML)
 				start := time.Now()
-				code, out, errOut := dbsync(t, "run", "-c", cfg)
+				code, out, errOut := dbsyncTerm(t, "run", "-c", cfg)
 				if code != exitFailed {
 					t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
 				}
@@ -149,7 +149,7 @@ func TestReadTimeoutLockedTable(t *testing.T) {
 			}
 			cfg := writeConfig(t, "sqlite", testdb.SQLite(t), "", syncYAML)
 			start := time.Now()
-			code, out, errOut := dbsync(t, "run", "-c", cfg)
+			code, out, errOut := dbsyncTerm(t, "run", "-c", cfg)
 			if code != exitFailed {
 				t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
 			}
@@ -198,7 +198,7 @@ func TestConnectTimeoutSilentServer(t *testing.T) {
     watermark: {column: updated_at, key: id}
     identifiers: {email: email}`, typ, dsn))
 			start := time.Now()
-			code, out, errOut := dbsync(t, "run", "-c", cfg)
+			code, out, errOut := dbsyncTerm(t, "run", "-c", cfg)
 			if code != exitFailed {
 				t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
 			}
@@ -249,7 +249,7 @@ func TestFirstConnectRetried(t *testing.T) {
 	}
 	storePath := testdb.SQLite(t)
 	cfg := writeConfig(t, "sqlite", storePath, "", usersSync("users", proxied, 100))
-	code, out, errOut := dbsync(t, "run", "-c", cfg)
+	code, out, errOut := dbsyncTerm(t, "run", "-c", cfg)
 	if code != 0 {
 		t.Fatalf("exit %d, want 0\n%s%s", code, out, errOut)
 	}

@@ -19,6 +19,7 @@ func validateCmd(ctx context.Context, e *env, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
+	fs.storeOnly = !*connect
 	cfg, err := e.load(fs, *path)
 	if err != nil {
 		return err
