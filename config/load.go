@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dbsync/dbsync/internal/suggest"
 )
 
 // Load reads the config file at path and parses it with Parse. A file that cannot be
@@ -316,7 +318,7 @@ func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string, keys []strin
 		first[k.Value] = k.Line
 		if !ok {
 			msg := "unknown key"
-			if near := nearestKey(k.Value, keys); near != "" {
+			if near := suggest.Nearest(k.Value, keys); near != "" {
 				msg += fmt.Sprintf("; did you mean %q?", near)
 			}
 			w.add(kp, k.Line, msg)
@@ -496,45 +498,6 @@ func expandEnv(s string, lookup func(string) (string, bool)) (out string, proble
 		b.WriteString(v)
 	}
 	return b.String(), problems
-}
-
-// nearestKey is the key nearest to got, within an edit distance of 2 (a
-// transposition counts as one edit), or "".
-func nearestKey(got string, keys []string) string {
-	best, bestD := "", 3
-	for _, k := range keys {
-		if d := editDistance(got, k); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	return best
-}
-
-// editDistance is the optimal string alignment (restricted Damerau–Levenshtein)
-// distance between a and b.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
 }
 
 // yamlFields maps a struct's YAML keys to field types, leaving out yaml:"-" and

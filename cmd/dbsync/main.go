@@ -179,7 +179,7 @@ func (e *env) dispatch(ctx context.Context, args []string) error {
 	if strings.HasPrefix(args[0], "-") {
 		return usageError("unknown flag %s before the command; usage: dbsync COMMAND -c FILE [flags] (dbsync --help lists the commands)", args[0])
 	}
-	return usageError("unknown command %q%s (dbsync --help lists the commands)", args[0], suggest(args[0], names))
+	return usageError("unknown command %q%s (dbsync --help lists the commands)", args[0], didYouMean(args[0], names))
 }
 
 func (e *env) usage(w io.Writer) {

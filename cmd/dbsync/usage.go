@@ -6,6 +6,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/dbsync/dbsync/internal/suggest"
 )
 
 // examples is each command's example, printed by -h / --help.
@@ -26,50 +28,13 @@ var examples = map[string]string{
 	"version":     "dbsync version",
 }
 
-// suggest returns `; did you mean "x"?` for the valid name nearest to got, when
+// didYouMean returns `; did you mean "x"?` for the valid name nearest to got, when
 // one is within an edit distance of 2 (a transposition counts as one edit).
-func suggest(got string, valid []string) string {
-	if best := nearest(got, valid); best != "" {
+func didYouMean(got string, valid []string) string {
+	if best := suggest.Nearest(got, valid); best != "" {
 		return fmt.Sprintf("; did you mean %q?", best)
 	}
 	return ""
-}
-
-func nearest(got string, valid []string) string {
-	best, bestD := "", 3
-	for _, v := range valid {
-		if d := editDistance(got, v); d < bestD {
-			best, bestD = v, d
-		}
-	}
-	return best
-}
-
-// editDistance is the optimal string alignment (restricted Damerau–Levenshtein)
-// distance between a and b.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
 }
 
 // printUsage writes a command's usage line, example and flags.
@@ -108,7 +73,7 @@ func (e *env) subcommand(name string, subs []string, args []string) (string, err
 			return s, nil
 		}
 	}
-	return "", usageError("unknown %s subcommand %q%s", name, args[0], suggest(args[0], subs))
+	return "", usageError("unknown %s subcommand %q%s", name, args[0], didYouMean(args[0], subs))
 }
 
 func isHelp(a string) bool { return a == "-h" || a == "--help" || a == "-help" || a == "help" }
@@ -124,7 +89,7 @@ func flagError(fs *flag.FlagSet, err error) error {
 		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 		sort.Strings(names)
 		s := ""
-		if n := nearest(got, names); n != "" {
+		if n := suggest.Nearest(got, names); n != "" {
 			s = fmt.Sprintf("; did you mean %q?", dashes(n))
 		}
 		return usageError("%s: unknown flag %s%s", fs.Name(), rest, s)

@@ -81,17 +81,6 @@ func TestFlagsAfterArguments(t *testing.T) {
 	}
 }
 
-func TestEditDistance(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		want int
-	}{{"run", "run", 0}, {"rn", "run", 1}, {"urn", "run", 1}, {"exprot", "export", 1}, {"", "ab", 2}, {"serve", "runs", 5}} {
-		if got := editDistance(tc.a, tc.b); got != tc.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
-		}
-	}
-}
-
 // TestBuildVersion: without -ldflags the module version from the build info.
 func TestBuildVersion(t *testing.T) {
 	info := func(v string) func() (*debug.BuildInfo, bool) {
