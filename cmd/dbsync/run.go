@@ -95,8 +95,14 @@ type runResult struct {
 func newRunResult(r *sync.Result) runResult {
 	v := runResult{Sync: r.Sync, Status: r.Status, DryRun: r.DryRun, RowsRead: r.RowsRead, Created: r.Created,
 		Updated: r.Updated, Unchanged: r.Unchanged, Rejected: r.Rejected + r.Skipped, FailedChanges: r.FailedChanges(),
-		CursorBefore: state.FormatCursor(r.CursorBefore), CursorAfter: state.FormatCursor(r.CursorAfter),
 		DurationSeconds: r.Ended.Sub(r.Started).Seconds()}
+	// As `runs` prints them: "" for no cursor yet.
+	if r.CursorBefore != nil {
+		v.CursorBefore = state.FormatCursor(r.CursorBefore)
+	}
+	if r.CursorAfter != nil {
+		v.CursorAfter = state.FormatCursor(r.CursorAfter)
+	}
 	if r.Status == store.RunFailed && r.Err != nil {
 		v.Reason = r.Err.Error()
 	}
