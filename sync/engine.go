@@ -157,6 +157,8 @@ func (e *Engine) run(ctx context.Context, s config.Sync, opt Options, res *Resul
 		return err
 	}
 	res.CursorAfter = res.CursorBefore
+	// Logged here, so that run and serve alike name where each run starts.
+	log.WithFields(logrus.Fields{"cursor": state.FormatCursor(res.CursorBefore), "dry_run": opt.DryRun}).Info("sync started")
 
 	var runID int64
 	if !opt.DryRun {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
@@ -49,11 +47,6 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 		if ctx.Err() != nil {
 			break
 		}
-		cursor := "(start)"
-		if w, err := st.Watermark(ctx, s.Name); err == nil && w.Cursor != "" {
-			cursor = showCursor(w.Cursor)
-		}
-		engine.Log.WithFields(logrus.Fields{"sync": s.Name, "cursor": cursor, "dry_run": *dryRun}).Info("sync started")
 		res := engine.Run(ctx, s, sync.Options{DryRun: *dryRun})
 		if *asJSON || !e.terminal {
 			if err := writeJSON(e.stdout, newRunResult(res)); err != nil {
