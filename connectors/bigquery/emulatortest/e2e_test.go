@@ -22,7 +22,9 @@ import (
 // changed rows.
 func TestDbsyncRunEndToEnd(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "dbsync")
-	build := exec.Command("go", "build", "-o", bin, "github.com/dbsync/dbsync/cmd/dbsync")
+	// Built in the main module, with its own go.sum: the binary as users get it.
+	build := exec.Command("go", "build", "-o", bin, "./cmd/dbsync")
+	build.Dir = "../../.."
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build dbsync: %v\n%s", err, out)
 	}
@@ -65,15 +67,18 @@ syncs:
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Piped, run prints one JSON line per sync on stdout (SPEC §5).
 	run := func() string {
 		t.Helper()
-		out, err := exec.Command(bin, "run", "-c", cfg).CombinedOutput()
-		if err != nil {
-			t.Fatalf("dbsync run: %v\n%s", err, out)
+		var stdout, stderr strings.Builder
+		cmd := exec.Command(bin, "run", "-c", cfg)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("dbsync run: %v\n%s%s", err, stdout.String(), stderr.String())
 		}
-		return string(out)
+		return stdout.String()
 	}
-	if out := run(); !strings.Contains(out, "rows read:       30") || !strings.Contains(out, "people created:  30") {
+	if out := run(); !strings.Contains(out, `"rows_read":30,"created":30,`) {
 		t.Fatalf("first run:\n%s", out)
 	}
 
@@ -85,8 +90,7 @@ syncs:
 	db.Update(t, "users", cols[0], "u17", cols[4], later)
 	db.Insert(t, "users", cols, [][]any{{"u31", "u31@x.io", "free", int64(31), later}})
 	out := run()
-	if !strings.Contains(out, "rows read:       3") || !strings.Contains(out, "people created:  1") ||
-		!strings.Contains(out, "people updated:  2") {
+	if !strings.Contains(out, `"rows_read":3,"created":1,"updated":2,`) {
 		t.Fatalf("second run should read only the 3 changed rows:\n%s", out)
 	}
 
