@@ -40,13 +40,19 @@ func TestServe(t *testing.T) {
 
 	p := startServe(t, cfg)
 	st := st2(t, storePath)
-	eventually(t, "two ok runs of each sync in the run history", func() bool {
-		return okRuns(t, st, "a") >= 2 && okRuns(t, st, "b") >= 2
+	// A run is in the run history once its transaction commits, and in /metrics a
+	// moment later, when the scheduler observes its end: wait for both.
+	var m map[string]float64
+	eventually(t, "two ok runs of each sync in the run history and in /metrics", func() bool {
+		if okRuns(t, st, "a") < 2 || okRuns(t, st, "b") < 2 {
+			return false
+		}
+		m = p.scrape(t)
+		return m[`dbsync_run_duration_seconds_count{sync="a"}`] >= 2 && m[`dbsync_run_duration_seconds_count{sync="b"}`] >= 2
 	})
 
 	// The counters agree with the store and the sources. The second ok run of each
 	// sync started after the first run's counts were added, and read nothing more.
-	m := p.scrape(t)
 	byPrefix := map[string]int{}
 	for _, person := range people(t, "sqlite", storePath) {
 		byPrefix[person[:1]]++
