@@ -4,7 +4,7 @@
 // conformance suite (connectors/conformance).
 //
 // A source reads rows in (watermark column, key) order strictly after a cursor, in
-// batches, and hands back values in a small set of Go types (see Value), so mapping
+// batches, and hands back values in a small set of Go types (package value), so mapping
 // never needs to know which database a value came from.
 package connectors
 
@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"cloud.google.com/go/civil"
+	"github.com/dbsync/dbsync/value"
 )
 
 // Spec says where a sync reads from and what. It comes from one `syncs[]` entry of
@@ -50,55 +50,11 @@ type Watermark struct {
 	Key    string
 }
 
-// Cursor is the (column, key) of the last row read. Values are typed: time.Time (an
-// instant, full precision), civil.DateTime (a zone-less column's wall clock, as the
-// source holds it: one Spec.Timezone skips or repeats is still itself), int64,
-// Decimal or string.
-type Cursor struct {
-	Value any
-	Key   any // nil with Value set: read from Value inclusive (a lookback restart)
-}
-
-// Where says where a read starts, for messages: "from the start", "from V" (a
-// lookback restart) or "after (V, K)".
-func (c *Cursor) Where() string {
-	switch {
-	case c == nil || c.Value == nil:
-		return "from the start"
-	case c.Key == nil:
-		return "from " + formatValue(c.Value)
-	}
-	return fmt.Sprintf("after (%s, %s)", formatValue(c.Value), formatValue(c.Key))
-}
-
-func formatValue(v any) string {
-	switch v := v.(type) {
-	case time.Time:
-		return v.UTC().Format(time.RFC3339Nano)
-	case civil.DateTime:
-		return WallText(v)
-	case string:
-		return fmt.Sprintf("%q", v)
-	}
-	return fmt.Sprint(v)
-}
-
-// WallText shows a zone-less date and time: "2024-03-31 02:10:00.123456".
-func WallText(dt civil.DateTime) string {
-	return dt.In(time.UTC).Format("2006-01-02 15:04:05.999999999")
-}
-
 // Request is one run's read.
 type Request struct {
-	After        *Cursor // nil: from the first row
+	After        *value.Cursor // nil: from the first row
 	BatchSize    int
 	LastSyncTime int64 // Unix seconds for {{last_sync_time}}, bound as a parameter
-}
-
-// Column is a selected column.
-type Column struct {
-	Name string
-	Type string // the source's own type name, for messages ("timestamptz", "DATETIME")
 }
 
 // Source is an open connection to one sync's source.
@@ -118,7 +74,7 @@ type Source interface {
 
 // Stream hands out a run's rows in batches.
 type Stream interface {
-	Columns() []Column
+	Columns() []value.Column
 	// Next returns the next batch of at most BatchSize rows, each in Columns order,
 	// or io.EOF after the last one. The slices are the caller's to keep.
 	Next(ctx context.Context) ([][]any, error)
@@ -145,7 +101,7 @@ type Checker interface {
 // Describer is a Source that can list the columns a sync selects without reading
 // rows, for `validate --connect`.
 type Describer interface {
-	Describe(ctx context.Context) ([]Column, error)
+	Describe(ctx context.Context) ([]value.Column, error)
 }
 
 // ErrNoIndexCheck is returned by KeyChecker.UniqueIndexed when the source cannot
@@ -157,38 +113,6 @@ var ErrNoIndexCheck = errors.New("cannot check indexes")
 type KeyChecker interface {
 	UniqueIndexed(ctx context.Context, column string) (bool, error)
 }
-
-// Decimal is an exact numeric as its decimal text ("12345.6700", "-1e-30" is never
-// used: always plain digits, a sign and at most one point).
-type Decimal string
-
-// JSON is a JSON document from a JSON column (json, jsonb, MySQL JSON, BigQuery JSON,
-// STRUCT and ARRAY).
-type JSON []byte
-
-// Invalid stands for a value the connector could not represent (a PostgreSQL
-// 'infinity' timestamp, a MySQL zero date). Mapping rejects the row, naming the
-// column and Reason; the run goes on.
-type Invalid struct {
-	Reason string
-}
-
-// The Go types a value in a row may have:
-//
-//	nil        SQL NULL
-//	bool
-//	int64      integers that fit; larger ones are Decimal
-//	Decimal    exact numerics (numeric, decimal, BIGNUMERIC, unsigned 64-bit)
-//	float64    approximate numerics; may be NaN or ±Inf, which mapping rejects
-//	string     text, as the database returned it (mapping checks UTF-8 and NUL)
-//	[]byte     binary
-//	time.Time  dates (midnight UTC), and timestamps with a zone as instants
-//	civil.DateTime  zone-less timestamps (PostgreSQL timestamp, MySQL DATETIME)
-//	           as the source holds them, wall clocks Spec.Timezone may skip or
-//	           repeat; mapping reads them in Spec.Timezone
-//	JSON       JSON documents
-//	Invalid    a value that cannot be represented
-type Value = any
 
 // Opener opens a Source for a spec.
 type Opener func(ctx context.Context, spec Spec) (Source, error)

@@ -22,11 +22,11 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
-	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/metrics"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
-	"github.com/dbsync/dbsync/sync"
+	"github.com/dbsync/dbsync/value"
 )
 
 const (
@@ -45,14 +45,14 @@ func (f fixedLag) Watermarks(context.Context) ([]store.Watermark, error) {
 // summary series included.
 func exported(t *testing.T) map[string]bool {
 	t.Helper()
-	cur, err := state.EncodeCursor(&connectors.Cursor{Value: time.Now().Add(-time.Minute), Key: int64(1)})
+	cur, err := state.EncodeCursor(&value.Cursor{Value: time.Now().Add(-time.Minute), Key: int64(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	log, _ := logtest.NewNullLogger()
 	m := metrics.New("dev", []string{"users"}, fixedLag{cur}, log)
 	now := time.Now()
-	m.Observe(&sync.Result{Sync: "users", Status: store.RunOK, Started: now, Ended: now})
+	m.Observe(&engine.Result{Sync: "users", Status: store.RunOK, Started: now, Ended: now})
 	mfs, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)

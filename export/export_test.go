@@ -14,11 +14,11 @@ import (
 
 	"github.com/dbsync/dbsync/config"
 	_ "github.com/dbsync/dbsync/connectors/sqlite"
+	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/export"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
 	"github.com/dbsync/dbsync/store"
-	"github.com/dbsync/dbsync/sync"
 )
 
 const ts = "2006-01-02 15:04:05.000000"
@@ -28,7 +28,7 @@ const ts = "2006-01-02 15:04:05.000000"
 type syncBundle struct {
 	src    *sql.DB
 	st     *store.Store
-	engine *sync.Engine
+	engine *engine.Engine
 	sync   config.Sync
 }
 
@@ -50,7 +50,7 @@ func newSyncBundle(t *testing.T, backend testdb.Store) *syncBundle {
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	settings := identity.Settings{IDIdentifies: true, EmailIdentifies: true, MergeDuplicates: true, AllowEmailUpdateByID: true}
-	b.engine = &sync.Engine{Store: b.st, Settings: settings, Log: log}
+	b.engine = &engine.Engine{Store: b.st, Settings: settings, Log: log}
 	b.sync = config.Sync{
 		Name:        "users",
 		Source:      config.Source{Type: "sqlite", DSN: srcDSN},
@@ -73,7 +73,7 @@ func (b *syncBundle) exec(t *testing.T, q string, args ...any) {
 
 func (b *syncBundle) run(t *testing.T) {
 	t.Helper()
-	if res := b.engine.Run(context.Background(), b.sync, sync.Options{}); res.Err != nil {
+	if res := b.engine.Run(context.Background(), b.sync, engine.Options{}); res.Err != nil {
 		t.Fatalf("sync: %v", res.Err)
 	}
 }

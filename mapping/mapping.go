@@ -20,10 +20,10 @@ import (
 	"cloud.google.com/go/civil"
 
 	"github.com/dbsync/dbsync/config"
-	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/columns"
 	"github.com/dbsync/dbsync/internal/jsontext"
+	"github.com/dbsync/dbsync/value"
 )
 
 // ReasonInvalidValue is recorded for a row with a value that cannot be converted or stored.
@@ -35,7 +35,7 @@ type Mapper struct {
 	value               int // the watermark column; -1 without a watermark
 	attrs               []attrColumn
 	unset               bool
-	columns             []connectors.Column
+	columns             []value.Column
 	loc                 *time.Location // of zone-less date and time values (civil.DateTime)
 }
 
@@ -48,7 +48,7 @@ type attrColumn struct {
 // the one rule of SPEC §3 (columns.Find). A mapped column the source does not return,
 // or one that matches several columns, is an error: the sync cannot run as configured.
 // So is a column named id, email or cio_id that would become a plain attribute (§2).
-func New(s config.Sync, cols []connectors.Column) (*Mapper, error) {
+func New(s config.Sync, cols []value.Column) (*Mapper, error) {
 	names := make([]string, len(cols))
 	for i, c := range cols {
 		names[i] = c.Name
@@ -207,7 +207,7 @@ func keyText(v any) string {
 	case time.Time:
 		return v.UTC().Format(time.RFC3339Nano)
 	case civil.DateTime:
-		return connectors.WallText(v)
+		return value.WallText(v)
 	}
 	return fmt.Sprint(v)
 }
@@ -221,7 +221,7 @@ func identifierText(v any) (string, error) {
 		return v, nil
 	case int64:
 		return strconv.FormatInt(v, 10), nil
-	case connectors.Decimal:
+	case value.Decimal:
 		return string(v), nil
 	case []byte:
 		if !utf8.Valid(v) {
@@ -249,7 +249,7 @@ func Value(v any) (json.RawMessage, error) {
 		return json.RawMessage("false"), nil
 	case int64:
 		return strconv.AppendInt(nil, v, 10), nil
-	case connectors.Decimal:
+	case value.Decimal:
 		if !isJSONNumber(string(v)) {
 			return nil, fmt.Errorf("%q is not a number the store holds", string(v))
 		}
@@ -273,9 +273,9 @@ func Value(v any) (json.RawMessage, error) {
 		return strconv.AppendInt(nil, v.Unix(), 10), nil
 	case civil.DateTime:
 		return Value(v.In(time.UTC)) // a Mapper reads it in the sync's zone first
-	case connectors.JSON:
+	case value.JSON:
 		return canonicalJSON(v)
-	case connectors.Invalid:
+	case value.Invalid:
 		return nil, fmt.Errorf("%s", v.Reason)
 	}
 	return nil, fmt.Errorf("values of type %s are not supported", typeName(v))
@@ -289,9 +289,9 @@ func typeName(v any) string {
 		return "floating-point number"
 	case time.Time, civil.DateTime:
 		return "date or time"
-	case connectors.JSON:
+	case value.JSON:
 		return "JSON value"
-	case connectors.Invalid:
+	case value.Invalid:
 		return "invalid value"
 	}
 	return fmt.Sprintf("%T", v)

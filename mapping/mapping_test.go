@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/dbsync/dbsync/config"
-	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/value"
 )
 
 func TestValue(t *testing.T) {
@@ -23,9 +23,9 @@ func TestValue(t *testing.T) {
 		{"true", true, "true", ""},
 		{"false", false, "false", ""},
 		{"int64", int64(-9223372036854775808), "-9223372036854775808", ""},
-		{"decimal keeps every digit", connectors.Decimal("123456789012345678901234567890.000100"), "123456789012345678901234567890.000100", ""},
-		{"decimal NaN", connectors.Decimal("NaN"), "", "not a number the store holds"},
-		{"decimal with a leading point", connectors.Decimal(".5"), "", "not a number"},
+		{"decimal keeps every digit", value.Decimal("123456789012345678901234567890.000100"), "123456789012345678901234567890.000100", ""},
+		{"decimal NaN", value.Decimal("NaN"), "", "not a number the store holds"},
+		{"decimal with a leading point", value.Decimal(".5"), "", "not a number"},
 		{"float", 0.1, "0.1", ""},
 		{"float NaN", math.NaN(), "", "NaN is not a number the store holds"},
 		{"float +Inf", math.Inf(1), "", "+Inf is not a number the store holds"},
@@ -39,11 +39,11 @@ func TestValue(t *testing.T) {
 		{"year 9999", time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), "253402300799", ""},
 		{"year 10000", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), "", "outside the dates the store holds"},
 		{"year 0", time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC), "", "outside the dates"},
-		{"JSON nested, keys sorted, numbers exact", connectors.JSON(`{"b": [1, 2.50, {"z": null, "a": true}], "a": 12345678901234567890}`),
+		{"JSON nested, keys sorted, numbers exact", value.JSON(`{"b": [1, 2.50, {"z": null, "a": true}], "a": 12345678901234567890}`),
 			`{"a":12345678901234567890,"b":[1,2.50,{"a":true,"z":null}]}`, ""},
-		{"JSON scalar", connectors.JSON(`"x"`), `"x"`, ""},
-		{"JSON invalid", connectors.JSON(`{"a":`), "", "invalid JSON"},
-		{"invalid", connectors.Invalid{Reason: "infinity is not a date"}, "", "infinity is not a date"},
+		{"JSON scalar", value.JSON(`"x"`), `"x"`, ""},
+		{"JSON invalid", value.JSON(`{"a":`), "", "invalid JSON"},
+		{"invalid", value.Invalid{Reason: "infinity is not a date"}, "", "infinity is not a date"},
 		{"unsupported", struct{}{}, "", "not supported"},
 	}
 	for _, tc := range cases {
@@ -65,10 +65,10 @@ func TestValue(t *testing.T) {
 	}
 }
 
-func cols(names ...string) []connectors.Column {
-	out := make([]connectors.Column, len(names))
+func cols(names ...string) []value.Column {
+	out := make([]value.Column, len(names))
 	for i, n := range names {
-		out[i] = connectors.Column{Name: n, Type: "text"}
+		out[i] = value.Column{Name: n, Type: "text"}
 	}
 	return out
 }
@@ -161,14 +161,14 @@ func FuzzCanonicalJSON(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, doc string) {
-		out, err := Value(connectors.JSON(doc))
+		out, err := Value(value.JSON(doc))
 		if err != nil {
 			return
 		}
 		if !json.Valid(out) {
 			t.Fatalf("canonical form of %q is not valid JSON: %s", doc, out)
 		}
-		again, err := Value(connectors.JSON(out))
+		again, err := Value(value.JSON(out))
 		if err != nil || string(again) != string(out) {
 			t.Fatalf("not a fixed point: %s -> %s (%v)", out, again, err)
 		}
@@ -188,7 +188,7 @@ func FuzzValue(f *testing.F) {
 				t.Fatalf("text %q came out as %s", s, out)
 			}
 		}
-		if out, err := Value(connectors.Decimal(s)); err == nil {
+		if out, err := Value(value.Decimal(s)); err == nil {
 			var n json.Number
 			if json.Unmarshal(out, &n) != nil || string(out) != s {
 				t.Fatalf("decimal %q came out as %s", s, out)

@@ -1,6 +1,6 @@
 // Package metrics exports what syncs did in the Prometheus format (SPEC §5), on a
 // registry of its own: counters and the run-duration histogram are fed from each
-// run's sync.Result, and the cursor lag is read from the store at scrape time, so it
+// run's engine.Result, and the cursor lag is read from the store at scrape time, so it
 // stays current during a long run and whichever replica ran the sync.
 //
 // dbsync_cursor_lag_seconds is now minus the time in the sync's committed cursor: the
@@ -23,10 +23,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 
+	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
-	"github.com/dbsync/dbsync/sync"
 )
 
 // Run outcomes counted by dbsync_runs_total{status}.
@@ -52,7 +52,7 @@ var RejectedReasons = []string{
 	identity.ReasonInvalidValue,
 	identity.ReasonInvalidAttributeName,
 	identity.ReasonDuplicateAttribute,
-	sync.ReasonDuplicateKey,
+	engine.ReasonDuplicateKey,
 	identity.ReasonCioIDNotFound, // skipped
 }
 
@@ -174,7 +174,7 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Observe adds a finished run's counts.
-func (m *Metrics) Observe(res *sync.Result) {
+func (m *Metrics) Observe(res *engine.Result) {
 	s := res.Sync
 	switch res.Status {
 	case store.RunAlreadyRunning:
@@ -269,7 +269,7 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 		if cur == nil {
 			continue
 		}
-		lag, ok := sync.Lag(cur, c.zones[w.Sync], now)
+		lag, ok := engine.Lag(cur, c.zones[w.Sync], now)
 		if !ok {
 			continue
 		}

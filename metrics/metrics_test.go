@@ -1,22 +1,23 @@
 package metrics
 
 import (
-	"cloud.google.com/go/civil"
 	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/civil"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
-	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/internal/testdb"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
-	"github.com/dbsync/dbsync/sync"
+	"github.com/dbsync/dbsync/value"
 )
 
 func setup(t *testing.T) (*store.Store, logrus.FieldLogger) {
@@ -34,12 +35,12 @@ func TestObserve(t *testing.T) {
 	st, log := setup(t)
 	m := New("1.2.3", []string{"users", "orders"}, st, log)
 	t0 := time.Unix(1_800_000_000, 0)
-	m.Observe(&sync.Result{Sync: "users", Status: store.RunOK, Started: t0, Ended: t0.Add(3 * time.Second),
+	m.Observe(&engine.Result{Sync: "users", Status: store.RunOK, Started: t0, Ended: t0.Add(3 * time.Second),
 		RowsRead: 10, Created: 6, Updated: 1, Unchanged: 1,
 		RejectedBy: map[string]int64{"no_identifier": 2}, FailedBy: map[string]int64{"invalid_email": 1}})
-	m.Observe(&sync.Result{Sync: "users", Status: store.RunFailed, Started: t0, Ended: t0.Add(time.Minute),
+	m.Observe(&engine.Result{Sync: "users", Status: store.RunFailed, Started: t0, Ended: t0.Add(time.Minute),
 		RowsRead: 5, Created: 5, Err: errors.New("source down")})
-	m.Observe(&sync.Result{Sync: "users", Status: store.RunAlreadyRunning, Started: t0, Ended: t0})
+	m.Observe(&engine.Result{Sync: "users", Status: store.RunAlreadyRunning, Started: t0, Ended: t0})
 	m.CountRun("orders", StatusPanicked)
 
 	want := `
@@ -109,7 +110,7 @@ dbsync_last_run_caught_up{sync="users"} 0
 func TestCursorLag(t *testing.T) {
 	st, log := setup(t)
 	ctx := context.Background()
-	save := func(sync string, c *connectors.Cursor) {
+	save := func(sync string, c *value.Cursor) {
 		enc, err := state.EncodeCursor(c)
 		if err != nil {
 			t.Fatal(err)
@@ -119,9 +120,9 @@ func TestCursorLag(t *testing.T) {
 		}
 	}
 	m := New("dev", []string{"users", "orders", "never"}, st, log)
-	save("users", &connectors.Cursor{Value: time.Now().Add(-time.Hour), Key: int64(7)})
-	save("orders", &connectors.Cursor{Value: int64(42), Key: int64(42)}) // not a time: no lag
-	save("gone", &connectors.Cursor{Value: time.Now().Add(-time.Hour)})  // no longer configured
+	save("users", &value.Cursor{Value: time.Now().Add(-time.Hour), Key: int64(7)})
+	save("orders", &value.Cursor{Value: int64(42), Key: int64(42)}) // not a time: no lag
+	save("gone", &value.Cursor{Value: time.Now().Add(-time.Hour)})  // no longer configured
 
 	lag := func() (float64, int) {
 		mfs, err := m.Registry().Gather()
@@ -140,7 +141,7 @@ func TestCursorLag(t *testing.T) {
 		t.Fatalf("lag %v over %d series, want about 3600 over 1", v, n)
 	}
 	// The next scrape sees the cursor the store holds now.
-	save("users", &connectors.Cursor{Value: time.Now().Add(-time.Minute), Key: int64(8)})
+	save("users", &value.Cursor{Value: time.Now().Add(-time.Minute), Key: int64(8)})
 	if v, _ := lag(); v < 60 || v > 120 {
 		t.Fatalf("lag %v after the cursor moved, want about 60", v)
 	}
@@ -205,11 +206,11 @@ func TestQuietSourceIsNotBehind(t *testing.T) {
 	st, log := setup(t)
 	m := New("dev", []string{"users"}, st, log)
 	t0 := time.Unix(1_800_000_000, 0)
-	m.Observe(&sync.Result{Sync: "users", Status: store.RunFailed, Started: t0, Ended: t0.Add(time.Second), RowsRead: 5000})
+	m.Observe(&engine.Result{Sync: "users", Status: store.RunFailed, Started: t0, Ended: t0.Add(time.Second), RowsRead: 5000})
 	if v := testutil.ToFloat64(m.caughtUp.WithLabelValues("users")); v != 0 {
 		t.Fatalf("caught up after a failed run = %v, want 0", v)
 	}
-	m.Observe(&sync.Result{Sync: "users", Status: store.RunOK, Started: t0.Add(time.Hour), Ended: t0.Add(time.Hour + time.Second)})
+	m.Observe(&engine.Result{Sync: "users", Status: store.RunOK, Started: t0.Add(time.Hour), Ended: t0.Add(time.Hour + time.Second)})
 	if v := testutil.ToFloat64(m.caughtUp.WithLabelValues("users")); v != 1 {
 		t.Fatalf("caught up after an ok run = %v, want 1", v)
 	}
@@ -220,7 +221,7 @@ func TestQuietSourceIsNotBehind(t *testing.T) {
 		t.Fatalf("last run time = %v", v)
 	}
 	// A run skipped as already running is another process's: it changes none of them.
-	m.Observe(&sync.Result{Sync: "users", Status: store.RunAlreadyRunning, Started: t0.Add(2 * time.Hour), Ended: t0.Add(2 * time.Hour)})
+	m.Observe(&engine.Result{Sync: "users", Status: store.RunAlreadyRunning, Started: t0.Add(2 * time.Hour), Ended: t0.Add(2 * time.Hour)})
 	if v := testutil.ToFloat64(m.lastRun.WithLabelValues("users")); v != unixSeconds(t0.Add(time.Hour+time.Second)) {
 		t.Fatalf("last run time moved on a skipped run: %v", v)
 	}
@@ -239,7 +240,7 @@ func TestCursorLagWallClock(t *testing.T) {
 	}
 	wall := civil.DateTime{Date: civil.Date{Year: 2024, Month: time.March, Day: 31}, Time: civil.Time{Hour: 1, Minute: 30}}
 	for _, s := range []string{"berlin", "utc"} {
-		enc, err := state.EncodeCursor(&connectors.Cursor{Value: wall, Key: int64(1)})
+		enc, err := state.EncodeCursor(&value.Cursor{Value: wall, Key: int64(1)})
 		if err != nil {
 			t.Fatal(err)
 		}

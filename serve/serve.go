@@ -22,9 +22,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/dbsync/dbsync/config"
+	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/metrics"
 	"github.com/dbsync/dbsync/store"
-	"github.com/dbsync/dbsync/sync"
 )
 
 // The HTTP endpoints; the Kubernetes manifests' probes use the same.
@@ -44,10 +44,10 @@ var ErrNoSchedule = errors.New("no schedule")
 
 // Config is what a Server runs.
 type Config struct {
-	Syncs   []config.Sync // each needs a schedule
-	Engine  *sync.Engine  // runs the syncs; its Store answers /healthz
-	Listen  string        // host:port for HTTP; DefaultListen when empty
-	Version string        // for dbsync_build_info
+	Syncs   []config.Sync  // each needs a schedule
+	Engine  *engine.Engine // runs the syncs; its Store answers /healthz
+	Listen  string         // host:port for HTTP; DefaultListen when empty
+	Version string         // for dbsync_build_info
 	Log     logrus.FieldLogger
 }
 
@@ -59,7 +59,7 @@ type Server struct {
 	store   *store.Store
 	metrics *metrics.Metrics
 	jobs    []*job
-	run     func(ctx context.Context, s config.Sync) *sync.Result // Engine.Run; a test may replace it
+	run     func(ctx context.Context, s config.Sync) *engine.Result // Engine.Run; a test may replace it
 
 	mu        gosync.Mutex
 	started   bool
@@ -103,8 +103,8 @@ func New(cfg Config) (*Server, error) {
 		log:    cfg.Log,
 		listen: cfg.Listen,
 		store:  cfg.Engine.Store,
-		run: func(ctx context.Context, s config.Sync) *sync.Result {
-			return cfg.Engine.Run(ctx, s, sync.Options{})
+		run: func(ctx context.Context, s config.Sync) *engine.Result {
+			return cfg.Engine.Run(ctx, s, engine.Options{})
 		},
 	}
 	if srv.listen == "" {

@@ -16,10 +16,10 @@ import (
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/dbsync/dbsync/config"
+	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/internal/testdb"
 	"github.com/dbsync/dbsync/metrics"
 	"github.com/dbsync/dbsync/store"
-	"github.com/dbsync/dbsync/sync"
 )
 
 type testBundle struct {
@@ -41,7 +41,7 @@ func setup(t *testing.T) *testBundle {
 
 func (b *testBundle) server(t *testing.T, syncs ...config.Sync) *Server {
 	t.Helper()
-	srv, err := New(Config{Syncs: syncs, Engine: &sync.Engine{Store: b.store, Log: b.log},
+	srv, err := New(Config{Syncs: syncs, Engine: &engine.Engine{Store: b.store, Log: b.log},
 		Listen: "127.0.0.1:0", Version: "test", Log: b.log})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func every(name, schedule string) config.Sync {
 func TestEverySyncNeedsASchedule(t *testing.T) {
 	b := setup(t)
 	_, err := New(Config{Syncs: []config.Sync{every("a", "@every 1m"), every("b", ""), every("c", " ")},
-		Engine: &sync.Engine{Store: b.store, Log: b.log}, Log: b.log})
+		Engine: &engine.Engine{Store: b.store, Log: b.log}, Log: b.log})
 	if !errors.Is(err, ErrNoSchedule) || !strings.Contains(err.Error(), "sync b, c:") {
 		t.Fatalf("want ErrNoSchedule naming b and c, got %v", err)
 	}
@@ -94,8 +94,8 @@ func TestScheduler(t *testing.T) {
 	srv := b.server(t, every("ok", "@every 1s"), every("slow", "@every 1s"), every("boom", "@every 1s"))
 	var okRuns, slowRuns, slowRunning, boomRuns atomic.Int64
 	var slowReturned atomic.Bool
-	srv.run = func(ctx context.Context, s config.Sync) *sync.Result {
-		res := &sync.Result{Sync: s.Name, Status: store.RunOK, Started: time.Now(), RowsRead: 1}
+	srv.run = func(ctx context.Context, s config.Sync) *engine.Result {
+		res := &engine.Result{Sync: s.Name, Status: store.RunOK, Started: time.Now(), RowsRead: 1}
 		switch s.Name {
 		case "ok":
 			okRuns.Add(1)
@@ -107,7 +107,7 @@ func TestScheduler(t *testing.T) {
 			<-ctx.Done() // until Stop
 			slowRunning.Add(-1)
 			slowReturned.Store(true)
-			res.Status, res.Err = store.RunFailed, sync.ErrInterrupted
+			res.Status, res.Err = store.RunFailed, engine.ErrInterrupted
 		case "boom":
 			boomRuns.Add(1)
 			panic("boom")

@@ -11,8 +11,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/civil"
-
-	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/value"
 )
 
 // typed is one cursor value with its type, so it comes back exactly as it was read:
@@ -28,7 +27,7 @@ type encoded struct {
 }
 
 // EncodeCursor turns a cursor into the text the store keeps; nil gives "".
-func EncodeCursor(c *connectors.Cursor) (string, error) {
+func EncodeCursor(c *value.Cursor) (string, error) {
 	if c == nil {
 		return "", nil
 	}
@@ -56,7 +55,7 @@ func encodeValue(v any) (typed, error) {
 		return typed{"datetime", v.In(time.UTC).Format(datetimeLayout)}, nil
 	case int64:
 		return typed{"int", strconv.FormatInt(v, 10)}, nil
-	case connectors.Decimal:
+	case value.Decimal:
 		return typed{"decimal", string(v)}, nil
 	case string:
 		return typed{"string", v}, nil
@@ -71,7 +70,7 @@ func encodeValue(v any) (typed, error) {
 const datetimeLayout = "2006-01-02T15:04:05.999999999"
 
 // DecodeCursor reads a cursor the store kept; "" gives nil (start from the first row).
-func DecodeCursor(s string) (*connectors.Cursor, error) {
+func DecodeCursor(s string) (*value.Cursor, error) {
 	if s == "" {
 		return nil, nil
 	}
@@ -83,7 +82,7 @@ func DecodeCursor(s string) (*connectors.Cursor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stored cursor %q: %w", s, err)
 	}
-	c := &connectors.Cursor{Value: v}
+	c := &value.Cursor{Value: v}
 	if e.Key != nil {
 		if c.Key, err = decodeValue(*e.Key); err != nil {
 			return nil, fmt.Errorf("stored cursor %q: %w", s, err)
@@ -101,7 +100,7 @@ func decodeValue(t typed) (any, error) {
 	case "int":
 		return strconv.ParseInt(t.Value, 10, 64)
 	case "decimal":
-		return connectors.Decimal(t.Value), nil
+		return value.Decimal(t.Value), nil
 	case "string":
 		return t.Value, nil
 	}
@@ -109,7 +108,7 @@ func decodeValue(t typed) (any, error) {
 }
 
 // FormatCursor shows a cursor to a person: "2024-05-01T10:00:00.123456Z / 42".
-func FormatCursor(c *connectors.Cursor) string {
+func FormatCursor(c *value.Cursor) string {
 	if c == nil {
 		return "(start)"
 	}
@@ -125,7 +124,7 @@ func formatValue(v any) string {
 	case time.Time:
 		return v.UTC().Format("2006-01-02T15:04:05.999999Z07:00")
 	case civil.DateTime:
-		return connectors.WallText(v)
+		return value.WallText(v)
 	}
 	return fmt.Sprint(v)
 }

@@ -6,15 +6,15 @@ import (
 
 	"cloud.google.com/go/civil"
 
-	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/state"
+	"github.com/dbsync/dbsync/value"
 )
 
 // TestWallClockCursor: a zone-less column's cursor keeps its wall clock, type and
 // microseconds, also one Europe/Berlin skips (02:10 on 2024-03-31).
 func TestWallClockCursor(t *testing.T) {
 	gap := civil.DateTime{Date: civil.Date{Year: 2024, Month: 3, Day: 31}, Time: civil.Time{Hour: 2, Minute: 10, Nanosecond: 123456000}}
-	c := &connectors.Cursor{Value: gap, Key: int64(7)}
+	c := &value.Cursor{Value: gap, Key: int64(7)}
 	s, err := state.EncodeCursor(c)
 	if err != nil {
 		t.Fatal(err)

@@ -6,19 +6,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/internal/testdb"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
+	"github.com/dbsync/dbsync/value"
 )
 
 func TestCursorRoundTrip(t *testing.T) {
 	ny, _ := time.LoadLocation("America/New_York")
-	cases := []*connectors.Cursor{
+	cases := []*value.Cursor{
 		nil,
 		{Value: time.Date(2024, 5, 1, 10, 0, 0, 123456789, ny), Key: int64(-9223372036854775808)},
 		{Value: int64(9223372036854775807), Key: "a \"quoted\" key"},
-		{Value: connectors.Decimal("123456789012345678901234567890.000001"), Key: connectors.Decimal("1")},
+		{Value: value.Decimal("123456789012345678901234567890.000001"), Key: value.Decimal("1")},
 		{Value: "2024-05-01", Key: nil}, // a lookback start has no key
 	}
 	for _, c := range cases {
@@ -50,8 +50,8 @@ func TestCursorRoundTrip(t *testing.T) {
 }
 
 func TestCursorRefusesWhatCannotBeOne(t *testing.T) {
-	for _, v := range []any{1.5, true, []byte("x"), connectors.JSON(`{}`), nil} {
-		if _, err := state.EncodeCursor(&connectors.Cursor{Value: v, Key: int64(1)}); err == nil {
+	for _, v := range []any{1.5, true, []byte("x"), value.JSON(`{}`), nil} {
+		if _, err := state.EncodeCursor(&value.Cursor{Value: v, Key: int64(1)}); err == nil {
 			t.Errorf("a %T was accepted as a cursor value", v)
 		}
 	}

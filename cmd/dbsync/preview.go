@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/identity"
-	"github.com/dbsync/dbsync/sync"
 )
 
 // previewCmd: dbsync preview -c FILE --sync NAME [--limit N]
@@ -41,7 +41,7 @@ func previewCmd(ctx context.Context, e *env, args []string) error {
 
 	out := newRowWriter(e, *asJSON, "KEY", "RESULT", "PERSON", "CHANGES")
 	var werr error
-	opt := sync.Options{DryRun: true, Limit: *limit, OnBatch: func(rows []sync.RowOutcome, log []identity.Change) {
+	opt := engine.Options{DryRun: true, Limit: *limit, OnBatch: func(rows []engine.RowOutcome, log []identity.Change) {
 		for _, r := range rows {
 			var changes []changeOut
 			for len(log) > 0 && log[0].RowKey == r.Key {
@@ -76,7 +76,7 @@ type previewOut struct {
 	Changes []changeOut `json:"changes,omitempty"`
 }
 
-func writePreview(out *rowWriter, r sync.RowOutcome, changes []changeOut) error {
+func writePreview(out *rowWriter, r engine.RowOutcome, changes []changeOut) error {
 	o := r.Outcome
 	v := previewOut{Key: r.Key, Result: o.Result.String(), CioID: o.CioID, Reason: o.Reason, Detail: o.Detail, Changes: changes}
 	var desc []string

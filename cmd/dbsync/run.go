@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/dbsync/dbsync/config"
+	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
-	"github.com/dbsync/dbsync/sync"
 )
 
 // runCmd: dbsync run -c FILE [--sync NAME]... [--dry-run]
@@ -41,13 +41,13 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 	}
 	defer st.Close()
 
-	engine := e.engine(cfg, st)
+	eng := e.engine(cfg, st)
 	failed := 0
 	for _, s := range syncs {
 		if ctx.Err() != nil {
 			break
 		}
-		res := engine.Run(ctx, s, sync.Options{DryRun: *dryRun})
+		res := eng.Run(ctx, s, engine.Options{DryRun: *dryRun})
 		if *asJSON || !e.terminal {
 			if err := writeJSON(e.stdout, newRunResult(res)); err != nil {
 				return err
@@ -57,7 +57,7 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 		}
 		// Stopped by SIGTERM after committing its batch is not a failure: the next
 		// run goes on from the cursor (a CronJob's pod being stopped exits 0).
-		if res.Status == store.RunFailed && !errors.Is(res.Err, sync.ErrInterrupted) {
+		if res.Status == store.RunFailed && !errors.Is(res.Err, engine.ErrInterrupted) {
 			failed++
 		}
 	}
@@ -85,7 +85,7 @@ type runResult struct {
 	Reason          string  `json:"reason,omitempty"`
 }
 
-func newRunResult(r *sync.Result) runResult {
+func newRunResult(r *engine.Result) runResult {
 	v := runResult{Sync: r.Sync, Status: r.Status, DryRun: r.DryRun, RowsRead: r.RowsRead, Created: r.Created,
 		Updated: r.Updated, Unchanged: r.Unchanged, Rejected: r.Rejected + r.Skipped, FailedChanges: r.FailedChanges(),
 		DurationSeconds: r.Ended.Sub(r.Started).Seconds()}
@@ -124,12 +124,12 @@ func pick(cfg *config.Config, names []string) ([]config.Sync, error) {
 	return out, nil
 }
 
-func (e *env) engine(cfg *config.Config, st *store.Store) *sync.Engine {
+func (e *env) engine(cfg *config.Config, st *store.Store) *engine.Engine {
 	log := e.logger()
-	return &sync.Engine{
+	return &engine.Engine{
 		Store:    st,
 		Settings: cfg.Workspace.Settings(),
 		Log:      log,
-		Progress: &sync.Progress{W: e.stderr, Live: e.errTerminal, Every: 5 * time.Second, Log: log},
+		Progress: &engine.Progress{W: e.stderr, Live: e.errTerminal, Every: 5 * time.Second, Log: log},
 	}
 }

@@ -31,14 +31,14 @@ func serveCmd(ctx context.Context, e *env, args []string) error {
 	}
 	defer st.Close()
 
-	engine := e.engine(cfg, st)
-	engine.Progress.Live = false // syncs run side by side: progress goes to the log
+	eng := e.engine(cfg, st)
+	eng.Progress.Live = false // syncs run side by side: progress goes to the log
 	srv, err := serve.New(serve.Config{
 		Syncs:   cfg.Syncs,
-		Engine:  engine,
+		Engine:  eng,
 		Listen:  *listen,
 		Version: version,
-		Log:     engine.Log,
+		Log:     eng.Log,
 	})
 	if err != nil {
 		return err

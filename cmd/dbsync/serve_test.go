@@ -18,11 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
+	"github.com/dbsync/dbsync/value"
 )
 
 // TestServe starts `dbsync serve` as a real process with two syncs on @every 1s,
@@ -457,7 +457,7 @@ func okRuns(t *testing.T, st *store.Store, sync string) int {
 	return n
 }
 
-func cursor(t *testing.T, st *store.Store, sync string) *connectors.Cursor {
+func cursor(t *testing.T, st *store.Store, sync string) *value.Cursor {
 	t.Helper()
 	wm, err := st.Watermark(context.Background(), sync)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/internal/columns"
 	"github.com/dbsync/dbsync/store"
+	"github.com/dbsync/dbsync/value"
 )
 
 // validateCmd: dbsync validate -c FILE [--connect]
@@ -154,7 +155,7 @@ func checkColumns(ctx context.Context, src connectors.Source, i int, s config.Sy
 
 // matchColumn finds name among cols by SPEC §3's rule (columns.Find, as a run does).
 // It returns the column's name, or why none.
-func matchColumn(cols []connectors.Column, name string) (string, string) {
+func matchColumn(cols []value.Column, name string) (string, string) {
 	names := make([]string, len(cols))
 	for i, c := range cols {
 		names[i] = c.Name

@@ -24,7 +24,7 @@
 //
 //	INT64                 int64
 //	FLOAT64               float64; NaN and ±Inf pass through (mapping rejects them)
-//	NUMERIC, BIGNUMERIC   connectors.Decimal, exact: the shortest form ("12.5", "3",
+//	NUMERIC, BIGNUMERIC   value.Decimal, exact: the shortest form ("12.5", "3",
 //	                      "-0.000000001"), padded with zeros to the column's scale when
 //	                      the result schema declares one (NUMERIC(20,2): "12.50")
 //	BOOL                  bool
@@ -34,10 +34,10 @@
 //	DATETIME              time.Time, the wall clock read in Spec.Timezone (UTC when nil)
 //	TIMESTAMP             time.Time, the instant in UTC, microseconds
 //	TIME                  string ("15:04:05.123456", fraction only when non-zero)
-//	JSON                  connectors.JSON
-//	STRUCT                connectors.JSON, an object keyed by field name (an unnamed
+//	JSON                  value.JSON
+//	STRUCT                value.JSON, an object keyed by field name (an unnamed
 //	                      field is _field_N, N counting from 1)
-//	ARRAY                 connectors.JSON, an array (BigQuery returns a NULL array as [])
+//	ARRAY                 value.JSON, an array (BigQuery returns a NULL array as [])
 //	GEOGRAPHY             string, WKT, as BigQuery writes it
 //	INTERVAL              string, canonical ("1-2 3 4:5:6.5")
 //	RANGE                 string ("[2024-01-01, UNBOUNDED)")

@@ -12,13 +12,14 @@ import (
 
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/internal/columns"
+	"github.com/dbsync/dbsync/value"
 )
 
 // plan is the queries of one Read.
 type plan struct {
-	count *bigquery.Query    // the rows a NULL watermark column or key leaves out; nil without a watermark
-	read  *bigquery.Query    // the rows
-	after *connectors.Cursor // where read starts, for messages; nil: from the first row
+	count *bigquery.Query // the rows a NULL watermark column or key leaves out; nil without a watermark
+	read  *bigquery.Query // the rows
+	after *value.Cursor   // where read starts, for messages; nil: from the first row
 
 	col, key string // the watermark column's and key's names in the result
 

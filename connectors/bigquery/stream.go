@@ -8,9 +8,8 @@ import (
 	"time"
 
 	"cloud.google.com/go/bigquery"
+	"github.com/dbsync/dbsync/value"
 	"google.golang.org/api/iterator"
-
-	"github.com/dbsync/dbsync/connectors"
 )
 
 // stream is one Read: one query job, whose result pages are fetched as Next
@@ -24,7 +23,7 @@ type stream struct {
 	it     *bigquery.RowIterator
 	cancel context.CancelFunc // of the iterator's context
 	wm     [2]int             // indexes of the watermark column and key; -1 without a watermark
-	after  *connectors.Cursor // the last row handed out, for messages
+	after  *value.Cursor      // the last row handed out, for messages
 	done   bool
 	skip   *plan // set until the first row is seen: skip it if it is the cursor's row
 }
@@ -61,10 +60,10 @@ func (st *stream) start(ctx context.Context, p *plan) error {
 	return nil
 }
 
-func (st *stream) Columns() []connectors.Column {
-	out := make([]connectors.Column, len(st.it.Schema))
+func (st *stream) Columns() []value.Column {
+	out := make([]value.Column, len(st.it.Schema))
 	for i, f := range st.it.Schema {
-		out[i] = connectors.Column{Name: f.Name, Type: typeName(f)}
+		out[i] = value.Column{Name: f.Name, Type: typeName(f)}
 	}
 	return out
 }
@@ -118,7 +117,7 @@ func (st *stream) Next(ctx context.Context) ([][]any, error) {
 	}
 	if st.wm[0] >= 0 && st.wm[1] >= 0 {
 		last := out[len(out)-1]
-		st.after = &connectors.Cursor{Value: last[st.wm[0]], Key: last[st.wm[1]]}
+		st.after = &value.Cursor{Value: last[st.wm[0]], Key: last[st.wm[1]]}
 	}
 	return out, nil
 }

@@ -12,8 +12,7 @@ import (
 
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/civil"
-
-	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/value"
 )
 
 // bindCursor turns a cursor value into a query parameter of f's type.
@@ -44,7 +43,7 @@ func bindCursor(f *bigquery.FieldSchema, v any, loc *time.Location) (any, error)
 }
 
 // decode turns a value the client read for field f into a connectors value.
-func decode(v bigquery.Value, f *bigquery.FieldSchema, loc *time.Location) (connectors.Value, error) {
+func decode(v bigquery.Value, f *bigquery.FieldSchema, loc *time.Location) (value.Value, error) {
 	if v == nil {
 		return nil, nil
 	}
@@ -57,7 +56,7 @@ func decode(v bigquery.Value, f *bigquery.FieldSchema, loc *time.Location) (conn
 		if err != nil {
 			return nil, err
 		}
-		return connectors.JSON(b), nil
+		return value.JSON(b), nil
 	}
 	switch v := v.(type) {
 	case string:
@@ -65,13 +64,13 @@ func decode(v bigquery.Value, f *bigquery.FieldSchema, loc *time.Location) (conn
 			return v, nil
 		}
 		if !json.Valid([]byte(v)) {
-			return connectors.Invalid{Reason: "not valid JSON"}, nil
+			return value.Invalid{Reason: "not valid JSON"}, nil
 		}
-		return connectors.JSON(v), nil
+		return value.JSON(v), nil
 	case int64, float64, bool, []byte:
 		return v, nil
 	case *big.Rat:
-		return connectors.Decimal(decimalText(v, int(f.Scale))), nil
+		return value.Decimal(decimalText(v, int(f.Scale))), nil
 	case time.Time:
 		return v.UTC(), nil
 	case civil.Date:

@@ -12,8 +12,8 @@ import (
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/civil"
 
-	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/internal/columns"
+	"github.com/dbsync/dbsync/value"
 )
 
 // The emulator cannot give what these read (a NUMERIC with a declared scale in
@@ -71,8 +71,8 @@ func TestNested(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := connectors.JSON(`{"_field_3":["NaN","Infinity","-Infinity",0.1],"dt":"2024-01-02T08:00:00Z","i":"1-2 3 4:0:0","j":"not json","n":2.50,"r":"[2024-01-01, UNBOUNDED)","ts":"2024-01-02T03:04:05.123456Z"}`)
-	if string(got.(connectors.JSON)) != string(want) {
+	want := value.JSON(`{"_field_3":["NaN","Infinity","-Infinity",0.1],"dt":"2024-01-02T08:00:00Z","i":"1-2 3 4:0:0","j":"not json","n":2.50,"r":"[2024-01-01, UNBOUNDED)","ts":"2024-01-02T03:04:05.123456Z"}`)
+	if string(got.(value.JSON)) != string(want) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }

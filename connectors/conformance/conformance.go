@@ -75,13 +75,13 @@ const (
 	Text        Kind = iota + 1 // string; short enough to be a key (VARCHAR(255))
 	Int                         // int64 within 32 bits (integer, INT)
 	BigInt                      // int64 (bigint, BIGINT, INT64)
-	Decimal                     // connectors.Decimal with 2 decimals and up to 15 digits (numeric(20,2))
+	Decimal                     // value.Decimal with 2 decimals and up to 15 digits (numeric(20,2))
 	Float                       // float64 (double precision)
 	Bool                        // bool
 	Date                        // time.Time: its date in its own location is stored
 	Timestamp                   // time.Time: its wall clock in its own location is stored, microseconds (timestamp, DATETIME(6))
 	TimestampTZ                 // time.Time: the instant, microseconds (timestamptz, TIMESTAMP(6))
-	JSON                        // connectors.JSON (jsonb, JSON)
+	JSON                        // value.JSON (jsonb, JSON)
 	Bytes                       // []byte (bytea, VARBINARY)
 )
 

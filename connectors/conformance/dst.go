@@ -12,6 +12,7 @@ import (
 
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/state"
+	"github.com/dbsync/dbsync/value"
 )
 
 // RunDaylightSaving reads zone-less timestamps (Kind Timestamp) in Europe/Berlin
@@ -66,7 +67,7 @@ func RunDaylightSaving(t *testing.T, h Harness) {
 				t.Errorf("last cursor: %v", err)
 			}
 			// A lookback restart from a wall clock in the gap reads from it, inclusive.
-			from := &connectors.Cursor{Value: civil.DateTimeOf(wall(3, 31, 2, 35))}
+			from := &value.Cursor{Value: civil.DateTimeOf(wall(3, 31, 2, 35))}
 			res := readAll(t, src, connectors.Request{After: from, BatchSize: batch})
 			wantKeys(t, "lookback from 02:35", keysOf(res.rows, 0), ints(3, id))
 		})

@@ -7,12 +7,13 @@ import (
 	"testing"
 
 	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/value"
 )
 
 // ReadAll opens spec and reads every row a Read of req gives, for a connector's own
 // tests. An error opening the source fails t; an error reading is returned, with the
 // rows read before it. A zero BatchSize reads 100 at a time.
-func ReadAll(t *testing.T, spec connectors.Spec, req connectors.Request) ([]connectors.Column, [][]any, error) {
+func ReadAll(t *testing.T, spec connectors.Spec, req connectors.Request) ([]value.Column, [][]any, error) {
 	t.Helper()
 	ctx := context.Background()
 	if spec.Sync == "" {

@@ -18,6 +18,7 @@ import (
 	"cloud.google.com/go/civil"
 
 	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/value"
 )
 
 // Run runs the suite against h, each test in parallel on a database of its own.
@@ -95,7 +96,7 @@ func open(t *testing.T, spec connectors.Spec) connectors.Source {
 
 // result is everything one Read gave.
 type result struct {
-	cols    []connectors.Column
+	cols    []value.Column
 	rows    [][]any
 	batches []int
 	nulls   int64
@@ -146,7 +147,7 @@ func readAll(t *testing.T, src connectors.Source, req connectors.Request) result
 // readResuming reads as a run that stops after every batch would: each batch
 // is the first of a new Read after the cursor of the row before. It returns the
 // rows and the last cursor (after, when it read nothing).
-func readResuming(t *testing.T, src connectors.Source, spec connectors.Spec, after *connectors.Cursor, batch int) ([][]any, *connectors.Cursor) {
+func readResuming(t *testing.T, src connectors.Source, spec connectors.Spec, after *value.Cursor, batch int) ([][]any, *value.Cursor) {
 	t.Helper()
 	ctx := context.Background()
 	var rows [][]any
@@ -178,7 +179,7 @@ func readResuming(t *testing.T, src connectors.Source, spec connectors.Spec, aft
 	}
 }
 
-func describe(c *connectors.Cursor) string {
+func describe(c *value.Cursor) string {
 	if c == nil {
 		return "from the start"
 	}
@@ -186,12 +187,12 @@ func describe(c *connectors.Cursor) string {
 }
 
 // cursorOf is the cursor a run would keep after row.
-func cursorOf(t *testing.T, cols []connectors.Column, wm connectors.Watermark, row []any) *connectors.Cursor {
+func cursorOf(t *testing.T, cols []value.Column, wm connectors.Watermark, row []any) *value.Cursor {
 	t.Helper()
-	return &connectors.Cursor{Value: row[index(t, cols, wm.Column)], Key: row[index(t, cols, wm.Key)]}
+	return &value.Cursor{Value: row[index(t, cols, wm.Column)], Key: row[index(t, cols, wm.Key)]}
 }
 
-func index(t *testing.T, cols []connectors.Column, name string) int {
+func index(t *testing.T, cols []value.Column, name string) int {
 	t.Helper()
 	for i, c := range cols {
 		if c.Name == name {
@@ -234,7 +235,7 @@ func abbreviate(v []any) string {
 }
 
 // wantNothingAfter checks a Read after c returns no rows.
-func wantNothingAfter(t *testing.T, src connectors.Source, c *connectors.Cursor) {
+func wantNothingAfter(t *testing.T, src connectors.Source, c *value.Cursor) {
 	t.Helper()
 	res := readAll(t, src, connectors.Request{After: c, BatchSize: 10})
 	if len(res.rows) != 0 {
@@ -263,10 +264,10 @@ func checkValue(want, got any) error {
 		if !ok || !g.Equal(w) {
 			return fmt.Errorf("got %#v (%T), want %s", got, got, w.UTC().Format(time.RFC3339Nano))
 		}
-	case connectors.Decimal:
-		g, ok := got.(connectors.Decimal)
+	case value.Decimal:
+		g, ok := got.(value.Decimal)
 		if !ok {
-			return fmt.Errorf("got %#v (%T), want connectors.Decimal %s", got, got, w)
+			return fmt.Errorf("got %#v (%T), want value.Decimal %s", got, got, w)
 		}
 		if !decimalForm.MatchString(string(g)) {
 			return fmt.Errorf("decimal %q: want digits, an optional sign and point", g)
@@ -276,10 +277,10 @@ func checkValue(want, got any) error {
 		if gr == nil || gr.Cmp(wr) != 0 {
 			return fmt.Errorf("got decimal %s, want %s", g, w)
 		}
-	case connectors.JSON:
-		g, ok := got.(connectors.JSON)
+	case value.JSON:
+		g, ok := got.(value.JSON)
 		if !ok {
-			return fmt.Errorf("got %#v (%T), want connectors.JSON %s", got, got, w)
+			return fmt.Errorf("got %#v (%T), want value.JSON %s", got, got, w)
 		}
 		var gv, wv any
 		if err := json.Unmarshal(g, &gv); err != nil {
@@ -318,17 +319,17 @@ func testTypes(t *testing.T, h Harness) {
 	spec := f.table(t, "types", cols, connectors.Watermark{})
 	plus2 := time.FixedZone("+02:00", 2*3600)
 	rows := [][]any{
-		{int64(1), "héllo, 'wörld'; \"--\"", int64(-2147483648), int64(9007199254740993), connectors.Decimal("12.50"), 1.5, true,
+		{int64(1), "héllo, 'wörld'; \"--\"", int64(-2147483648), int64(9007199254740993), value.Decimal("12.50"), 1.5, true,
 			time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC),
 			time.Date(2024, 1, 2, 3, 4, 5, 123456000, time.UTC),
 			time.Date(2024, 6, 7, 8, 9, 10, 654321000, plus2),
-			connectors.JSON(`{"a": [1, 2, {"b": null, "c": [true, false]}], "d": "x", "e": 1.5}`),
+			value.JSON(`{"a": [1, 2, {"b": null, "c": [true, false]}], "d": "x", "e": 1.5}`),
 			[]byte{0, 1, 2, 0xff}},
-		{int64(2), "", int64(2147483647), int64(-9223372036854775808), connectors.Decimal("-1234567890123.45"), -0.25, false,
+		{int64(2), "", int64(2147483647), int64(-9223372036854775808), value.Decimal("-1234567890123.45"), -0.25, false,
 			time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC),
 			time.Date(2037, 12, 31, 23, 59, 59, 1000, time.UTC),
 			time.Date(1970, 1, 2, 0, 0, 0, 1000, time.UTC),
-			connectors.JSON(`[1, "two", {"three": {"four": [4]}}]`),
+			value.JSON(`[1, "two", {"three": {"four": [4]}}]`),
 			[]byte("x")},
 		{int64(3), nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil},
 	}
@@ -424,7 +425,7 @@ func testDuplicateKeys(t *testing.T, h Harness) {
 	}
 	// A run that ended on one of the rows with key 3 reads the other next.
 	for _, batch := range []int{1, 2, 100} {
-		res := readAll(t, src, connectors.Request{After: &connectors.Cursor{Value: t0, Key: int64(3)}, BatchSize: batch})
+		res := readAll(t, src, connectors.Request{After: &value.Cursor{Value: t0, Key: int64(3)}, BatchSize: batch})
 		wantKeys(t, fmt.Sprintf("after key 3, batch %d", batch), keysOf(res.rows, 0), all[3:])
 	}
 }
@@ -478,7 +479,7 @@ func testLookback(t *testing.T, h Harness) {
 	f.db.Insert(t, "events", cols, [][]any{{int64(11), t0.Add(5*time.Second + 500*time.Millisecond)}})
 	wantNothingAfter(t, src, cur)
 
-	lookback := &connectors.Cursor{Value: cur.Value.(time.Time).Add(-5 * time.Second)}
+	lookback := &value.Cursor{Value: cur.Value.(time.Time).Add(-5 * time.Second)}
 	res := readAll(t, src, connectors.Request{After: lookback, BatchSize: 2})
 	wantKeys(t, "lookback", keysOf(res.rows, 0), []any{int64(5), int64(11), int64(6), int64(7), int64(8), int64(9), int64(10)})
 }
@@ -581,7 +582,7 @@ func testNullWatermark(t *testing.T, h Harness) {
 	if res.nulls != 3 {
 		t.Errorf("NullCursorRows = %d, want 3", res.nulls)
 	}
-	res = readAll(t, src, connectors.Request{After: &connectors.Cursor{Value: t0, Key: int64(1)}, BatchSize: 1})
+	res = readAll(t, src, connectors.Request{After: &value.Cursor{Value: t0, Key: int64(1)}, BatchSize: 1})
 	wantKeys(t, "after a cursor", keysOf(res.rows, 0), []any{int64(3)})
 	if res.nulls != 3 {
 		t.Errorf("NullCursorRows after a cursor = %d, want 3", res.nulls)
@@ -622,7 +623,7 @@ func testIntegerWatermark(t *testing.T, h Harness) {
 		t.Errorf("last cursor value %#v (%T), want int64 9007199254740993", last.Value, last.Value)
 	}
 	wantNothingAfter(t, src, last)
-	res := readAll(t, src, connectors.Request{After: &connectors.Cursor{Value: int64(2), Key: int64(2)}, BatchSize: 2})
+	res := readAll(t, src, connectors.Request{After: &value.Cursor{Value: int64(2), Key: int64(2)}, BatchSize: 2})
 	wantKeys(t, "after (2, 2)", keysOf(res.rows, 0), ints(3, 6))
 }
 
@@ -697,7 +698,7 @@ func testQuery(t *testing.T, h Harness) {
 	if res.rows[0][2] != "n4" {
 		t.Errorf("label %#v, want n4", res.rows[0][2])
 	}
-	res = readAll(t, src, connectors.Request{LastSyncTime: 4, BatchSize: 5, After: &connectors.Cursor{Value: int64(4), Key: int64(4)}})
+	res = readAll(t, src, connectors.Request{LastSyncTime: 4, BatchSize: 5, After: &value.Cursor{Value: int64(4), Key: int64(4)}})
 	wantKeys(t, "watermark after (4, 4)", keysOf(res.rows, 0), ints(5, 6))
 }
 

@@ -9,17 +9,17 @@
 //
 // Values:
 //
-//	TINYINT ... BIGINT, YEAR            int64; BIGINT UNSIGNED above 2^63-1 as connectors.Decimal
+//	TINYINT ... BIGINT, YEAR            int64; BIGINT UNSIGNED above 2^63-1 as value.Decimal
 //	TINYINT(1), BOOLEAN, BIT(1)         bool, for a table: sync (read from information_schema.COLUMNS);
 //	                                    a query: sync cannot tell them from integers and reads int64
 //	BIT(n)                              int64
-//	DECIMAL                             connectors.Decimal, the digits as the server gives them
+//	DECIMAL                             value.Decimal, the digits as the server gives them
 //	FLOAT, DOUBLE                       float64 (a FLOAT keeps its shortest form: 1.1, not 1.100000023841858)
 //	DATE                                time.Time, midnight UTC
 //	DATETIME(n)                         civil.DateTime, the wall clock (mapping reads it in Spec.Timezone)
 //	TIMESTAMP(n)                        time.Time, the instant
-//	zero dates (0000-00-00 ...)         connectors.Invalid
-//	JSON                                connectors.JSON; MariaDB's JSON (a LONGTEXT with a
+//	zero dates (0000-00-00 ...)         value.Invalid
+//	JSON                                value.JSON; MariaDB's JSON (a LONGTEXT with a
 //	                                    json_valid CHECK, found in information_schema.CHECK_CONSTRAINTS)
 //	                                    only for a table: sync; a query: sync reads it as string
 //	BINARY, VARBINARY, BLOBs, GEOMETRY  []byte
@@ -50,6 +50,7 @@ import (
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/connectors/sqlsource"
 	"github.com/dbsync/dbsync/internal/dsn"
+	"github.com/dbsync/dbsync/value"
 )
 
 func init() {
@@ -346,8 +347,8 @@ func (d *dialect) column(name, typ string, decl *declared) sqlsource.Column {
 }
 
 // decodeTime reads DATE, DATETIME and TIMESTAMP text ("2024-01-02 03:04:05.123456") in loc.
-func decodeTime(loc *time.Location) func(any) (connectors.Value, error) {
-	return func(v any) (connectors.Value, error) {
+func decodeTime(loc *time.Location) func(any) (value.Value, error) {
+	return func(v any) (value.Value, error) {
 		b, ok := v.([]byte)
 		if !ok {
 			return nil, fmt.Errorf("want a date or time as text, the driver gave a %T", v)
@@ -357,7 +358,7 @@ func decodeTime(loc *time.Location) func(any) (connectors.Value, error) {
 }
 
 // decodeWall reads DATETIME text as the wall clock it is.
-func decodeWall(v any) (connectors.Value, error) {
+func decodeWall(v any) (value.Value, error) {
 	b, ok := v.([]byte)
 	if !ok {
 		return nil, fmt.Errorf("want a date and time as text, the driver gave a %T", v)
@@ -366,8 +367,8 @@ func decodeWall(v any) (connectors.Value, error) {
 }
 
 // decodeBit reads BIT(n), big-endian bytes, as an integer, or as a bool for BIT(1).
-func decodeBit(asBool bool) func(any) (connectors.Value, error) {
-	return func(v any) (connectors.Value, error) {
+func decodeBit(asBool bool) func(any) (value.Value, error) {
+	return func(v any) (value.Value, error) {
 		b, ok := v.([]byte)
 		if !ok || len(b) > 8 {
 			return nil, fmt.Errorf("want up to 8 bytes of BIT, the driver gave %T %v", v, v)

@@ -16,6 +16,7 @@ import (
 	"github.com/dbsync/dbsync/connectors/conformance"
 	"github.com/dbsync/dbsync/connectors/conformance/sqlharness"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/value"
 )
 
 var types = map[conformance.Kind]string{
@@ -122,7 +123,7 @@ func TestJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []any{int64(1), connectors.JSON(`{"a": [1, {"b": null}]}`), connectors.JSON(`[1]`), `{"not": "json typed"}`, "{}"}
+	want := []any{int64(1), value.JSON(`{"a": [1, {"b": null}]}`), value.JSON(`[1]`), `{"not": "json typed"}`, "{}"}
 	if isMariaDB(t, db) {
 		// MariaDB stores JSON as written; MySQL normalizes it.
 		if !reflect.DeepEqual(rows[0], want) {
@@ -131,7 +132,7 @@ func TestJSON(t *testing.T) {
 		if cols[1].Type != "json" || cols[3].Type != "longtext" {
 			t.Errorf("column types %v", cols)
 		}
-	} else if _, ok := rows[0][1].(connectors.JSON); !ok {
+	} else if _, ok := rows[0][1].(value.JSON); !ok {
 		t.Errorf("MySQL JSON read as %T", rows[0][1])
 	}
 
@@ -191,12 +192,12 @@ func TestValues(t *testing.T) {
 	spec.Table = "v"
 	spec.Timezone = ny
 	want := [][]any{
-		{int64(1), connectors.Decimal("18446744073709551615"), connectors.Decimal("12345678901234567890.12345678901234567890"), 1.1, 2.5,
+		{int64(1), value.Decimal("18446744073709551615"), value.Decimal("12345678901234567890.12345678901234567890"), 1.1, 2.5,
 			time.Date(2024, 1, 15, 9, 0, 0, 1000, ny), time.Date(2024, 1, 15, 14, 0, 0, 2000, time.UTC), time.Date(2024, 7, 1, 12, 0, 0, 0, ny),
 			time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC), int64(2024), "13:14:15.500", "y", []byte{0, 0xff}, "tëxt", []byte("ab")},
-		{int64(2), int64(5), connectors.Decimal("-0.00000000000000000001"), -0.5, 0.0,
-			connectors.Invalid{Reason: `zero date "0000-00-00 00:00:00.000000"`}, connectors.Invalid{Reason: `zero date "0000-00-00 00:00:00.000000"`},
-			connectors.Invalid{Reason: `zero date "2024-00-00 00:00:00"`}, connectors.Invalid{Reason: `zero date "0000-00-00"`},
+		{int64(2), int64(5), value.Decimal("-0.00000000000000000001"), -0.5, 0.0,
+			value.Invalid{Reason: `zero date "0000-00-00 00:00:00.000000"`}, value.Invalid{Reason: `zero date "0000-00-00 00:00:00.000000"`},
+			value.Invalid{Reason: `zero date "2024-00-00 00:00:00"`}, value.Invalid{Reason: `zero date "0000-00-00"`},
 			nil, nil, nil, nil, nil, nil},
 	}
 	for _, wm := range []connectors.Watermark{{}, {Column: "id", Key: "id"}} { // text and binary protocol
@@ -222,8 +223,8 @@ func TestValues(t *testing.T) {
 					}
 				}
 				// The text protocol gives a zero DATETIME(6) without its fraction.
-				if gi, ok := g.(connectors.Invalid); ok && strings.HasPrefix(gi.Reason, "zero date") {
-					if _, ok := w.(connectors.Invalid); ok {
+				if gi, ok := g.(value.Invalid); ok && strings.HasPrefix(gi.Reason, "zero date") {
+					if _, ok := w.(value.Invalid); ok {
 						continue
 					}
 				}
@@ -254,7 +255,7 @@ func TestDatetimeCursor(t *testing.T) {
 		{"ts", time.Date(2024, 1, 15, 9, 0, 0, 1000, time.UTC)},
 	} {
 		spec.Watermark = connectors.Watermark{Column: tc.col, Key: "id"}
-		_, rows, err := read(t, spec, connectors.Request{After: &connectors.Cursor{Value: tc.after, Key: int64(1)}})
+		_, rows, err := read(t, spec, connectors.Request{After: &value.Cursor{Value: tc.after, Key: int64(1)}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,7 @@
 // Values:
 //
 //	smallint, integer, bigint          int64
-//	numeric, decimal                   connectors.Decimal, the digits as PostgreSQL gives them ("12.50");
+//	numeric, decimal                   value.Decimal, the digits as PostgreSQL gives them ("12.50");
 //	                                   NaN and ±Infinity as float64 NaN and ±Inf
 //	real, double precision             float64
 //	boolean                            bool
@@ -19,9 +19,9 @@
 //	date                               time.Time, midnight UTC
 //	timestamp                          civil.DateTime, the wall clock (mapping reads it in Spec.Timezone)
 //	timestamptz                        time.Time, the instant (in UTC)
-//	json, jsonb                        connectors.JSON
+//	json, jsonb                        value.JSON
 //	time, timetz                       string ("15:04:05.123456")
-//	'infinity' dates and timestamps    connectors.Invalid
+//	'infinity' dates and timestamps    value.Invalid
 //	anything else (text, uuid, ...)    string, as PostgreSQL writes it
 //
 // A cursor on a timestamp column is bound as the wall clock it holds (one stored
@@ -46,6 +46,7 @@ import (
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/connectors/sqlsource"
 	"github.com/dbsync/dbsync/internal/dsn"
+	"github.com/dbsync/dbsync/value"
 )
 
 func init() {
@@ -183,13 +184,13 @@ func (d dialect) column(name, typ string) sqlsource.Column {
 
 // decodeTime reads a date or timestamp lib/pq has parsed; 'infinity' and
 // '-infinity' come as text and are Invalid.
-func decodeTime(typ string, conv func(time.Time) time.Time) func(any) (connectors.Value, error) {
-	return func(v any) (connectors.Value, error) {
+func decodeTime(typ string, conv func(time.Time) time.Time) func(any) (value.Value, error) {
+	return func(v any) (value.Value, error) {
 		switch v := v.(type) {
 		case time.Time:
 			return conv(v), nil
 		case []byte:
-			return connectors.Invalid{Reason: fmt.Sprintf("%s '%s'", typ, v)}, nil
+			return value.Invalid{Reason: fmt.Sprintf("%s '%s'", typ, v)}, nil
 		}
 		return nil, fmt.Errorf("want a %s, the driver gave a %T", typ, v)
 	}
@@ -197,19 +198,19 @@ func decodeTime(typ string, conv func(time.Time) time.Time) func(any) (connector
 
 // decodeWall reads a timestamp (without time zone) as its wall clock; lib/pq
 // has parsed it into a time.Time in UTC.
-func decodeWall(v any) (connectors.Value, error) {
+func decodeWall(v any) (value.Value, error) {
 	switch v := v.(type) {
 	case time.Time:
 		return civil.DateTimeOf(v), nil
 	case []byte:
-		return connectors.Invalid{Reason: fmt.Sprintf("timestamp '%s'", v)}, nil
+		return value.Invalid{Reason: fmt.Sprintf("timestamp '%s'", v)}, nil
 	}
 	return nil, fmt.Errorf("want a timestamp, the driver gave a %T", v)
 }
 
 // decodeClock gives a time of day (lib/pq parses it into a time.Time) as text.
-func decodeClock(layout string) func(any) (connectors.Value, error) {
-	return func(v any) (connectors.Value, error) {
+func decodeClock(layout string) func(any) (value.Value, error) {
+	return func(v any) (value.Value, error) {
 		switch v := v.(type) {
 		case time.Time:
 			return v.Format(layout), nil

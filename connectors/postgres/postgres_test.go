@@ -20,6 +20,7 @@ import (
 	"github.com/dbsync/dbsync/connectors/conformance/sqlharness"
 	"github.com/dbsync/dbsync/internal/columns"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/value"
 )
 
 var types = map[conformance.Kind]string{
@@ -128,13 +129,13 @@ func TestValues(t *testing.T) {
 	if want := []string{"int4", "numeric", "numeric", "float4", "uuid", "json", "time", "timetz", "_text", "int2", "bpchar"}; !reflect.DeepEqual(types, want) {
 		t.Errorf("types %v, want %v", types, want)
 	}
-	want := []any{int64(1), connectors.Decimal("12345678901234567890.123456789012345678"), connectors.Decimal("12.50"), 1.1,
-		"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", connectors.JSON(`{"b": 1,  "a": [true]}`), "13:14:15.123456", "13:14:15+02:00",
+	want := []any{int64(1), value.Decimal("12345678901234567890.123456789012345678"), value.Decimal("12.50"), 1.1,
+		"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", value.JSON(`{"b": 1,  "a": [true]}`), "13:14:15.123456", "13:14:15+02:00",
 		`{a,"b c"}`, int64(-32768), "ab "}
 	if !reflect.DeepEqual(rows[0], want) {
 		t.Errorf("row 1\n got %#v\nwant %#v", rows[0], want)
 	}
-	if n2 := rows[1][2]; n2 != connectors.Decimal("-0.01") {
+	if n2 := rows[1][2]; n2 != value.Decimal("-0.01") {
 		t.Errorf("numeric(10,2) -0.01 read as %#v", n2)
 	}
 	for i, w := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
@@ -158,9 +159,9 @@ func TestInfinity(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, want := range []any{
-		connectors.Invalid{Reason: "timestamp 'infinity'"},
-		connectors.Invalid{Reason: "timestamptz '-infinity'"},
-		connectors.Invalid{Reason: "date 'infinity'"},
+		value.Invalid{Reason: "timestamp 'infinity'"},
+		value.Invalid{Reason: "timestamptz '-infinity'"},
+		value.Invalid{Reason: "date 'infinity'"},
 	} {
 		if rows[0][i+1] != want {
 			t.Errorf("column %d: %#v, want %#v", i+1, rows[0][i+1], want)

@@ -11,18 +11,18 @@
 //
 //	declared type                                value
 //	containing BOOL                               bool: an integer (0 is false) or text true/false, t/f, yes/no, on/off, 1/0
-//	containing JSON                               connectors.JSON: text or a blob holding JSON, or a number
+//	containing JSON                               value.JSON: text or a blob holding JSON, or a number
 //	starting DATETIME or TIMESTAMP                time.Time: text "2006-01-02 15:04:05[.ffffff]" (a space or T),
 //	                                              "2006-01-02 15:04", with or without an offset (Z, +02:00), or
 //	                                              Go's time.String form; or an integer, Unix seconds
 //	starting DATE                                 time.Time, the date at midnight UTC, from the same forms
-//	starting NUMERIC or DECIMAL                   connectors.Decimal: an integer, a real (its shortest form) or
+//	starting NUMERIC or DECIMAL                   value.Decimal: an integer, a real (its shortest form) or
 //	                                              text holding a decimal number
 //	anything else, or none                        by storage class: INTEGER int64, REAL float64, TEXT string, BLOB []byte
 //
 // Zone-less text is a wall clock in Spec.Timezone (UTC when nil); text with an
 // offset and integers are instants. A value a declared type cannot read (a REAL
-// in a DATETIME column, text that is no date) is connectors.Invalid.
+// in a DATETIME column, text that is no date) is value.Invalid.
 //
 // A date or time watermark column (or key) is compared and sorted by the times
 // it holds. At each Read one query looks at all its values (a scan of the
@@ -62,6 +62,7 @@ import (
 
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/connectors/sqlsource"
+	"github.com/dbsync/dbsync/value"
 )
 
 func init() {
@@ -158,10 +159,10 @@ func (d dialect) column(name, decl string) sqlsource.Column {
 		c.Decode = lenient(decl, decodeJSON)
 	case strings.HasPrefix(upper, "DATETIME"), strings.HasPrefix(upper, "TIMESTAMP"), strings.HasPrefix(upper, "DATE"):
 		dateOnly := !strings.HasPrefix(upper, "DATETIME") && !strings.HasPrefix(upper, "TIMESTAMP")
-		c.Decode = func(v any) (connectors.Value, error) {
+		c.Decode = func(v any) (value.Value, error) {
 			t, err := readTime(v, d.loc, dateOnly)
 			if err != nil {
-				return connectors.Invalid{Reason: err.Error()}, nil
+				return value.Invalid{Reason: err.Error()}, nil
 			}
 			return t, nil
 		}
@@ -188,11 +189,11 @@ func (d dialect) column(name, decl string) sqlsource.Column {
 
 // lenient turns a storage class the declared type cannot read into Invalid: in
 // SQLite that is the data's doing, not the driver's.
-func lenient(decl string, dec func(any) (connectors.Value, error)) func(any) (connectors.Value, error) {
-	return func(v any) (connectors.Value, error) {
+func lenient(decl string, dec func(any) (value.Value, error)) func(any) (value.Value, error) {
+	return func(v any) (value.Value, error) {
 		out, err := dec(v)
 		if err != nil {
-			return connectors.Invalid{Reason: fmt.Sprintf("a %s value %v in a %s column", storageClass(v), v, decl)}, nil
+			return value.Invalid{Reason: fmt.Sprintf("a %s value %v in a %s column", storageClass(v), v, decl)}, nil
 		}
 		return out, nil
 	}
@@ -212,10 +213,10 @@ func storageClass(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-func decodeJSON(v any) (connectors.Value, error) {
+func decodeJSON(v any) (value.Value, error) {
 	switch v := v.(type) {
 	case int64:
-		return connectors.JSON(strconv.FormatInt(v, 10)), nil
+		return value.JSON(strconv.FormatInt(v, 10)), nil
 	case float64:
 		return sqlsource.DecodeJSON(strconv.FormatFloat(v, 'g', -1, 64))
 	}

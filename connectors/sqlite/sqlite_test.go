@@ -16,6 +16,7 @@ import (
 	"github.com/dbsync/dbsync/connectors/conformance"
 	"github.com/dbsync/dbsync/connectors/conformance/sqlharness"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/value"
 )
 
 var types = map[conformance.Kind]string{
@@ -91,11 +92,11 @@ func TestTimes(t *testing.T) {
 		{int64(3), time.Date(2024, 1, 15, 14, 0, 0, 123456000, time.UTC), day, nil},
 		{int64(4), time.Unix(1705330800, 0), day, nil},
 		{int64(5), time.Date(2024, 1, 15, 9, 0, 0, 0, ny), nil, time.Date(2024, 1, 15, 9, 0, 0, 1000, time.UTC)},
-		{int64(6), connectors.Invalid{Reason: `"not a date" is not a date or time`},
-			connectors.Invalid{Reason: "a REAL value 1.5 is not a date or time (want text or Unix seconds)"},
-			connectors.Invalid{Reason: "a BLOB value [0] is not a date or time (want text or Unix seconds)"}},
-		{int64(7), connectors.Invalid{Reason: "a REAL value 1.7053308005e+09 is not a date or time (want text or Unix seconds)"},
-			connectors.Invalid{Reason: `"tomorrow" is not a date or time`}, connectors.Invalid{Reason: `"2024-02-30" is not a date or time`}},
+		{int64(6), value.Invalid{Reason: `"not a date" is not a date or time`},
+			value.Invalid{Reason: "a REAL value 1.5 is not a date or time (want text or Unix seconds)"},
+			value.Invalid{Reason: "a BLOB value [0] is not a date or time (want text or Unix seconds)"}},
+		{int64(7), value.Invalid{Reason: "a REAL value 1.7053308005e+09 is not a date or time (want text or Unix seconds)"},
+			value.Invalid{Reason: `"tomorrow" is not a date or time`}, value.Invalid{Reason: `"2024-02-30" is not a date or time`}},
 	}
 	for r := range want {
 		for i := range want[r] {
@@ -134,7 +135,7 @@ func TestMixedForms(t *testing.T) {
 	}
 	defer src.Close()
 	var got []any
-	var after *connectors.Cursor
+	var after *value.Cursor
 	for {
 		st, err := src.Read(context.Background(), connectors.Request{After: after, BatchSize: 1})
 		if err != nil {
@@ -155,7 +156,7 @@ func TestMixedForms(t *testing.T) {
 			t.Fatalf("read does not end: %v", got)
 		}
 		got = append(got, batch[0][0])
-		after = &connectors.Cursor{Value: batch[0][1], Key: batch[0][0]}
+		after = &value.Cursor{Value: batch[0][1], Key: batch[0][0]}
 	}
 	if want := []any{int64(3), int64(1), int64(4), int64(2), int64(5)}; !reflect.DeepEqual(got, want) {
 		t.Errorf("order %v, want %v", got, want)
@@ -186,9 +187,9 @@ func TestStorageClass(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := [][]any{
-		{int64(1), "abc", "5", []byte{1, 2}, connectors.Decimal("12.5"), true, connectors.JSON(`{"a": [1]}`)},
-		{int64(2), 2.5, "x", 1.25, connectors.Invalid{Reason: `"twelve" is not a decimal number`}, true, connectors.JSON("5")},
-		{int64(3), nil, nil, "text", connectors.Decimal("12"), connectors.Invalid{Reason: `"maybe" is not a boolean`}, connectors.Invalid{Reason: "not valid JSON"}},
+		{int64(1), "abc", "5", []byte{1, 2}, value.Decimal("12.5"), true, value.JSON(`{"a": [1]}`)},
+		{int64(2), 2.5, "x", 1.25, value.Invalid{Reason: `"twelve" is not a decimal number`}, true, value.JSON("5")},
+		{int64(3), nil, nil, "text", value.Decimal("12"), value.Invalid{Reason: `"maybe" is not a boolean`}, value.Invalid{Reason: "not valid JSON"}},
 	}
 	if !reflect.DeepEqual(rows, want) {
 		t.Errorf("\n got %#v\nwant %#v", rows, want)

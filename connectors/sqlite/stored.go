@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/connectors/sqlsource"
+	"github.com/dbsync/dbsync/value"
 )
 
 // adaptTime is a date or time column's Adapt. When every non-NULL value has one
@@ -27,7 +27,7 @@ func (d dialect) adaptTime(c sqlsource.Column, dateOnly bool) func(context.Conte
 		c.Order = "" // the quoted name
 		c.Bind = sqlsource.BindTime(f.format)
 		if decode := c.Decode; f.layout != "" {
-			c.Decode = func(v any) (connectors.Value, error) {
+			c.Decode = func(v any) (value.Value, error) {
 				if s, ok := v.(string); ok { // the form first: the values all have it
 					if t, err := time.ParseInLocation(f.layout, s, f.in); err == nil {
 						return timeOf(t, dateOnly), nil

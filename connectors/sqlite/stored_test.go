@@ -16,6 +16,7 @@ import (
 
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/connectors/sqlsource"
+	"github.com/dbsync/dbsync/value"
 )
 
 // TestStoredForm reads date and time watermark columns whose values all have
@@ -73,7 +74,7 @@ func TestStoredForm(t *testing.T) {
 			src, queries := traced(t, spec)
 
 			var rows [][]any
-			var after *connectors.Cursor
+			var after *value.Cursor
 			for {
 				batch := readBatches(t, src, after, 1)
 				if len(batch) == 0 {
@@ -83,7 +84,7 @@ func TestStoredForm(t *testing.T) {
 					t.Fatalf("the read does not end: %v", rows)
 				}
 				rows = append(rows, batch...)
-				after = &connectors.Cursor{Value: batch[0][1], Key: batch[0][0]}
+				after = &value.Cursor{Value: batch[0][1], Key: batch[0][0]}
 			}
 			checkOrder(t, rows, want)
 			if all := readBatches(t, src, nil, 2); fmt.Sprint(all) != fmt.Sprint(rows) {
@@ -105,7 +106,7 @@ func TestStoredForm(t *testing.T) {
 					wantBack = append(wantBack, r)
 				}
 			}
-			if back := readBatches(t, src, &connectors.Cursor{Value: from}, 2); fmt.Sprint(back) != fmt.Sprint(wantBack) {
+			if back := readBatches(t, src, &value.Cursor{Value: from}, 2); fmt.Sprint(back) != fmt.Sprint(wantBack) {
 				t.Errorf("lookback from %v: %v, want %v", from, back, wantBack)
 			}
 
@@ -152,7 +153,7 @@ func checkOrder(t *testing.T, rows [][]any, want int) {
 }
 
 // readBatches does one Read after a cursor and returns its rows as (id, at).
-func readBatches(t *testing.T, src connectors.Source, after *connectors.Cursor, batch int) [][]any {
+func readBatches(t *testing.T, src connectors.Source, after *value.Cursor, batch int) [][]any {
 	t.Helper()
 	ctx := context.Background()
 	st, err := src.Read(ctx, connectors.Request{After: after, BatchSize: batch})

@@ -31,6 +31,7 @@ import (
 
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/internal/columns"
+	"github.com/dbsync/dbsync/value"
 )
 
 // DefaultBatchSize is the batch size of a Request that gives none.
@@ -62,9 +63,9 @@ type Column struct {
 	Type string // the source's own type name, for messages
 
 	// Decode turns a non-NULL driver value into one of the connectors value
-	// types. Data it cannot represent becomes connectors.Invalid; an error means
+	// types. Data it cannot represent becomes value.Invalid; an error means
 	// the driver gave a Go type the dialect did not expect. nil passes values on.
-	Decode func(v any) (connectors.Value, error)
+	Decode func(v any) (value.Value, error)
 	// Bind turns a cursor value back into a parameter compared with Order. nil:
 	// the column cannot be a watermark or key.
 	Bind func(v any) (any, error)
@@ -282,7 +283,7 @@ func (s *source) Read(ctx context.Context, req connectors.Request) (connectors.S
 }
 
 // Describe implements connectors.Describer: the columns the sync selects.
-func (s *source) Describe(ctx context.Context) ([]connectors.Column, error) {
+func (s *source) Describe(ctx context.Context) ([]value.Column, error) {
 	from, table, args, err := fromClause(s.cfg.Dialect, s.cfg.Spec, 0)
 	if err != nil {
 		return nil, s.errorf("%w", err)
@@ -291,9 +292,9 @@ func (s *source) Describe(ctx context.Context) ([]connectors.Column, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]connectors.Column, len(cols))
+	out := make([]value.Column, len(cols))
 	for i, c := range cols {
-		out[i] = connectors.Column{Name: c.Name, Type: c.Type}
+		out[i] = value.Column{Name: c.Name, Type: c.Type}
 	}
 	return out, nil
 }

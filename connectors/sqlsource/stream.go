@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/value"
 )
 
 // stream is one Read. With a watermark each Next is a keyset query of its own;
@@ -24,7 +25,7 @@ type stream struct {
 
 	wm, key         int // indexes of the watermark column and key; -1 without a watermark
 	wmExpr, keyExpr string
-	after           *connectors.Cursor // the next batch starts after it; nil: from the first row
+	after           *value.Cursor // the next batch starts after it; nil: from the first row
 	// tied are the rows read that tie after on both column and key (the
 	// cursor's own row among them), and unseen how many more were read before
 	// this Read (1 for a Read from a stored cursor, whose row it does not have):
@@ -43,10 +44,10 @@ type stream struct {
 	timedOut atomic.Bool // the read timeout cancelled the query
 }
 
-func (st *stream) Columns() []connectors.Column {
-	out := make([]connectors.Column, len(st.cols))
+func (st *stream) Columns() []value.Column {
+	out := make([]value.Column, len(st.cols))
 	for i, c := range st.cols {
-		out[i] = connectors.Column{Name: c.Name, Type: c.Type}
+		out[i] = value.Column{Name: c.Name, Type: c.Type}
 	}
 	return out
 }
@@ -157,7 +158,7 @@ func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
 		st.tied = append(st.tied, out...)
 		return out, nil
 	}
-	st.after = &connectors.Cursor{Value: last[st.wm], Key: last[st.key]}
+	st.after = &value.Cursor{Value: last[st.wm], Key: last[st.key]}
 	st.tied, st.unseen = [][]any{last}, 0
 	if len(out) > 1 {
 		if b, err := st.bind(*st.after); err == nil {
@@ -221,7 +222,7 @@ func sameValue(a, b any) bool {
 }
 
 // bind turns a cursor into parameters of the watermark column's and key's types.
-func (st *stream) bind(c connectors.Cursor) (*boundCursor, error) {
+func (st *stream) bind(c value.Cursor) (*boundCursor, error) {
 	v, err := st.cols[st.wm].Bind(c.Value)
 	if err != nil {
 		return nil, fmt.Errorf("cursor value for %q: %w", st.cols[st.wm].Name, err)
@@ -344,7 +345,7 @@ func (st *stream) scan(rows *sql.Rows, max int) ([][]any, error) {
 // (a PostgreSQL 'infinity', a MySQL zero date): the read could not go past it.
 func (st *stream) checkCursor(row []any) error {
 	for _, i := range []int{st.wm, st.key} {
-		if bad, ok := row[i].(connectors.Invalid); ok {
+		if bad, ok := row[i].(value.Invalid); ok {
 			return fmt.Errorf("row with %s %v: %s %q cannot be a cursor: %s",
 				st.cols[st.key].Name, row[st.key], st.cols[i].Type, st.cols[i].Name, bad.Reason)
 		}

@@ -9,15 +9,14 @@ import (
 	"time"
 
 	"cloud.google.com/go/civil"
-
-	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/value"
 )
 
 // The decoders below turn the values database/sql drivers give into the
 // connectors value types; a dialect picks one per column. v is never nil.
 
 // DecodeInt reads an integer; one beyond int64 (BIGINT UNSIGNED) becomes a Decimal.
-func DecodeInt(v any) (connectors.Value, error) {
+func DecodeInt(v any) (value.Value, error) {
 	switch v := v.(type) {
 	case int64:
 		return v, nil
@@ -25,7 +24,7 @@ func DecodeInt(v any) (connectors.Value, error) {
 		if v <= math.MaxInt64 {
 			return int64(v), nil
 		}
-		return connectors.Decimal(strconv.FormatUint(v, 10)), nil
+		return value.Decimal(strconv.FormatUint(v, 10)), nil
 	case []byte:
 		return parseInt(string(v))
 	case string:
@@ -34,39 +33,39 @@ func DecodeInt(v any) (connectors.Value, error) {
 	return nil, unexpected("an integer", v)
 }
 
-func parseInt(s string) (connectors.Value, error) {
+func parseInt(s string) (value.Value, error) {
 	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return i, nil
 	}
 	if d, ok := ParseDecimal(s); ok && !strings.Contains(string(d), ".") {
 		return d, nil
 	}
-	return connectors.Invalid{Reason: fmt.Sprintf("%q is not an integer", s)}, nil
+	return value.Invalid{Reason: fmt.Sprintf("%q is not an integer", s)}, nil
 }
 
 // DecodeDecimal reads an exact numeric as the digits the database gave.
 // PostgreSQL's numeric NaN and ±Infinity become float64 NaN and ±Inf, as a
 // float column's would (mapping rejects them).
-func DecodeDecimal(v any) (connectors.Value, error) {
+func DecodeDecimal(v any) (value.Value, error) {
 	switch v := v.(type) {
 	case []byte:
 		return decimalText(string(v)), nil
 	case string:
 		return decimalText(v), nil
 	case int64:
-		return connectors.Decimal(strconv.FormatInt(v, 10)), nil
+		return value.Decimal(strconv.FormatInt(v, 10)), nil
 	case uint64:
-		return connectors.Decimal(strconv.FormatUint(v, 10)), nil
+		return value.Decimal(strconv.FormatUint(v, 10)), nil
 	case float64:
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return v, nil
 		}
-		return connectors.Decimal(strconv.FormatFloat(v, 'f', -1, 64)), nil
+		return value.Decimal(strconv.FormatFloat(v, 'f', -1, 64)), nil
 	}
 	return nil, unexpected("a decimal", v)
 }
 
-func decimalText(s string) connectors.Value {
+func decimalText(s string) value.Value {
 	switch s {
 	case "NaN":
 		return math.NaN()
@@ -78,14 +77,14 @@ func decimalText(s string) connectors.Value {
 	if d, ok := ParseDecimal(s); ok {
 		return d
 	}
-	return connectors.Invalid{Reason: fmt.Sprintf("%q is not a decimal number", s)}
+	return value.Invalid{Reason: fmt.Sprintf("%q is not a decimal number", s)}
 }
 
 // ParseDecimal reads a decimal number written with an optional sign, digits, an
-// optional point and an optional exponent, and gives it as connectors.Decimal
+// optional point and an optional exponent, and gives it as value.Decimal
 // wants it: a sign only when negative, digits and at most one point. The digits
 // after the point are kept as written ("12.50" stays "12.50").
-func ParseDecimal(s string) (connectors.Decimal, bool) {
+func ParseDecimal(s string) (value.Decimal, bool) {
 	neg := false
 	switch {
 	case strings.HasPrefix(s, "-"):
@@ -126,7 +125,7 @@ func ParseDecimal(s string) (connectors.Decimal, bool) {
 	if neg {
 		out = "-" + out
 	}
-	return connectors.Decimal(out), true
+	return value.Decimal(out), true
 }
 
 func allDigits(s string) bool {
@@ -140,7 +139,7 @@ func allDigits(s string) bool {
 
 // DecodeFloat reads an approximate numeric. A float32 keeps its shortest decimal
 // form (FLOAT 1.1 reads as 1.1, not 1.100000023841858).
-func DecodeFloat(v any) (connectors.Value, error) {
+func DecodeFloat(v any) (value.Value, error) {
 	switch v := v.(type) {
 	case float64:
 		return v, nil
@@ -157,17 +156,17 @@ func DecodeFloat(v any) (connectors.Value, error) {
 	return nil, unexpected("a float", v)
 }
 
-func parseFloat(s string) (connectors.Value, error) {
+func parseFloat(s string) (value.Value, error) {
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil {
-		return connectors.Invalid{Reason: fmt.Sprintf("%q is not a number", s)}, nil
+		return value.Invalid{Reason: fmt.Sprintf("%q is not a number", s)}, nil
 	}
 	return f, nil
 }
 
 // DecodeBool reads a boolean: a bool, an integer (0 is false) or a word such as
 // true/false, t/f, yes/no, on/off, 1/0.
-func DecodeBool(v any) (connectors.Value, error) {
+func DecodeBool(v any) (value.Value, error) {
 	switch v := v.(type) {
 	case bool:
 		return v, nil
@@ -181,18 +180,18 @@ func DecodeBool(v any) (connectors.Value, error) {
 	return nil, unexpected("a boolean", v)
 }
 
-func boolText(s string) connectors.Value {
+func boolText(s string) value.Value {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "t", "true", "y", "yes", "on", "1":
 		return true
 	case "f", "false", "n", "no", "off", "0":
 		return false
 	}
-	return connectors.Invalid{Reason: fmt.Sprintf("%q is not a boolean", s)}
+	return value.Invalid{Reason: fmt.Sprintf("%q is not a boolean", s)}
 }
 
 // DecodeText reads text as the database gave it.
-func DecodeText(v any) (connectors.Value, error) {
+func DecodeText(v any) (value.Value, error) {
 	switch v := v.(type) {
 	case string:
 		return v, nil
@@ -203,7 +202,7 @@ func DecodeText(v any) (connectors.Value, error) {
 }
 
 // DecodeBytes reads binary data.
-func DecodeBytes(v any) (connectors.Value, error) {
+func DecodeBytes(v any) (value.Value, error) {
 	switch v := v.(type) {
 	case []byte:
 		return v, nil
@@ -214,7 +213,7 @@ func DecodeBytes(v any) (connectors.Value, error) {
 }
 
 // DecodeJSON reads a JSON document; text that is not JSON is Invalid.
-func DecodeJSON(v any) (connectors.Value, error) {
+func DecodeJSON(v any) (value.Value, error) {
 	var b []byte
 	switch v := v.(type) {
 	case []byte:
@@ -225,9 +224,9 @@ func DecodeJSON(v any) (connectors.Value, error) {
 		return nil, unexpected("JSON", v)
 	}
 	if !json.Valid(b) {
-		return connectors.Invalid{Reason: "not valid JSON"}, nil
+		return value.Invalid{Reason: "not valid JSON"}, nil
 	}
-	return connectors.JSON(b), nil
+	return value.JSON(b), nil
 }
 
 func unexpected(want string, v any) error {
@@ -256,7 +255,7 @@ func DateOf(t time.Time) time.Time {
 // ParseWall reads a database's zone-less "2006-01-02 15:04:05[.ffffff]" in loc,
 // and "2006-01-02" as midnight. A zero date (MySQL's 0000-00-00) or one that is
 // no date is Invalid.
-func ParseWall(s string, loc *time.Location) connectors.Value {
+func ParseWall(s string, loc *time.Location) value.Value {
 	layout := "2006-01-02 15:04:05.999999999"
 	if len(s) == len(DateLayout) {
 		layout = DateLayout
@@ -264,9 +263,9 @@ func ParseWall(s string, loc *time.Location) connectors.Value {
 	t, err := time.ParseInLocation(layout, s, loc)
 	if err != nil {
 		if strings.HasPrefix(s, "0000-00-00") || strings.Contains(s, "-00") {
-			return connectors.Invalid{Reason: fmt.Sprintf("zero date %q", s)}
+			return value.Invalid{Reason: fmt.Sprintf("zero date %q", s)}
 		}
-		return connectors.Invalid{Reason: fmt.Sprintf("%q is not a date and time", s)}
+		return value.Invalid{Reason: fmt.Sprintf("%q is not a date and time", s)}
 	}
 	return t
 }
@@ -274,13 +273,13 @@ func ParseWall(s string, loc *time.Location) connectors.Value {
 // ParseCivil reads a database's zone-less "2006-01-02 15:04:05[.ffffff]" as the
 // wall clock it is, whatever a time zone makes of it. A zero date (MySQL's
 // 0000-00-00) or one that is no date is Invalid.
-func ParseCivil(s string) connectors.Value {
+func ParseCivil(s string) value.Value {
 	t, err := time.Parse("2006-01-02 15:04:05.999999999", s)
 	if err != nil {
 		if strings.HasPrefix(s, "0000-00-00") || strings.Contains(s, "-00") {
-			return connectors.Invalid{Reason: fmt.Sprintf("zero date %q", s)}
+			return value.Invalid{Reason: fmt.Sprintf("zero date %q", s)}
 		}
-		return connectors.Invalid{Reason: fmt.Sprintf("%q is not a date and time", s)}
+		return value.Invalid{Reason: fmt.Sprintf("%q is not a date and time", s)}
 	}
 	return civil.DateTimeOf(t)
 }
@@ -318,7 +317,7 @@ func BindInt(v any) (any, error) {
 		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
 			return int64(v), nil
 		}
-	case connectors.Decimal:
+	case value.Decimal:
 		return bindIntText(string(v))
 	case string:
 		return bindIntText(v)
@@ -339,7 +338,7 @@ func bindIntText(s string) (any, error) {
 // BindDecimal binds an exact numeric cursor value as its digits.
 func BindDecimal(v any) (any, error) {
 	switch v := v.(type) {
-	case connectors.Decimal:
+	case value.Decimal:
 		return bindDecimalText(string(v))
 	case string:
 		return bindDecimalText(v)

@@ -6,33 +6,33 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/value"
 )
 
 func TestDecoders(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		dec  func(any) (connectors.Value, error)
+		dec  func(any) (value.Value, error)
 		in   any
-		want connectors.Value
+		want value.Value
 	}{
 		{"int", DecodeInt, int64(-5), int64(-5)},
 		{"int text", DecodeInt, []byte("42"), int64(42)},
 		{"uint fits", DecodeInt, uint64(math.MaxInt64), int64(math.MaxInt64)},
-		{"uint beyond", DecodeInt, uint64(math.MaxUint64), connectors.Decimal("18446744073709551615")},
-		{"uint beyond as text", DecodeInt, []byte("18446744073709551615"), connectors.Decimal("18446744073709551615")},
-		{"not an int", DecodeInt, "x", connectors.Invalid{Reason: `"x" is not an integer`}},
-		{"decimal", DecodeDecimal, []byte("12.50"), connectors.Decimal("12.50")},
-		{"decimal from real", DecodeDecimal, 12.5, connectors.Decimal("12.5")},
+		{"uint beyond", DecodeInt, uint64(math.MaxUint64), value.Decimal("18446744073709551615")},
+		{"uint beyond as text", DecodeInt, []byte("18446744073709551615"), value.Decimal("18446744073709551615")},
+		{"not an int", DecodeInt, "x", value.Invalid{Reason: `"x" is not an integer`}},
+		{"decimal", DecodeDecimal, []byte("12.50"), value.Decimal("12.50")},
+		{"decimal from real", DecodeDecimal, 12.5, value.Decimal("12.5")},
 		{"decimal infinity", DecodeDecimal, []byte("-Infinity"), math.Inf(-1)},
 		{"float32", DecodeFloat, float32(1.1), 1.1},
 		{"float text", DecodeFloat, []byte("2.5"), 2.5},
 		{"bool int", DecodeBool, int64(2), true},
 		{"bool word", DecodeBool, "Off", false},
-		{"bool bad", DecodeBool, "maybe", connectors.Invalid{Reason: `"maybe" is not a boolean`}},
+		{"bool bad", DecodeBool, "maybe", value.Invalid{Reason: `"maybe" is not a boolean`}},
 		{"text", DecodeText, []byte("héllo"), "héllo"},
-		{"json", DecodeJSON, []byte(`{"a":1}`), connectors.JSON(`{"a":1}`)},
-		{"json bad", DecodeJSON, "{", connectors.Invalid{Reason: "not valid JSON"}},
+		{"json", DecodeJSON, []byte(`{"a":1}`), value.JSON(`{"a":1}`)},
+		{"json bad", DecodeJSON, "{", value.Invalid{Reason: "not valid JSON"}},
 	} {
 		got, err := tc.dec(tc.in)
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
@@ -49,13 +49,13 @@ func TestDecoders(t *testing.T) {
 
 func TestParseWall(t *testing.T) {
 	ny, _ := time.LoadLocation("America/New_York")
-	for in, want := range map[string]connectors.Value{
+	for in, want := range map[string]value.Value{
 		"2024-01-15 09:00:00.000001": time.Date(2024, 1, 15, 9, 0, 0, 1000, ny),
 		"2024-01-15 09:00:00":        time.Date(2024, 1, 15, 9, 0, 0, 0, ny),
 		"2024-01-15":                 time.Date(2024, 1, 15, 0, 0, 0, 0, ny),
-		"0000-00-00 00:00:00":        connectors.Invalid{Reason: `zero date "0000-00-00 00:00:00"`},
-		"2024-02-00":                 connectors.Invalid{Reason: `zero date "2024-02-00"`},
-		"later":                      connectors.Invalid{Reason: `"later" is not a date and time`},
+		"0000-00-00 00:00:00":        value.Invalid{Reason: `zero date "0000-00-00 00:00:00"`},
+		"2024-02-00":                 value.Invalid{Reason: `zero date "2024-02-00"`},
+		"later":                      value.Invalid{Reason: `"later" is not a date and time`},
 	} {
 		got := ParseWall(in, ny)
 		if gt, ok := got.(time.Time); ok {
@@ -79,9 +79,9 @@ func TestBinders(t *testing.T) {
 		want any
 	}{
 		{BindInt, int64(5), int64(5)},
-		{BindInt, connectors.Decimal("18446744073709551615"), "18446744073709551615"},
+		{BindInt, value.Decimal("18446744073709551615"), "18446744073709551615"},
 		{BindInt, float64(3), int64(3)},
-		{BindDecimal, connectors.Decimal("12.50"), "12.50"},
+		{BindDecimal, value.Decimal("12.50"), "12.50"},
 		{BindText, "a", "a"},
 		{wall, time.Date(2024, 1, 15, 14, 0, 0, 1000, time.UTC), "2024-01-15 09:00:00.000001"},
 		{wall, "2024-07-15T13:00:00.000002Z", "2024-07-15 09:00:00.000002"},
@@ -91,7 +91,7 @@ func TestBinders(t *testing.T) {
 			t.Errorf("bind %#v: %#v, %v; want %#v", tc.in, got, err, tc.want)
 		}
 	}
-	for _, bad := range []any{connectors.Invalid{Reason: "x"}, 1.5, "abc", nil} {
+	for _, bad := range []any{value.Invalid{Reason: "x"}, 1.5, "abc", nil} {
 		if _, err := BindInt(bad); err == nil {
 			t.Errorf("BindInt(%#v): no error", bad)
 		}

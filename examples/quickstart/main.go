@@ -21,8 +21,8 @@ import (
 
 	"github.com/dbsync/dbsync/config"
 	_ "github.com/dbsync/dbsync/connectors/sqlite"
+	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/store"
-	"github.com/dbsync/dbsync/sync"
 )
 
 const dir = "quickstart"
@@ -90,10 +90,10 @@ func run(ctx context.Context) error {
 	defer st.Close()
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
-	engine := &sync.Engine{Store: st, Settings: cfg.Workspace.Settings(), Log: log}
+	eng := &engine.Engine{Store: st, Settings: cfg.Workspace.Settings(), Log: log}
 
 	fmt.Println("== First run: every row is new")
-	res := engine.Run(ctx, cfg.Syncs[0], sync.Options{})
+	res := eng.Run(ctx, cfg.Syncs[0], engine.Options{})
 	res.WriteSummary(os.Stdout)
 	if res.Err != nil {
 		return res.Err
@@ -112,7 +112,7 @@ func run(ctx context.Context) error {
 		}
 	}
 	fmt.Println("\n== Second run, after 3 users changed and a lead signed up: only those rows are read")
-	res = engine.Run(ctx, cfg.Syncs[0], sync.Options{})
+	res = eng.Run(ctx, cfg.Syncs[0], engine.Options{})
 	res.WriteSummary(os.Stdout)
 	if res.Err != nil {
 		return res.Err

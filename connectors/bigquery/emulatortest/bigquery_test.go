@@ -22,6 +22,7 @@ import (
 	_ "github.com/dbsync/dbsync/connectors/bigquery"
 	"github.com/dbsync/dbsync/connectors/bigquery/emulatortest/bqtest"
 	"github.com/dbsync/dbsync/connectors/conformance"
+	"github.com/dbsync/dbsync/value"
 )
 
 // Every test starts an emulator of its own (bqtest.Harness says why).
@@ -60,7 +61,7 @@ func open(t *testing.T, spec connectors.Spec) connectors.Source {
 }
 
 // read does one Read and takes up to max batches (all when max < 0).
-func read(t *testing.T, src connectors.Source, req connectors.Request, max int) ([]connectors.Column, [][]any, error) {
+func read(t *testing.T, src connectors.Source, req connectors.Request, max int) ([]value.Column, [][]any, error) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := src.Read(ctx, req)
@@ -149,7 +150,7 @@ func TestResume(t *testing.T) {
 	if cols[1].Name != "updated_at" {
 		t.Fatalf("columns %v", cols)
 	}
-	after := &connectors.Cursor{Value: last[1], Key: last[0]}
+	after := &value.Cursor{Value: last[1], Key: last[0]}
 	_, rest, err := read(t, src, connectors.Request{BatchSize: 10, After: after}, -1)
 	if err != nil {
 		t.Fatal(err)
@@ -191,11 +192,11 @@ func TestBoundCursor(t *testing.T) {
 	} {
 		spec.Watermark = connectors.Watermark{Column: tc.wm, Key: "code"}
 		src := open(t, spec)
-		value := t0
+		at := t0
 		if tc.typ == "DATETIME" {
-			value = time.Date(2024, 3, 5, 10, 20, 30, 123456000, ny) // read in spec.Timezone
+			at = time.Date(2024, 3, 5, 10, 20, 30, 123456000, ny) // read in spec.Timezone
 		}
-		_, got, err := read(t, src, connectors.Request{BatchSize: 2, After: &connectors.Cursor{Value: value, Key: `it's`}}, -1)
+		_, got, err := read(t, src, connectors.Request{BatchSize: 2, After: &value.Cursor{Value: at, Key: `it's`}}, -1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -431,14 +432,14 @@ func TestValues(t *testing.T) {
 		t.Errorf("types\n got %v\nwant %v", types, wantTypes)
 	}
 	want := []any{int64(1), int64(math.MinInt64),
-		connectors.Decimal("-99999999999999999999999999999.999999999"),
-		connectors.Decimal("578960446186580977117854925043439539266.34992332820282019728792003956564819967"),
+		value.Decimal("-99999999999999999999999999999.999999999"),
+		value.Decimal("578960446186580977117854925043439539266.34992332820282019728792003956564819967"),
 		-0.25, math.Inf(-1), true, "héllo", []byte{0, 0xff}, time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC),
 		time.Date(2024, 1, 15, 9, 0, 0, 1000, ny), time.Date(2024, 6, 7, 6, 9, 10, 654321000, time.UTC), "13:14:15.1234",
-		connectors.JSON(`{"a": [1, 2.5, null], "b": {"c": "d"}}`), "POINT (1 2)", "0-0 3 0:0:0",
-		connectors.JSON(`{"a": 9007199254740993, "n": 12.5, "bin": "AQ==", "d": "2024-01-02",
+		value.JSON(`{"a": [1, 2.5, null], "b": {"c": "d"}}`), "POINT (1 2)", "0-0 3 0:0:0",
+		value.JSON(`{"a": 9007199254740993, "n": 12.5, "bin": "AQ==", "d": "2024-01-02",
 			"dt": "2024-07-15T13:00:00.5Z", "tm": "01:02:03", "j": {"k": [true]}, "arr": [3, 4], "sub": {"x": 1.5}}`),
-		connectors.JSON(`["a", "b"]`), connectors.JSON(`[{"k": "k1"}, {"k": "k2"}]`)}
+		value.JSON(`["a", "b"]`), value.JSON(`[{"k": "k1"}, {"k": "k2"}]`)}
 	if len(rows) != 2 {
 		t.Fatalf("%d rows, want 2", len(rows))
 	}
@@ -450,7 +451,7 @@ func TestValues(t *testing.T) {
 	for i, g := range rows[1][1:] {
 		var w any // NULL, and an empty array for a NULL ARRAY
 		if strings.HasPrefix(cols[i+1].Type, "ARRAY") {
-			w = connectors.JSON(`[]`)
+			w = value.JSON(`[]`)
 		}
 		if err := same(w, g); err != nil {
 			t.Errorf("NULL %s: %v", cols[i+1].Name, err)
@@ -473,8 +474,8 @@ func same(want, got any) error {
 		if g, ok := got.(time.Time); ok && g.Equal(w) {
 			return nil
 		}
-	case connectors.JSON:
-		g, ok := got.(connectors.JSON)
+	case value.JSON:
+		g, ok := got.(value.JSON)
 		if ok && reflect.DeepEqual(decodeJSON(g), decodeJSON(w)) {
 			return nil
 		}

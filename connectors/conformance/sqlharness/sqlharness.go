@@ -13,6 +13,7 @@ import (
 
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/connectors/conformance"
+	"github.com/dbsync/dbsync/value"
 )
 
 // Harness makes a DB per test with New.
@@ -55,9 +56,9 @@ func Arg(k conformance.Kind, v any) any {
 			return v.Format("2006-01-02 15:04:05.000000")
 		}
 		return v.Format("2006-01-02T15:04:05.000000Z07:00")
-	case connectors.Decimal:
+	case value.Decimal:
 		return string(v)
-	case connectors.JSON:
+	case value.JSON:
 		return string(v)
 	}
 	return v

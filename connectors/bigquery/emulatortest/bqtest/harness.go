@@ -12,6 +12,7 @@ import (
 
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/connectors/conformance"
+	"github.com/dbsync/dbsync/value"
 )
 
 // Harness is the conformance.Harness of connectors/bigquery: each test gets an
@@ -214,9 +215,9 @@ func bind(k conformance.Kind, v any, name string) (string, *bigquery.QueryParame
 		case conformance.Timestamp:
 			p.Value, sql = v.Format("2006-01-02 15:04:05.999999"), "CAST(@"+name+" AS DATETIME)"
 		}
-	case connectors.Decimal:
+	case value.Decimal:
 		p.Value, sql = string(v), "CAST(@"+name+" AS NUMERIC)"
-	case connectors.JSON:
+	case value.JSON:
 		p.Value, sql = string(v), "PARSE_JSON(@"+name+")"
 	case []byte:
 		p.Value, sql = base64.StdEncoding.EncodeToString(v), "FROM_BASE64(@"+name+")"

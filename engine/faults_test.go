@@ -1,4 +1,4 @@
-package sync_test
+package engine_test
 
 import (
 	"context"
@@ -15,10 +15,10 @@ import (
 	"github.com/dbsync/dbsync/config"
 	_ "github.com/dbsync/dbsync/connectors/mysql"
 	_ "github.com/dbsync/dbsync/connectors/postgres"
+	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
 	"github.com/dbsync/dbsync/store"
-	"github.com/dbsync/dbsync/sync"
 )
 
 // dropper is a source whose connections a test can cut from the server side.
@@ -100,11 +100,11 @@ func TestSourceConnectionDroppedMidRun(t *testing.T) {
 			t.Parallel()
 			const rows = 20_000
 			src := source(t, rows)
-			st, engine, s, logged := faultSetup(t, "sqlite", testdb.SQLite(t), src.typ, src.dsn, 1000)
-			engine.RetryPause = 10 * time.Millisecond
+			st, eng, s, logged := faultSetup(t, "sqlite", testdb.SQLite(t), src.typ, src.dsn, 1000)
+			eng.RetryPause = 10 * time.Millisecond
 			s.Identifiers = config.Identifiers{ID: "user_id", Email: "email"}
 			batches, dropped := 0, 0
-			res := engine.Run(context.Background(), s, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
+			res := eng.Run(context.Background(), s, engine.Options{OnBatch: func([]engine.RowOutcome, []identity.Change) {
 				if batches++; batches == 3 || batches == 9 {
 					dropped += src.drop(t)
 				}
@@ -133,11 +133,11 @@ func TestSourceConnectionDroppedMidRun(t *testing.T) {
 func TestSourceDownMidRunFailsCleanly(t *testing.T) {
 	const rows = 5_000
 	src := pgDropper(t, rows)
-	st, engine, s, _ := faultSetup(t, "sqlite", testdb.SQLite(t), "postgres", src.dsn, 500)
-	engine.RetryPause = time.Millisecond
+	st, eng, s, _ := faultSetup(t, "sqlite", testdb.SQLite(t), "postgres", src.dsn, 500)
+	eng.RetryPause = time.Millisecond
 	s.Exclude = []string{"id", "updated_at", "email"}
 	batches := 0
-	res := engine.Run(context.Background(), s, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
+	res := eng.Run(context.Background(), s, engine.Options{OnBatch: func([]engine.RowOutcome, []identity.Change) {
 		if batches++; batches == 2 {
 			mustExec(t, src.admin, `ALTER TABLE users RENAME TO users_gone`) // every new read fails
 			src.drop(t)
@@ -150,7 +150,7 @@ func TestSourceDownMidRunFailsCleanly(t *testing.T) {
 		t.Fatalf("created %d before failing", res.Created)
 	}
 	mustExec(t, src.admin, `ALTER TABLE users_gone RENAME TO users`)
-	res = engine.Run(context.Background(), s, sync.Options{})
+	res = eng.Run(context.Background(), s, engine.Options{})
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}
@@ -166,8 +166,8 @@ func TestSourceDownMidRunFailsCleanly(t *testing.T) {
 func TestSourceReadRetriedAfterLostConnection(t *testing.T) {
 	const rows = 3_000
 	src := pgDropper(t, rows)
-	_, engine, s, logged := faultSetup(t, "sqlite", testdb.SQLite(t), "postgres", src.dsn, 1000)
-	engine.RetryPause = 10 * time.Millisecond
+	_, eng, s, logged := faultSetup(t, "sqlite", testdb.SQLite(t), "postgres", src.dsn, 1000)
+	eng.RetryPause = 10 * time.Millisecond
 	s.Table, s.Query = "", `SELECT u.id, u.user_id, u.updated_at FROM users u CROSS JOIN (SELECT pg_sleep(0.2)) AS pause`
 	cut := make(chan int, 1)
 	first := make(chan struct{})
@@ -186,7 +186,7 @@ func TestSourceReadRetriedAfterLostConnection(t *testing.T) {
 		cut <- 0
 	}()
 	batches := 0
-	res := engine.Run(context.Background(), s, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
+	res := eng.Run(context.Background(), s, engine.Options{OnBatch: func([]engine.RowOutcome, []identity.Change) {
 		if batches++; batches == 1 {
 			close(first)
 		}
@@ -206,12 +206,12 @@ func TestSourceReadRetriedAfterLostConnection(t *testing.T) {
 // it would fail the same way. The run fails at once with its cursor intact.
 func TestSourceErrorIsNotRetried(t *testing.T) {
 	src := pgDropper(t, 2_000)
-	_, engine, s, _ := faultSetup(t, "sqlite", testdb.SQLite(t), "postgres", src.dsn, 500)
-	engine.RetryPause = time.Hour
+	_, eng, s, _ := faultSetup(t, "sqlite", testdb.SQLite(t), "postgres", src.dsn, 500)
+	eng.RetryPause = time.Hour
 	s.Exclude = []string{"id", "updated_at", "email"}
 	batches := 0
 	start := time.Now()
-	res := engine.Run(context.Background(), s, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
+	res := eng.Run(context.Background(), s, engine.Options{OnBatch: func([]engine.RowOutcome, []identity.Change) {
 		if batches++; batches == 1 {
 			mustExec(t, src.admin, `DROP TABLE users`)
 		}
@@ -229,11 +229,11 @@ func TestStoreRestartedMidRun(t *testing.T) {
 	src := pgDropper(t, rows)
 	cluster := testdb.OwnPostgres(t, "")
 	ctx := context.Background()
-	st, engine, s, logged := faultSetup(t, "postgres", cluster.DSN(), "postgres", src.dsn, 1000)
+	st, eng, s, logged := faultSetup(t, "postgres", cluster.DSN(), "postgres", src.dsn, 1000)
 	s.Identifiers = config.Identifiers{ID: "user_id", Email: "email"}
 	batches := 0
 	restarted := make(chan struct{})
-	res := engine.Run(ctx, s, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
+	res := eng.Run(ctx, s, engine.Options{OnBatch: func([]engine.RowOutcome, []identity.Change) {
 		if batches++; batches == 5 {
 			go func() { defer close(restarted); cluster.Restart() }()
 		}
@@ -243,7 +243,7 @@ func TestStoreRestartedMidRun(t *testing.T) {
 	if res.Err != nil {
 		// Failing is allowed, cleanly: the next run must complete it.
 		cluster.Wait()
-		if res = engine.Run(ctx, s, sync.Options{}); res.Err != nil {
+		if res = eng.Run(ctx, s, engine.Options{}); res.Err != nil {
 			t.Fatalf("the run after the restart: %v\n%s", res.Err, logged.String())
 		}
 	}
@@ -273,15 +273,15 @@ func TestDuplicateKeysAreReported(t *testing.T) {
 	mustExec(t, db, `CREATE TABLE users (id int, user_id text, plan text, updated_at timestamptz)`)
 	mustExec(t, db, `INSERT INTO users SELECT i, 'u' || i, 'free', '2026-01-01'::timestamptz FROM generate_series(1, 10) i`)
 	mustExec(t, db, `INSERT INTO users VALUES (5, 'u5', 'DUP-boundary', '2026-01-01'), (7, 'u7', 'DUP-inside', '2026-01-01')`)
-	st, engine, s, _ := faultSetup(t, "sqlite", testdb.SQLite(t), "postgres", dsn, 5)
-	res := engine.Run(context.Background(), s, sync.Options{})
-	if res.Err != nil || res.RowsRead != 12 || res.Created != 10 || res.RejectedBy[sync.ReasonDuplicateKey] != 2 {
+	st, eng, s, _ := faultSetup(t, "sqlite", testdb.SQLite(t), "postgres", dsn, 5)
+	res := eng.Run(context.Background(), s, engine.Options{})
+	if res.Err != nil || res.RowsRead != 12 || res.Created != 10 || res.RejectedBy[engine.ReasonDuplicateKey] != 2 {
 		t.Fatalf("run: %v: read %d, created %d, rejected %v", res.Err, res.RowsRead, res.Created, res.RejectedBy)
 	}
 	// The cursor is at (2026-01-01, 10); a second row 10 arrives later.
 	mustExec(t, db, `INSERT INTO users VALUES (10, 'u10', 'DUP-next-run', '2026-01-01')`)
-	res = engine.Run(context.Background(), s, sync.Options{})
-	if res.Err != nil || res.RowsRead != 1 || res.RejectedBy[sync.ReasonDuplicateKey] != 1 {
+	res = eng.Run(context.Background(), s, engine.Options{})
+	if res.Err != nil || res.RowsRead != 1 || res.RejectedBy[engine.ReasonDuplicateKey] != 1 {
 		t.Fatalf("next run: %v: read %d, rejected %v", res.Err, res.RowsRead, res.RejectedBy)
 	}
 	var keys []string
@@ -295,7 +295,7 @@ func TestDuplicateKeysAreReported(t *testing.T) {
 	// Which of two tied rows comes first is the database's choice; the second is
 	// never applied on top of it.
 	for _, id := range []string{"u5", "u7", "u10"} {
-		p, _ := st.FindPerson(context.Background(), engine.Settings, id)
+		p, _ := st.FindPerson(context.Background(), eng.Settings, id)
 		n := 0
 		st.EachChange(context.Background(), func(identity.Change) error { n++; return nil }, p.CioID)
 		if n != 1 {
@@ -344,8 +344,8 @@ func TestHostileValues(t *testing.T) {
 			t.Fatalf("row %d: %v", r.id, err)
 		}
 	}
-	st, engine, s, _ := faultSetup(t, "sqlite", testdb.SQLite(t), "postgres", dsn, 4)
-	res := engine.Run(context.Background(), s, sync.Options{})
+	st, eng, s, _ := faultSetup(t, "sqlite", testdb.SQLite(t), "postgres", dsn, 4)
+	res := eng.Run(context.Background(), s, engine.Options{})
 	if res.Err != nil || res.RowsRead != int64(len(rows)) {
 		t.Fatalf("run: %v, read %d", res.Err, res.RowsRead)
 	}
@@ -366,7 +366,7 @@ func TestHostileValues(t *testing.T) {
 			t.Errorf("row %d was rejected: %s", r.id, rejected[key])
 			continue
 		}
-		p, err := st.FindPerson(context.Background(), engine.Settings, "u"+key)
+		p, err := st.FindPerson(context.Background(), eng.Settings, "u"+key)
 		if err != nil {
 			t.Fatalf("row %d: %v", r.id, err)
 		}
@@ -374,7 +374,7 @@ func TestHostileValues(t *testing.T) {
 			t.Errorf("row %d: born = %s, want %s", r.id, p.Attributes["born"], r.outcome)
 		}
 	}
-	p, _ := st.FindPerson(context.Background(), engine.Settings, "u10")
+	p, _ := st.FindPerson(context.Background(), eng.Settings, "u10")
 	if got := fmt.Sprint(string(p.Attributes["bio"]), string(p.Attributes["doc"])); got != `"ünïcödé ✓"{"a":"x","b":[1,{"c":null}]}` {
 		t.Errorf("u10: %s", got)
 	}
@@ -383,7 +383,7 @@ func TestHostileValues(t *testing.T) {
 	// the column, the run fails, the cursor stays; a state reset starts it over.
 	mustExec(t, db, `ALTER TABLE users ALTER COLUMN updated_at TYPE bigint USING extract(epoch FROM updated_at)::bigint`)
 	before, _ := st.Watermark(context.Background(), "users")
-	res = engine.Run(context.Background(), s, sync.Options{})
+	res = eng.Run(context.Background(), s, engine.Options{})
 	if res.Err == nil || !strings.Contains(res.Err.Error(), `"updated_at"`) {
 		t.Fatalf("a run after the cursor column changed type: %v", res.Err)
 	}
@@ -391,7 +391,7 @@ func TestHostileValues(t *testing.T) {
 		t.Fatalf("the failed run moved the cursor: %s -> %s", before.Cursor, after.Cursor)
 	}
 	st.ResetWatermark(context.Background(), "users")
-	if res = engine.Run(context.Background(), s, sync.Options{}); res.Err != nil || res.RowsRead != int64(len(rows)) {
+	if res = eng.Run(context.Background(), s, engine.Options{}); res.Err != nil || res.RowsRead != int64(len(rows)) {
 		t.Fatalf("after a reset: %v, read %d", res.Err, res.RowsRead)
 	}
 }
@@ -411,8 +411,8 @@ func TestInvalidText(t *testing.T) {
 		(2, 'u2', CAST(x'610062' AS TEXT), '2026-01-01 00:00:00'),
 		(3, CAST(x'75ff33' AS TEXT), 'ok', '2026-01-01 00:00:00'),
 		(4, 'u4', 'fine', '2026-01-01 00:00:00')`)
-	st, engine, s, _ := faultSetup(t, "sqlite", testdb.SQLite(t), "sqlite", path, 10)
-	res := engine.Run(context.Background(), s, sync.Options{})
+	st, eng, s, _ := faultSetup(t, "sqlite", testdb.SQLite(t), "sqlite", path, 10)
+	res := eng.Run(context.Background(), s, engine.Options{})
 	if res.Err != nil || res.Created != 1 || res.Rejected != 3 {
 		t.Fatalf("run: %v, created %d, rejected %d", res.Err, res.Created, res.Rejected)
 	}
@@ -432,7 +432,7 @@ func TestInvalidText(t *testing.T) {
 // faultSetup is a sync of the users table of a source (typ, dsn) into a store of the
 // test's own, in batches of batch rows, logging into logged: the setup of the tests
 // above. The sync maps user_id to id and leaves id and updated_at out.
-func faultSetup(t *testing.T, driver, storeDSN, typ, dsn string, batch int) (*store.Store, *sync.Engine, config.Sync, *strings.Builder) {
+func faultSetup(t *testing.T, driver, storeDSN, typ, dsn string, batch int) (*store.Store, *engine.Engine, config.Sync, *strings.Builder) {
 	t.Helper()
 	st, err := store.Open(context.Background(), driver, storeDSN)
 	if err != nil {
@@ -442,11 +442,11 @@ func faultSetup(t *testing.T, driver, storeDSN, typ, dsn string, batch int) (*st
 	logged := &strings.Builder{}
 	log := logrus.New()
 	log.SetOutput(logged)
-	engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log, RetryPause: 10 * time.Millisecond}
+	eng := &engine.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log, RetryPause: 10 * time.Millisecond}
 	s := config.Sync{
 		Name: "users", Source: config.Source{Type: typ, DSN: dsn}, Table: "users",
 		Watermark: &config.Watermark{Column: "updated_at", Key: "id"}, BatchSize: batch,
 		Identifiers: config.Identifiers{ID: "user_id"}, Exclude: []string{"id", "updated_at"},
 	}
-	return st, engine, s, logged
+	return st, eng, s, logged
 }

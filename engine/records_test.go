@@ -1,4 +1,4 @@
-package sync_test
+package engine_test
 
 import (
 	"context"
@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/dbsync/dbsync/config"
+	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
 	"github.com/dbsync/dbsync/store"
-	"github.com/dbsync/dbsync/sync"
 )
 
 // A key that is not valid text (a SQLite TEXT can hold any bytes) is recorded with
@@ -33,8 +33,8 @@ func TestInvalidKeyIsRecordedAsText(t *testing.T) {
 				(CAST(x'6bff31' AS TEXT), 'u1', CAST(x'61ff62' AS TEXT), '2026-01-01 00:00:01'),
 				(CAST(x'6b0032' AS TEXT), NULL, 'ok', '2026-01-01 00:00:02'),
 				('k3', 'u3', 'fine', '2026-01-01 00:00:03')`)
-			st, engine, s, _ := faultSetup(t, backend.Driver, backend.DSN(t), "sqlite", path, 10)
-			res := engine.Run(context.Background(), s, sync.Options{})
+			st, eng, s, _ := faultSetup(t, backend.Driver, backend.DSN(t), "sqlite", path, 10)
+			res := eng.Run(context.Background(), s, engine.Options{})
 			if res.Err != nil || res.Created != 1 || res.Rejected != 2 {
 				t.Fatalf("run: %v, created %d, rejected %d", res.Err, res.Created, res.Rejected)
 			}
@@ -76,7 +76,7 @@ func TestLookbackRecordsRejectedAndRefusedOnce(t *testing.T) {
 					t0.Add(5*time.Second).Format(ts))
 				var logged int
 				for run := 1; run <= 3; run++ {
-					res := b.run(t, sync.Options{})
+					res := b.run(t, engine.Options{})
 					if res.RowsRead != 5 || res.Rejected != 2 || res.FailedChanges() != 2 {
 						t.Fatalf("run %d: %s, %d failed changes", run, counts(res), res.FailedChanges())
 					}
@@ -129,7 +129,7 @@ func TestFullTableSyncRecordsOnce(t *testing.T) {
 			b.exec(t, `UPDATE users SET email = 'not an email' WHERE row_id = 3`)
 			var logged int
 			for run := 1; run <= 3; run++ {
-				res := b.run(t, sync.Options{})
+				res := b.run(t, engine.Options{})
 				if res.RowsRead != 3 || res.Rejected != 1 || res.FailedChanges() != 1 {
 					t.Fatalf("run %d: %s, %d failed changes", run, counts(res), res.FailedChanges())
 				}

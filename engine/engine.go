@@ -1,7 +1,7 @@
-// Package sync runs a sync: it reads changed rows from the source after the stored
+// Package engine runs a sync: it reads changed rows from the source after the stored
 // cursor, maps them, applies the identity rules, and commits each batch's writes
 // together with its cursor, under a lease so that only one run of a sync goes at a time.
-package sync
+package engine
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	"github.com/dbsync/dbsync/mapping"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
+	"github.com/dbsync/dbsync/value"
 )
 
 // ErrInterrupted means the run stopped on a signal after committing its current batch.
@@ -76,8 +77,8 @@ type Result struct {
 	NullCursorRows int64
 	RejectedBy     map[string]int64 // rejected and skipped rows by reason
 	FailedBy       map[string]int64 // failed attribute changes by reason
-	CursorBefore   *connectors.Cursor
-	CursorAfter    *connectors.Cursor
+	CursorBefore   *value.Cursor
+	CursorAfter    *value.Cursor
 	DryRun         bool
 }
 
@@ -255,7 +256,7 @@ func (r *reader) read(ctx, readCtx context.Context, wm store.Watermark) error {
 		return errors.Join(r.stopped(ctx, readCtx), err)
 	}
 	defer src.Close()
-	read := func(after *connectors.Cursor) (connectors.Stream, error) {
+	read := func(after *value.Cursor) (connectors.Stream, error) {
 		return src.Read(readCtx, connectors.Request{After: after, BatchSize: s.BatchSize, LastSyncTime: wm.LastSyncTime})
 	}
 	stream, err := read(after)
@@ -372,7 +373,7 @@ type prepared struct {
 	rows     []identity.Row
 	outcomes []RowOutcome // one per source row; mapping's rejections already filled in
 	planned  []int        // which source rows are in rows
-	cursor   *connectors.Cursor
+	cursor   *value.Cursor
 	encoded  string // the cursor as the store keeps it
 	err      error
 }
@@ -380,8 +381,8 @@ type prepared struct {
 // resumable is a run's stream and how to open it again after the last row read.
 type resumable struct {
 	stream connectors.Stream
-	read   func(after *connectors.Cursor) (connectors.Stream, error)
-	after  *connectors.Cursor // the cursor of the last batch read, where a new read starts
+	read   func(after *value.Cursor) (connectors.Stream, error)
+	after  *value.Cursor // the cursor of the last batch read, where a new read starts
 }
 
 // next reads the next batch. When the connection to the source is lost (a dropped
@@ -420,7 +421,7 @@ func (r *reader) next(ctx context.Context, rs *resumable) ([][]any, error) {
 // failed is a stream that could not be opened again.
 type failed struct{ err error }
 
-func (f failed) Columns() []connectors.Column          { return nil }
+func (f failed) Columns() []value.Column               { return nil }
 func (f failed) Next(context.Context) ([][]any, error) { return nil, f.err }
 func (f failed) NullCursorRows() int64                 { return 0 }
 func (f failed) Close() error                          { return nil }
@@ -471,7 +472,7 @@ func (r *reader) prefetch(ctx context.Context, rs *resumable, mapper *mapping.Ma
 // prepare maps a batch's rows and works out its cursor: the last row's.
 // prev is the (column, key) of the row before the batch's first, if known: a row that
 // ties it on both is a second row with the same key, which is reported, not applied.
-func (r *reader) prepare(mapper *mapping.Mapper, values [][]any, valueCol, keyCol int, prev *connectors.Cursor) prepared {
+func (r *reader) prepare(mapper *mapping.Mapper, values [][]any, valueCol, keyCol int, prev *value.Cursor) prepared {
 	p := prepared{
 		rows:     make([]identity.Row, 0, len(values)),
 		outcomes: make([]RowOutcome, len(values)),
@@ -479,7 +480,7 @@ func (r *reader) prepare(mapper *mapping.Mapper, values [][]any, valueCol, keyCo
 	}
 	if valueCol >= 0 {
 		last := values[len(values)-1]
-		p.cursor = &connectors.Cursor{Value: last[valueCol], Key: last[keyCol]}
+		p.cursor = &value.Cursor{Value: last[valueCol], Key: last[keyCol]}
 		var err error
 		if p.encoded, err = state.EncodeCursor(p.cursor); err != nil {
 			p.err = fmt.Errorf("sync %s: %w", r.sync.Name, err)
@@ -493,9 +494,9 @@ func (r *reader) prepare(mapper *mapping.Mapper, values [][]any, valueCol, keyCo
 			if prev != nil && prev.Key != nil && sameValue(v[valueCol], prev.Value) && sameValue(v[keyCol], prev.Key) {
 				rej = &mapping.Rejection{Reason: ReasonDuplicateKey, Detail: fmt.Sprintf(
 					"key %s %v appears again at %s %v: the watermark key must be unique",
-					r.sync.Watermark.Key, v[keyCol], r.sync.Watermark.Column, state.FormatCursor(&connectors.Cursor{Value: v[valueCol]}))}
+					r.sync.Watermark.Key, v[keyCol], r.sync.Watermark.Column, state.FormatCursor(&value.Cursor{Value: v[valueCol]}))}
 			}
-			prev = &connectors.Cursor{Value: v[valueCol], Key: v[keyCol]}
+			prev = &value.Cursor{Value: v[valueCol], Key: v[keyCol]}
 		}
 		if rej != nil {
 			p.outcomes[i].Outcome = identity.Outcome{Result: identity.Rejected, Reason: rej.Reason, Detail: rej.Detail}
@@ -598,7 +599,7 @@ func sameValue(a, b any) bool {
 		return ok && ta.Equal(tb)
 	}
 	switch a.(type) {
-	case int64, string, connectors.Decimal, civil.DateTime:
+	case int64, string, value.Decimal, civil.DateTime:
 		return a == b
 	}
 	return false
@@ -608,19 +609,19 @@ func sameValue(a, b any) bool {
 // its time, inclusive, to catch rows committed late with an earlier time. A wall
 // clock (in loc, the sync's timezone) goes back lookback on the clock or in real
 // time, whichever is earlier: across a DST change the window is never shorter.
-func lookbackStart(c *connectors.Cursor, lookback time.Duration, loc *time.Location) (*connectors.Cursor, error) {
+func lookbackStart(c *value.Cursor, lookback time.Duration, loc *time.Location) (*value.Cursor, error) {
 	if c == nil || lookback <= 0 {
 		return c, nil
 	}
 	switch v := c.Value.(type) {
 	case time.Time:
-		return &connectors.Cursor{Value: v.Add(-lookback)}, nil
+		return &value.Cursor{Value: v.Add(-lookback)}, nil
 	case civil.DateTime:
 		start := civil.DateTimeOf(v.In(time.UTC).Add(-lookback))
 		if real := civil.DateTimeOf(v.In(loc).Add(-lookback).In(loc)); real.Before(start) {
 			start = real
 		}
-		return &connectors.Cursor{Value: start}, nil
+		return &value.Cursor{Value: start}, nil
 	}
 	return nil, fmt.Errorf("lookback needs a date or time watermark column; the cursor holds %T", c.Value)
 }

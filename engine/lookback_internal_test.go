@@ -1,12 +1,11 @@
-package sync
+package engine
 
 import (
 	"testing"
 	"time"
 
 	"cloud.google.com/go/civil"
-
-	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/value"
 )
 
 // A wall-clock cursor just after Berlin's spring-forward: 03:10 CEST is 20 real
@@ -29,7 +28,7 @@ func TestLookbackStartAcrossSpringForward(t *testing.T) {
 		{"2024-10-27T03:00:00", "2024-10-27T02:30:00"}, // across the repeated hour: the clock
 		{"2024-06-01T12:00:00", "2024-06-01T11:30:00"},
 	} {
-		got, err := lookbackStart(&connectors.Cursor{Value: dt(c.cursor)}, 30*time.Minute, berlin)
+		got, err := lookbackStart(&value.Cursor{Value: dt(c.cursor)}, 30*time.Minute, berlin)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package sync_test
+package engine_test
 
 import (
 	"context"
@@ -12,10 +12,10 @@ import (
 
 	"github.com/dbsync/dbsync/config"
 	_ "github.com/dbsync/dbsync/connectors/postgres"
+	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
 	"github.com/dbsync/dbsync/store"
-	"github.com/dbsync/dbsync/sync"
 )
 
 // BenchmarkRun syncs a PostgreSQL users table of b.N rows (10 columns) into an empty
@@ -53,7 +53,7 @@ func BenchmarkRun(b *testing.B) {
 			defer st.Close()
 			log := logrus.New()
 			log.SetOutput(io.Discard)
-			engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log}
+			eng := &engine.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log}
 			s := config.Sync{
 				Name:        "users",
 				Source:      config.Source{Type: "postgres", DSN: srcDSN},
@@ -65,7 +65,7 @@ func BenchmarkRun(b *testing.B) {
 				Nulls:       config.NullsIgnore,
 			}
 			b.ResetTimer()
-			res := engine.Run(ctx, s, sync.Options{})
+			res := eng.Run(ctx, s, engine.Options{})
 			b.StopTimer()
 			if res.Err != nil || res.Created != int64(b.N) {
 				b.Fatalf("run: %v, %d created", res.Err, res.Created)

@@ -1,4 +1,4 @@
-package sync_test
+package engine_test
 
 import (
 	"context"
@@ -13,10 +13,10 @@ import (
 	"github.com/dbsync/dbsync/config"
 	_ "github.com/dbsync/dbsync/connectors/mysql"
 	_ "github.com/dbsync/dbsync/connectors/postgres"
+	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
 	"github.com/dbsync/dbsync/store"
-	"github.com/dbsync/dbsync/sync"
 )
 
 // TestDaylightSavingWallClocks syncs a zone-less column (PostgreSQL timestamp,
@@ -71,7 +71,7 @@ func TestDaylightSavingWallClocks(t *testing.T) {
 					defer st.Close()
 					log := logrus.New()
 					log.SetOutput(io.Discard)
-					engine := &sync.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log}
+					eng := &engine.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log}
 					s := config.Sync{
 						Name:        "users",
 						Source:      config.Source{Type: typ, DSN: dsn, Timezone: "Europe/Berlin"},
@@ -91,7 +91,7 @@ func TestDaylightSavingWallClocks(t *testing.T) {
 						for _, at := range rows {
 							insert(at)
 						}
-						res := engine.Run(ctx, s, sync.Options{})
+						res := eng.Run(ctx, s, engine.Options{})
 						if res.Err != nil {
 							t.Fatalf("run %d: %v", r+1, res.Err)
 						}
@@ -109,7 +109,7 @@ func TestDaylightSavingWallClocks(t *testing.T) {
 					// 5-minute lookback reads it and the cursor's row again.
 					s.Lookback = config.Duration(5 * time.Minute)
 					insert("2024-10-27 02:57:00")
-					res := engine.Run(ctx, s, sync.Options{})
+					res := eng.Run(ctx, s, engine.Options{})
 					if res.Err != nil || res.RowsRead != 2 || res.Created != 1 || res.Unchanged != 1 {
 						t.Fatalf("lookback run: %v, %s", res.Err, counts(res))
 					}

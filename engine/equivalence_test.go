@@ -1,4 +1,4 @@
-package sync_test
+package engine_test
 
 import (
 	"context"
@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
 	"github.com/dbsync/dbsync/store"
-	"github.com/dbsync/dbsync/sync"
 )
 
 // srcRow is one row of the users table: "" is NULL.
@@ -145,9 +145,9 @@ func TestBackfillGuessReleasedEmail(t *testing.T) {
 			for _, size := range []int{1, 2} {
 				b := newEquivBundle(t, backend, s, size)
 				b.add(t, srcRow{id: "Z", email: "e1@x.io"})
-				b.run(t, sync.Options{})
+				b.run(t, engine.Options{})
 				b.add(t, srcRow{id: "n1"}, srcRow{id: "n2"}, srcRow{id: "A", email: "e1@x.io", plan: "p"}, srcRow{id: "A", email: "e2@x.io"})
-				b.run(t, sync.Options{})
+				b.run(t, engine.Options{})
 				ctx := context.Background()
 				z, err := b.st.FindPerson(ctx, s, "Z")
 				if err != nil || string(z.Attributes["plan"]) != `"p"` || z.Email != "e1@x.io" {
@@ -246,7 +246,7 @@ func TestBatchSizeDoesNotMatterAcrossRuns(t *testing.T) {
 					for n, rows := range runs {
 						for j, b := range bundles {
 							b.add(t, rows...)
-							b.run(t, sync.Options{})
+							b.run(t, engine.Options{})
 							if j == 0 {
 								continue
 							}

@@ -1,4 +1,4 @@
-package sync_test
+package engine_test
 
 import (
 	"context"
@@ -13,11 +13,11 @@ import (
 
 	"github.com/dbsync/dbsync/config"
 	_ "github.com/dbsync/dbsync/connectors/sqlite"
+	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
-	"github.com/dbsync/dbsync/sync"
 )
 
 // bundle is one test's source (a SQLite file with a users table), store and engine.
@@ -25,7 +25,7 @@ type bundle struct {
 	src    *sql.DB
 	srcDSN string
 	st     *store.Store
-	engine *sync.Engine
+	engine *engine.Engine
 	sync   config.Sync
 }
 
@@ -50,7 +50,7 @@ func setup(t *testing.T, storeBackend testdb.Store) *bundle {
 	t.Cleanup(func() { b.st.Close() })
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	b.engine = &sync.Engine{Store: b.st, Settings: identity.DefaultSettings(), Log: log}
+	b.engine = &engine.Engine{Store: b.st, Settings: identity.DefaultSettings(), Log: log}
 	b.sync = config.Sync{
 		Name:        "users",
 		Source:      config.Source{Type: "sqlite", DSN: b.srcDSN},
@@ -80,7 +80,7 @@ func (b *bundle) insert(t *testing.T, from, to int) {
 	}
 }
 
-func (b *bundle) run(t *testing.T, opt sync.Options) *sync.Result {
+func (b *bundle) run(t *testing.T, opt engine.Options) *engine.Result {
 	t.Helper()
 	res := b.engine.Run(context.Background(), b.sync, opt)
 	if res.Err != nil {
@@ -89,7 +89,7 @@ func (b *bundle) run(t *testing.T, opt sync.Options) *sync.Result {
 	return res
 }
 
-func counts(r *sync.Result) string {
+func counts(r *engine.Result) string {
 	return fmt.Sprintf("read %d created %d updated %d unchanged %d rejected %d",
 		r.RowsRead, r.Created, r.Updated, r.Unchanged, r.Rejected)
 }
@@ -100,15 +100,15 @@ func TestRunsReadOnlyWhatChanged(t *testing.T) {
 			t.Parallel()
 			b := setup(t, backend)
 			b.insert(t, 1, 36)
-			if got := counts(b.run(t, sync.Options{})); got != "read 35 created 35 updated 0 unchanged 0 rejected 0" {
+			if got := counts(b.run(t, engine.Options{})); got != "read 35 created 35 updated 0 unchanged 0 rejected 0" {
 				t.Fatalf("first run: %s", got)
 			}
-			if got := counts(b.run(t, sync.Options{})); got != "read 0 created 0 updated 0 unchanged 0 rejected 0" {
+			if got := counts(b.run(t, engine.Options{})); got != "read 0 created 0 updated 0 unchanged 0 rejected 0" {
 				t.Fatalf("a run with nothing changed: %s", got)
 			}
 			b.exec(t, `UPDATE users SET plan = 'pro', updated_at = ? WHERE row_id IN (3, 30)`, t0.Add(time.Hour).Format(ts))
 			b.insert(t, 36, 38)
-			res := b.run(t, sync.Options{})
+			res := b.run(t, engine.Options{})
 			if got := counts(res); got != "read 4 created 2 updated 2 unchanged 0 rejected 0" {
 				t.Fatalf("after 2 updates and 2 inserts: %s", got)
 			}
@@ -128,11 +128,11 @@ func TestLookbackCatchesLateRowsAndRewritesNothing(t *testing.T) {
 	b := setup(t, testdb.Stores()[0])
 	b.sync.Lookback = config.Duration(time.Minute)
 	b.insert(t, 1, 21)
-	b.run(t, sync.Options{})
+	b.run(t, engine.Options{})
 	// A row committed late, with a time 30 s before the cursor.
 	b.exec(t, `INSERT INTO users (row_id, user_id, email, updated_at) VALUES (100, 'late', 'late@x.io', ?)`,
 		t0.Add(20*time.Second-30*time.Second).Format(ts))
-	res := b.run(t, sync.Options{})
+	res := b.run(t, engine.Options{})
 	// Rows within the minute before the cursor are read again; only the late one writes.
 	if res.Created != 1 || res.Updated != 0 || res.Unchanged != res.RowsRead-1 || res.RowsRead < 2 {
 		t.Fatalf("second run: %s", counts(res))
@@ -148,7 +148,7 @@ func TestBadRowsAreRecordedAndTheRunGoesOn(t *testing.T) {
 	b.exec(t, `UPDATE users SET score = ? WHERE row_id = 2`, "x\x00y")          // text with NUL in a score column
 	b.exec(t, `UPDATE users SET user_id = NULL, email = NULL WHERE row_id = 3`) // no identifier
 	b.exec(t, `INSERT INTO users (row_id, user_id, updated_at) VALUES (9, 'never', NULL)`)
-	res := b.run(t, sync.Options{})
+	res := b.run(t, engine.Options{})
 	if got := counts(res); got != "read 5 created 3 updated 0 unchanged 0 rejected 2" {
 		t.Fatalf("run: %s", got)
 	}
@@ -171,7 +171,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 			t.Parallel()
 			b := setup(t, backend)
 			b.insert(t, 1, 26)
-			res := b.run(t, sync.Options{DryRun: true})
+			res := b.run(t, engine.Options{DryRun: true})
 			if got := counts(res); got != "read 25 created 25 updated 0 unchanged 0 rejected 0" {
 				t.Fatalf("dry run: %s", got)
 			}
@@ -183,7 +183,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 			if n != 0 || wm.Cursor != "" || len(runs) != 0 {
 				t.Fatalf("a dry run wrote: %d people, cursor %q, %d runs", n, wm.Cursor, len(runs))
 			}
-			if got := counts(b.run(t, sync.Options{})); got != "read 25 created 25 updated 0 unchanged 0 rejected 0" {
+			if got := counts(b.run(t, engine.Options{})); got != "read 25 created 25 updated 0 unchanged 0 rejected 0" {
 				t.Fatalf("the real run after it: %s", got)
 			}
 		})
@@ -197,12 +197,12 @@ func TestInterruptedRunResumes(t *testing.T) {
 	b.insert(t, 1, 51)
 	ctx, cancel := context.WithCancel(context.Background())
 	batches := 0
-	res := b.engine.Run(ctx, b.sync, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
+	res := b.engine.Run(ctx, b.sync, engine.Options{OnBatch: func([]engine.RowOutcome, []identity.Change) {
 		if batches++; batches == 2 {
 			cancel()
 		}
 	}})
-	if res.Err != sync.ErrInterrupted || res.RowsRead != 20 || res.Status != store.RunFailed {
+	if res.Err != engine.ErrInterrupted || res.RowsRead != 20 || res.Status != store.RunFailed {
 		t.Fatalf("interrupted run: %v, %s", res.Err, counts(res))
 	}
 	runs, _ := b.st.Runs(context.Background(), "users", 1)
@@ -212,7 +212,7 @@ func TestInterruptedRunResumes(t *testing.T) {
 	if wm, _ := b.st.Watermark(context.Background(), "users"); wm.LastSyncTime != 0 {
 		t.Fatalf("an interrupted run set last_sync_time")
 	}
-	if got := counts(b.run(t, sync.Options{})); got != "read 30 created 30 updated 0 unchanged 0 rejected 0" {
+	if got := counts(b.run(t, engine.Options{})); got != "read 30 created 30 updated 0 unchanged 0 rejected 0" {
 		t.Fatalf("the run after: %s", got)
 	}
 }
@@ -226,12 +226,12 @@ func TestOneRunAtATime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := b.engine.Run(ctx, b.sync, sync.Options{})
+	res := b.engine.Run(ctx, b.sync, engine.Options{})
 	if res.Status != store.RunAlreadyRunning || res.RowsRead != 0 {
 		t.Fatalf("run while another holds the lease: %s, %v", res.Status, res.Err)
 	}
 	lease.Release(ctx)
-	if res := b.run(t, sync.Options{}); res.Created != 4 {
+	if res := b.run(t, engine.Options{}); res.Created != 4 {
 		t.Fatalf("run after release: %s", counts(res))
 	}
 	runs, _ := b.st.Runs(ctx, "users", 10)
@@ -248,8 +248,8 @@ func TestProgressIsLogged(t *testing.T) {
 	log := logrus.New()
 	log.SetOutput(&logged)
 	log.SetFormatter(&logrus.JSONFormatter{})
-	b.engine.Progress = &sync.Progress{Every: time.Nanosecond, Log: log}
-	b.run(t, sync.Options{})
+	b.engine.Progress = &engine.Progress{Every: time.Nanosecond, Log: log}
+	b.run(t, engine.Options{})
 	lines := strings.Count(logged.String(), `"msg":"progress"`)
 	if lines != 3 || !strings.Contains(logged.String(), `"rows":30`) || !strings.Contains(logged.String(), `"cursor_lag_seconds"`) {
 		t.Fatalf("want a progress line per batch (every 1ns) with rows and lag, got:\n%s", logged.String())
@@ -267,7 +267,7 @@ func TestPanicIsRecordedAsFailure(t *testing.T) {
 				t.Fatal("the panic was swallowed")
 			}
 		}()
-		b.engine.Run(context.Background(), b.sync, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
+		b.engine.Run(context.Background(), b.sync, engine.Options{OnBatch: func([]engine.RowOutcome, []identity.Change) {
 			panic("boom")
 		}})
 	}()
@@ -289,7 +289,7 @@ func TestCancelledRunIsNeverOK(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		ctx, cancel := context.WithCancel(context.Background())
 		delay := time.Duration(i%10) * 100 * time.Microsecond
-		res := b.engine.Run(ctx, b.sync, sync.Options{OnBatch: func([]sync.RowOutcome, []identity.Change) {
+		res := b.engine.Run(ctx, b.sync, engine.Options{OnBatch: func([]engine.RowOutcome, []identity.Change) {
 			go func() { time.Sleep(delay); cancel() }()
 		}})
 		cancel()
@@ -328,7 +328,7 @@ func TestBackfillGuessFallsBack(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res := b.run(t, sync.Options{})
+			res := b.run(t, engine.Options{})
 			if got := counts(res); got != "read 40 created 38 updated 2 unchanged 0 rejected 0" {
 				t.Fatalf("backfill: %s", got)
 			}
@@ -350,7 +350,7 @@ func TestColumnNamesMatchIgnoringCase(t *testing.T) {
 	b.sync.Watermark = &config.Watermark{Column: "Updated_At", Key: "ROW_ID"}
 	b.sync.Identifiers = config.Identifiers{ID: "User_ID", Email: "EMAIL"}
 	b.sync.Exclude = []string{"Row_Id", "UPDATED_AT", "Score"}
-	res := b.run(t, sync.Options{})
+	res := b.run(t, engine.Options{})
 	if got := counts(res); got != "read 5 created 5 updated 0 unchanged 0 rejected 0" {
 		t.Fatalf("run: %s", got)
 	}
@@ -365,7 +365,7 @@ func TestUnmappedIdentifierColumnStopsTheRun(t *testing.T) {
 	b := setup(t, testdb.Stores()[0])
 	b.insert(t, 1, 6)
 	b.sync.Identifiers = config.Identifiers{ID: "user_id"}
-	res := b.engine.Run(context.Background(), b.sync, sync.Options{})
+	res := b.engine.Run(context.Background(), b.sync, engine.Options{})
 	if res.Err == nil || !strings.Contains(res.Err.Error(), `column "email"`) || res.RowsRead != 0 {
 		t.Fatalf("run: %v, %s; want an error naming column email", res.Err, counts(res))
 	}

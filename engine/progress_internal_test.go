@@ -1,4 +1,4 @@
-package sync
+package engine
 
 import (
 	"strings"
@@ -6,14 +6,13 @@ import (
 	"time"
 
 	"cloud.google.com/go/civil"
+	"github.com/dbsync/dbsync/value"
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
-
-	"github.com/dbsync/dbsync/connectors"
 )
 
 // A wall-clock cursor 01:30 on 31 March 2024, the night Berlin's clocks skip 02:00-03:00.
-var wallCursor = &connectors.Cursor{Value: civil.DateTime{
+var wallCursor = &value.Cursor{Value: civil.DateTime{
 	Date: civil.Date{Year: 2024, Month: time.March, Day: 31}, Time: civil.Time{Hour: 1, Minute: 30}}, Key: int64(7)}
 
 // 04:30 in Berlin (CEST): three hours later on the clock, two hours later in fact.
@@ -27,7 +26,7 @@ func TestLagWallClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		c    *connectors.Cursor
+		c    *value.Cursor
 		loc  *time.Location
 		want time.Duration
 		ok   bool
@@ -35,8 +34,8 @@ func TestLagWallClock(t *testing.T) {
 		{wallCursor, berlin, 2 * time.Hour, true},
 		{wallCursor, nil, time.Hour, true},
 		{wallCursor, time.UTC, time.Hour, true},
-		{&connectors.Cursor{Value: wallNow.Add(-time.Minute)}, berlin, time.Minute, true},
-		{&connectors.Cursor{Value: int64(42)}, berlin, 0, false},
+		{&value.Cursor{Value: wallNow.Add(-time.Minute)}, berlin, time.Minute, true},
+		{&value.Cursor{Value: int64(42)}, berlin, 0, false},
 		{nil, berlin, 0, false},
 	} {
 		lag, ok := Lag(tc.c, tc.loc, wallNow)

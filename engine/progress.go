@@ -1,4 +1,4 @@
-package sync
+package engine
 
 import (
 	"fmt"
@@ -8,8 +8,8 @@ import (
 	"cloud.google.com/go/civil"
 	"github.com/sirupsen/logrus"
 
-	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/state"
+	"github.com/dbsync/dbsync/value"
 )
 
 // Progress reports a long run as it goes: on a terminal a live line per sync on W
@@ -86,7 +86,7 @@ func (t *tracker) stop() {
 // Lag is how far a time cursor is behind now; ok is false when the cursor is not a
 // time. A wall-clock cursor (civil.DateTime: PostgreSQL timestamp, MySQL DATETIME)
 // is a time on the clocks of loc, the sync's timezone (nil: UTC).
-func Lag(c *connectors.Cursor, loc *time.Location, now time.Time) (lag time.Duration, ok bool) {
+func Lag(c *value.Cursor, loc *time.Location, now time.Time) (lag time.Duration, ok bool) {
 	if c == nil {
 		return 0, false
 	}
@@ -102,7 +102,7 @@ func Lag(c *connectors.Cursor, loc *time.Location, now time.Time) (lag time.Dura
 	return 0, false
 }
 
-func lagText(lag time.Duration, ok bool, c *connectors.Cursor) string {
+func lagText(lag time.Duration, ok bool, c *value.Cursor) string {
 	if !ok {
 		return "at " + state.FormatCursor(c)
 	}
