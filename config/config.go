@@ -67,9 +67,37 @@ func (w Workspace) Settings() identity.Settings {
 	return s
 }
 
+// Kind is what each row of a sync is (SPEC §8): a person, an object, or a relationship
+// between a person and an object. The zero Kind, of a Sync built in code, is people:
+// Parse writes KindPeople when the file leaves kind out.
+type Kind string
+
+// Kinds.
+const (
+	KindPeople        Kind = "people"
+	KindObjects       Kind = "objects"
+	KindRelationships Kind = "relationships"
+	// KindEvents is SPEC §9's kind. It is known, so a file that names it is told it
+	// is not supported yet rather than that it is misspelt; Validate refuses it.
+	KindEvents Kind = "events"
+)
+
+// String is the kind's name, "people" for the zero Kind: the name logs, metrics and
+// runs show.
+func (k Kind) String() string {
+	if k == "" {
+		return string(KindPeople)
+	}
+	return string(k)
+}
+
+// MaxObjectType is the longest object_type, in bytes (SPEC §8).
+const MaxObjectType = 100
+
 // Sync is one entry of `syncs:`.
 type Sync struct {
 	Name        string            `yaml:"name"`
+	Kind        Kind              `yaml:"kind"`     // people (default) | objects | relationships
 	Schedule    string            `yaml:"schedule"` // cron, 5 fields or @every 15m; used by serve
 	Source      Source            `yaml:"source"`
 	Table       string            `yaml:"table"` // exactly one of table and query
@@ -83,7 +111,46 @@ type Sync struct {
 	Nulls       string            `yaml:"nulls"`   // ignore (default) | unset
 	Timeout     Duration          `yaml:"timeout"` // 0: none; else the run stops reading when it passes (SPEC §3)
 
+	// Objects and relationships (SPEC §8).
+	ObjectType string `yaml:"object_type"` // the objects' type ("account"); required for both kinds
+	ObjectID   string `yaml:"object_id"`   // the column holding the object's id; required for both kinds
+	Remove     string `yaml:"remove"`      // relationships: a column whose true value removes the relationship; optional
+
 	Line int `yaml:"-"` // the line of the sync in the file, for messages
+}
+
+// NonAttributeColumns are the columns of s that are never attributes, whatever
+// exclude says (SPEC §8): object_id and remove. Mapping leaves them out of the
+// attributes it takes from every other selected column. The watermark columns are not
+// among them: like any other column they are attributes unless excluded.
+func (s Sync) NonAttributeColumns() []string {
+	var cols []string
+	for _, c := range []string{s.ObjectID, s.Remove} {
+		if c != "" {
+			cols = append(cols, c)
+		}
+	}
+	return cols
+}
+
+// AttributesFromColumns says whether a sync with no attributes: takes every other
+// selected column as an attribute under its own name: people and objects do; a
+// relationship then has no attributes (SPEC §8).
+func (s Sync) AttributesFromColumns() bool {
+	return s.Attributes == nil && s.Kind != KindRelationships
+}
+
+// ReservedAttributeNames are the names an attribute of this kind may not have, in
+// attributes: or as a selected column that would become one (SPEC §2): they would look
+// like the row's identifier yet be stored as a plain attribute. For people and
+// relationships that is a person's identifiers; for objects, the object's own id (an
+// account's email is an ordinary attribute). Mapping refuses a selected column of such
+// a name that is neither used (under identifiers, or as object_id) nor excluded.
+func (s Sync) ReservedAttributeNames() []string {
+	if s.Kind == KindObjects {
+		return []string{"id", "object_id"}
+	}
+	return []string{"id", "email", "cio_id"}
 }
 
 // Source is where a sync reads from.

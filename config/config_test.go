@@ -261,6 +261,80 @@ func TestValidate(t *testing.T) {
 			[]string{"syncs[0].nulls (line 6): must be ignore or unset"}},
 		{"nulls unset", doc("", src, tbl, ids, "nulls: unset"), nil},
 		{"nulls ignore", doc("", src, tbl, ids, "nulls: ignore"), nil},
+
+		// kinds (SPEC §8)
+		{"kind people", doc("", src, tbl, ids, "kind: people"), nil},
+		{"objects", doc("", src, tbl, "kind: objects", "object_type: account", "object_id: account_id", "exclude: [updated_at]"), nil},
+		{"relationships", doc("", src, tbl, "kind: relationships", "object_type: account", "object_id: account_id", ids,
+			"attributes: {role: role}", "remove: removed"), nil},
+		{"relationships by cio_id, no attributes", doc("", src, tbl, "kind: relationships", "object_type: account",
+			"object_id: account_id", "identifiers: {cio_id: cio}"), nil},
+		{"kind misspelt", doc("", src, tbl, ids, "kind: object", "object_type: account"),
+			[]string{`syncs[0].kind (line 6): must be people, objects or relationships; did you mean "objects"?`}},
+		{"kind unknown", doc("", src, tbl, ids, "kind: users"),
+			[]string{"syncs[0].kind (line 6): must be people, objects or relationships"}},
+		{"kind not a string", doc("", src, tbl, "kind: [objects]", "object_type: account", "object_id: account_id"),
+			[]string{"syncs[0].kind (line 5): must be a string"}},
+		{"kind events", doc("", src, tbl, ids, "kind: events"),
+			[]string{"syncs[0].kind (line 6): kind events is not supported yet"}},
+		{"objects without object_type and object_id", doc("", src, tbl, "kind: objects"),
+			[]string{
+				"syncs[0].object_type (line 2): required for kind objects",
+				"syncs[0].object_id (line 2): required for kind objects: the column holding the object's id",
+			}},
+		{"relationships without object_type, object_id and identifiers", doc("", src, tbl, "kind: relationships"),
+			[]string{
+				"syncs[0].object_type (line 2): required for kind relationships",
+				"syncs[0].object_id (line 2): required for kind relationships: the column holding the object's id",
+				"syncs[0].identifiers (line 2): map at least one of id, email, cio_id to a column",
+			}},
+		{"relationships by email when email does not identify", "workspace: {identifiers: [id]}\n" + doc("", src, tbl,
+			"kind: relationships", "object_type: account", "object_id: account_id", "identifiers: {email: email}"),
+			[]string{"syncs[0].identifiers (line 9): map id or cio_id to a column: email does not identify people when workspace.identifiers is [id]"}},
+		{"object_type empty", doc("", src, tbl, "kind: objects", `object_type: ""`, "object_id: account_id"),
+			[]string{"syncs[0].object_type (line 6): required for kind objects"}},
+		{"object_type blank", doc("", src, tbl, "kind: objects", `object_type: "  "`, "object_id: account_id"),
+			[]string{"syncs[0].object_type (line 6): must not be blank"}},
+		{"object_type 100 bytes", doc("", src, tbl, "kind: objects", "object_type: "+strings.Repeat("é", 50), "object_id: account_id"), nil},
+		{"object_type 101 bytes", doc("", src, tbl, "kind: objects", "object_type: a"+strings.Repeat("é", 50), "object_id: account_id"),
+			[]string{"syncs[0].object_type (line 6): is longer than 100 bytes"}},
+		{"object_type with a tab", doc("", src, tbl, "kind: objects", `object_type: "acc\tount"`, "object_id: account_id"),
+			[]string{"syncs[0].object_type (line 6): must not hold control characters"}},
+		{"object_type with a NUL", doc("", src, tbl, "kind: objects", `object_type: "acc\0ount"`, "object_id: account_id"),
+			[]string{"syncs[0].object_type (line 6): must not hold control characters"}},
+		{"objects with identifiers", doc("", src, tbl, "kind: objects", "object_type: account", "object_id: account_id", ids),
+			[]string{"syncs[0].identifiers (line 8): not used by kind objects: an object is found by object_id"}},
+		{"people with object fields", doc("", src, tbl, ids, "object_type: account", "object_id: account_id", "remove: removed"),
+			[]string{
+				"syncs[0].object_type (line 6): only used by kinds objects and relationships",
+				"syncs[0].object_id (line 7): only used by kinds objects and relationships",
+				"syncs[0].remove (line 8): only used by kind relationships",
+			}},
+		{"objects with remove", doc("", src, tbl, "kind: objects", "object_type: account", "object_id: account_id", "remove: removed"),
+			[]string{"syncs[0].remove (line 8): only used by kind relationships"}},
+		{"relationships removed by the object_id column", doc("", src, tbl, "kind: relationships", "object_type: account",
+			"object_id: account_id", ids, "remove: account_id"),
+			[]string{"syncs[0].remove (line 9): cannot be the object_id column"}},
+		{"relationships exclude without attributes", doc("", src, tbl, "kind: relationships", "object_type: account",
+			"object_id: account_id", ids, "exclude: [updated_at]"),
+			[]string{"syncs[0].exclude (line 9): not used: a relationship has no attributes unless attributes: maps them"}},
+		{"relationships exclude with attributes", doc("", src, tbl, "kind: relationships", "object_type: account",
+			"object_id: account_id", ids, "attributes: {role: role, since: created_at}", "exclude: [created_at]"), nil},
+		{"objects attribute named id and object_id", doc("", src, tbl, "kind: objects", "object_type: account",
+			"object_id: account_id", "attributes: {id: legacy_id, object_id: x, email: billing_email, cio_id: owner}"),
+			[]string{
+				"syncs[0].attributes.id (line 8): would look like the object's id, not an attribute: the id is object_id; name the attribute otherwise",
+				"syncs[0].attributes.object_id (line 8): would look like the object's id, not an attribute: the id is object_id; name the attribute otherwise",
+			}},
+		{"relationships attribute named email", doc("", src, tbl, "kind: relationships", "object_type: account",
+			"object_id: account_id", ids, "attributes: {email: email}"),
+			[]string{"syncs[0].attributes.email (line 9): is an identifier, not an attribute: map it under identifiers"}},
+		{"objects attribute from the object_id column", doc("", src, tbl, "kind: objects", "object_type: account",
+			"object_id: account_id", "attributes: {name: name, account: account_id}"),
+			[]string{"syncs[0].attributes.account (line 8): is the object_id column, which is never an attribute"}},
+		{"relationships attribute from the remove column", doc("", src, tbl, "kind: relationships", "object_type: account",
+			"object_id: account_id", ids, "remove: removed", "attributes: {gone: removed}"),
+			[]string{"syncs[0].attributes.gone (line 10): is the remove column, which is never an attribute"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -588,6 +662,9 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("workspace = %+v", cfg.Workspace)
 	}
 	s := cfg.Syncs[0]
+	if s.Kind != KindPeople {
+		t.Errorf("kind = %q, want people", s.Kind)
+	}
 	if s.BatchSize != 5000 || s.Nulls != "ignore" || s.Lookback != 0 || s.Source.Timezone != "UTC" ||
 		s.Watermark != nil || s.Attributes != nil || s.Schedule != "" || s.Line != 2 {
 		t.Errorf("sync = %+v", s)
@@ -679,10 +756,20 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Syncs) != 2 {
+	if len(cfg.Syncs) != 4 {
 		t.Fatalf("%d syncs", len(cfg.Syncs))
 	}
-	users, orders := cfg.Syncs[0], cfg.Syncs[1]
+	users, orders, accounts, members := cfg.Syncs[0], cfg.Syncs[1], cfg.Syncs[2], cfg.Syncs[3]
+	if users.Kind != KindPeople || orders.Kind != KindPeople {
+		t.Errorf("the first two syncs are not people syncs: %q, %q", users.Kind, orders.Kind)
+	}
+	if accounts.Kind != KindObjects || accounts.ObjectType == "" || accounts.ObjectID == "" || accounts.Identifiers != (Identifiers{}) {
+		t.Errorf("third sync is not an objects sync: %+v", accounts)
+	}
+	if members.Kind != KindRelationships || members.ObjectType != accounts.ObjectType || members.ObjectID == "" ||
+		members.Remove == "" || members.Identifiers == (Identifiers{}) || members.Attributes == nil {
+		t.Errorf("fourth sync is not a relationships sync of the accounts, with attributes and remove: %+v", members)
+	}
 	if users.Source.Type != "postgres" || users.Source.DSN != os.Getenv("APP_DB_DSN") || users.Table == "" ||
 		users.Watermark == nil || users.Lookback <= 0 {
 		t.Errorf("first sync is not a postgres table sync with a watermark and lookback: %+v", users)
@@ -884,4 +971,42 @@ func TestTimeouts(t *testing.T) {
 		"syncs[0].source.read_timeout (line 3): must be positive",
 		"syncs[0].timeout (line 6): must be positive (leave it out for no timeout)")
 	check(t, doc("", src, tbl, ids, "timeout: -1m"), "syncs[0].timeout (line 6): must not be negative")
+}
+
+// What mapping takes from a sync's kind: the columns that are never attributes, whether
+// the other columns become attributes when attributes: is omitted, and the names an
+// attribute may not have.
+func TestKindAccessors(t *testing.T) {
+	if got := Kind("").String(); got != "people" {
+		t.Errorf(`Kind("").String() = %q, want people`, got)
+	}
+	if got := KindObjects.String(); got != "objects" {
+		t.Errorf("KindObjects.String() = %q", got)
+	}
+	cfg := check(t, doc("", src, tbl, "kind: relationships", "object_type: account", "object_id: account_id", ids,
+		"remove: removed", "watermark: {column: updated_at, key: membership_id}"))
+	rel := cfg.Syncs[0]
+	tests := []struct {
+		name     string
+		s        Sync
+		never    []string
+		fromCols bool
+		reserved []string
+	}{
+		{"people", Sync{}, nil, true, []string{"id", "email", "cio_id"}},
+		{"people with attributes", Sync{Kind: KindPeople, Attributes: map[string]string{"plan": "plan"}}, nil, false, []string{"id", "email", "cio_id"}},
+		{"objects", Sync{Kind: KindObjects, ObjectType: "account", ObjectID: "account_id"}, []string{"account_id"}, true, []string{"id", "object_id"}},
+		{"relationships", rel, []string{"account_id", "removed"}, false, []string{"id", "email", "cio_id"}},
+	}
+	for _, tt := range tests {
+		if got := tt.s.NonAttributeColumns(); !slices.Equal(got, tt.never) {
+			t.Errorf("%s: NonAttributeColumns() = %q, want %q", tt.name, got, tt.never)
+		}
+		if got := tt.s.AttributesFromColumns(); got != tt.fromCols {
+			t.Errorf("%s: AttributesFromColumns() = %v, want %v", tt.name, got, tt.fromCols)
+		}
+		if got := tt.s.ReservedAttributeNames(); !slices.Equal(got, tt.reserved) {
+			t.Errorf("%s: ReservedAttributeNames() = %q, want %q", tt.name, got, tt.reserved)
+		}
+	}
 }

@@ -136,6 +136,9 @@ func (c *Config) setDefaults() {
 	}
 	for i := range c.Syncs {
 		s := &c.Syncs[i]
+		if s.Kind == "" {
+			s.Kind = KindPeople
+		}
 		if _, set := c.lines[fmt.Sprintf("syncs[%d].batch_size", i)]; !set && s.BatchSize == 0 {
 			s.BatchSize = DefaultBatchSize
 		}

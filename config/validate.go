@@ -6,8 +6,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/dbsync/dbsync/internal/suggest"
 )
 
 // FieldError is one problem in a config file. Its message never holds the field's
@@ -62,6 +66,12 @@ const (
 	SourceSQLite   = "sqlite"
 	SourceBigQuery = "bigquery"
 )
+
+// SourceTypes lists the source types a config may name, each of which a connector
+// package registers (a test holds the two lists equal).
+func SourceTypes() []string {
+	return []string{SourcePostgres, SourceMySQL, SourceSQLite, SourceBigQuery}
+}
 
 // MaxAttributeName is the longest attribute name the store takes, in bytes (SPEC §2).
 const MaxAttributeName = 150
@@ -185,6 +195,26 @@ func (c *Config) validateSync(v *validator, i int, firstName map[string]int) {
 		firstName[s.Name] = i
 	}
 
+	// The rules that depend on the kind are checked only for a kind that was read and
+	// is built: for a misspelt one, "required for kind people" would mislead.
+	kindKnown := v.readable(p + ".kind")
+	switch s.Kind {
+	case "", KindPeople, KindObjects, KindRelationships:
+	case KindEvents:
+		v.add(p+".kind", "kind events is not supported yet")
+		kindKnown = false
+	default:
+		msg := "must be people, objects or relationships"
+		if near := suggest.Nearest(string(s.Kind), kindNames); near != "" {
+			msg += fmt.Sprintf("; did you mean %q?", near)
+		}
+		v.add(p+".kind", msg)
+		kindKnown = false
+	}
+	if kindKnown {
+		validateKindFields(v, p, s)
+	}
+
 	if s.Schedule != "" {
 		if msg := scheduleProblem(s.Schedule); msg != "" {
 			v.add(p+".schedule", msg)
@@ -245,7 +275,11 @@ func (c *Config) validateSync(v *validator, i int, firstName map[string]int) {
 
 	ids := s.Identifiers
 	switch {
-	case !v.readable(p + ".identifiers"):
+	case !v.readable(p+".identifiers") || !kindKnown:
+	case s.Kind == KindObjects:
+		if ids != (Identifiers{}) {
+			v.add(p+".identifiers", "not used by kind objects: an object is found by object_id")
+		}
 	case ids.ID == "" && ids.Email == "" && ids.CioID == "":
 		v.add(p+".identifiers", "map at least one of id, email, cio_id to a column")
 	case ids.ID == "" && ids.CioID == "" && len(c.Workspace.Identifiers) > 0 &&
@@ -260,18 +294,29 @@ func (c *Config) validateSync(v *validator, i int, firstName map[string]int) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	reserved := s.ReservedAttributeNames()
 	for _, name := range names {
 		ap := keyPath(p+".attributes", name)
+		col := s.Attributes[name]
 		switch {
 		case name == "":
 			v.add(ap, "attribute name must not be empty")
 		case len(name) > MaxAttributeName:
 			v.add(ap, fmt.Sprintf("attribute name is longer than %d bytes", MaxAttributeName))
-		case name == "id" || name == "email" || name == "cio_id":
+		case !kindKnown:
+		case slices.Contains(reserved, name) && s.Kind == KindObjects:
+			v.add(ap, "would look like the object's id, not an attribute: the id is object_id; name the attribute otherwise")
+		case slices.Contains(reserved, name):
 			v.add(ap, "is an identifier, not an attribute: map it under identifiers")
 		}
-		if s.Attributes[name] == "" {
+		switch {
+		case col == "":
 			v.add(ap, "column required")
+		case !kindKnown:
+		case col == s.ObjectID:
+			v.add(ap, "is the object_id column, which is never an attribute")
+		case col == s.Remove:
+			v.add(ap, "is the remove column, which is never an attribute")
 		}
 	}
 
@@ -283,6 +328,48 @@ func (c *Config) validateSync(v *validator, i int, firstName map[string]int) {
 
 	if s.Nulls != NullsIgnore && s.Nulls != NullsUnset {
 		v.add(p+".nulls", "must be ignore or unset")
+	}
+}
+
+// kindNames are the kinds a sync may have, for did-you-mean.
+var kindNames = []string{string(KindPeople), string(KindObjects), string(KindRelationships)}
+
+// validateKindFields checks the fields of SPEC §8 against a sync's (known) kind:
+// object_type and object_id for objects and relationships only, remove for
+// relationships only.
+func validateKindFields(v *validator, p string, s Sync) {
+	kind := s.Kind.String()
+	if s.Kind == KindObjects || s.Kind == KindRelationships {
+		switch t := s.ObjectType; {
+		case t == "":
+			v.add(p+".object_type", "required for kind "+kind)
+		case strings.TrimSpace(t) == "":
+			v.add(p+".object_type", "must not be blank")
+		case len(t) > MaxObjectType:
+			v.add(p+".object_type", fmt.Sprintf("is longer than %d bytes", MaxObjectType))
+		case !utf8.ValidString(t) || strings.ContainsFunc(t, unicode.IsControl):
+			v.add(p+".object_type", "must not hold control characters")
+		}
+		if s.ObjectID == "" {
+			v.add(p+".object_id", "required for kind "+kind+": the column holding the object's id")
+		}
+	} else {
+		if s.ObjectType != "" {
+			v.add(p+".object_type", "only used by kinds objects and relationships")
+		}
+		if s.ObjectID != "" {
+			v.add(p+".object_id", "only used by kinds objects and relationships")
+		}
+	}
+	switch {
+	case s.Remove == "":
+	case s.Kind != KindRelationships:
+		v.add(p+".remove", "only used by kind relationships")
+	case s.Remove == s.ObjectID:
+		v.add(p+".remove", "cannot be the object_id column")
+	}
+	if s.Kind == KindRelationships && s.Attributes == nil && len(s.Exclude) > 0 {
+		v.add(p+".exclude", "not used: a relationship has no attributes unless attributes: maps them")
 	}
 }
 
@@ -323,7 +410,7 @@ func validateSource(v *validator, p string, src Source) {
 			v.add(p+".anonymous", "cannot be used together with credentials_file")
 		}
 	default:
-		v.add(p+".type", "must be one of postgres, mysql, sqlite, bigquery")
+		v.add(p+".type", "must be one of "+strings.Join(SourceTypes(), ", "))
 	}
 	if _, err := time.LoadLocation(src.Timezone); err != nil {
 		v.add(p+".timezone", "unknown time zone (use an IANA name like UTC or Europe/Berlin)")

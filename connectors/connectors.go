@@ -6,6 +6,28 @@
 // A source reads rows in (watermark column, key) order strictly after a cursor, in
 // batches, and hands back values in a small set of Go types (package value), so mapping
 // never needs to know which database a value came from.
+//
+// # Adding a source type
+//
+//  1. A package of its own, connectors/NAME, with an Opener that returns a Source
+//     (Read after a cursor, Close) and, where the database can answer them, Describer,
+//     KeyChecker and Checker for `validate --connect`. A database/sql source builds
+//     on connectors/sqlsource; errors never show a DSN or a credential.
+//  2. Register in the package's init: connectors.Register("NAME", Open). A type
+//     registered twice panics.
+//  3. A test that runs the conformance suite, conformance.Run(t, harness) (and
+//     conformance.RunDaylightSaving where the source has zone-less times), against
+//     the real database or an emulator started in the test, never a mock; a
+//     database/sql source implements the harness with connectors/conformance/sqlharness.
+//     The connector is done when the suite passes.
+//  4. The config's list of types: a Source constant in config/validate.go, in
+//     config.SourceTypes, with the fields the type needs (and the ones it refuses)
+//     in validateSource and config.Source, and config.Sync.Spec passing them on.
+//  5. A blank import in cmd/dbsync/main.go, so the binary has it.
+//     config/sourcetypes_test.go fails until steps 2, 4 and 5 agree, and names what
+//     is missing.
+//  6. config.example.yaml (an example sync, every new option with a comment) and
+//     the README's "Pointing it at your database" and Layout table.
 package connectors
 
 import (
