@@ -132,7 +132,7 @@ func (e *Engine) run(ctx context.Context, s config.Sync, opt Options, res *Resul
 	}
 	var lease *state.Lease
 	if !opt.DryRun {
-		lease, err = state.Acquire(ctx, e.Store, s.Name, holder)
+		lease, err = state.Acquire(ctx, e.Store, state.SyncLease(s.Name), holder, log)
 		if errors.Is(err, state.ErrAlreadyRunning) {
 			now := e.now()
 			_, rerr := e.Store.StartRun(ctx, store.Run{Sync: s.Name, Started: res.Started, Ended: now, Status: store.RunAlreadyRunning})
