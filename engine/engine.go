@@ -68,27 +68,12 @@ type Result struct {
 	Status         string // store.RunOK, store.RunFailed, store.RunAlreadyRunning
 	Err            error
 	Started, Ended time.Time
-	RowsRead       int64
-	Created        int64
-	Updated        int64
-	Unchanged      int64
-	Rejected       int64
-	Skipped        int64
-	NullCursorRows int64
+	store.Counts                    // as the run's history row has them
 	RejectedBy     map[string]int64 // rejected and skipped rows by reason
-	FailedBy       map[string]int64 // failed attribute changes by reason
+	FailedBy       map[string]int64 // failed attribute changes by reason; they add up to FailedChanges
 	CursorBefore   *value.Cursor
 	CursorAfter    *value.Cursor
 	DryRun         bool
-}
-
-// FailedChanges is the number of failed attribute changes.
-func (r *Result) FailedChanges() int64 {
-	var n int64
-	for _, c := range r.FailedBy {
-		n += c
-	}
-	return n
 }
 
 func (e *Engine) now() time.Time {
@@ -118,7 +103,7 @@ func (e *Engine) Run(ctx context.Context, s config.Sync, opt Options) *Result {
 		res.Status = store.RunOK
 		log.WithFields(logrus.Fields{
 			"rows": res.RowsRead, "created": res.Created, "updated": res.Updated, "unchanged": res.Unchanged,
-			"rejected": res.Rejected, "skipped": res.Skipped, "failed_changes": res.FailedChanges(),
+			"rejected": res.Rejected, "skipped": res.Skipped, "failed_changes": res.FailedChanges,
 			"seconds": res.Ended.Sub(res.Started).Seconds(),
 		}).Info("sync done")
 	}
@@ -132,7 +117,7 @@ func (e *Engine) run(ctx context.Context, s config.Sync, opt Options, res *Resul
 	}
 	var lease *state.Lease
 	if !opt.DryRun {
-		lease, err = state.Acquire(ctx, e.Store, s.Name, holder)
+		lease, err = state.Acquire(ctx, e.Store, state.SyncLease(s.Name), holder, log)
 		if errors.Is(err, state.ErrAlreadyRunning) {
 			now := e.now()
 			_, rerr := e.Store.StartRun(ctx, store.Run{Sync: s.Name, Started: res.Started, Ended: now, Status: store.RunAlreadyRunning})
@@ -214,8 +199,7 @@ func (e *Engine) finish(ctx context.Context, run store.Run, res *Result, runErr 
 	if errors.Is(runErr, ErrTimeout) {
 		run.Error = ErrTimeout.Error() // the reason `runs` shows: exactly "timeout"
 	}
-	run.RowsRead, run.Created, run.Updated, run.Unchanged = res.RowsRead, res.Created, res.Updated, res.Unchanged
-	run.Rejected, run.Skipped, run.FailedChanges, run.NullCursorRows = res.Rejected, res.Skipped, res.FailedChanges(), res.NullCursorRows
+	run.Counts = res.Counts
 	run.CursorAfter, _ = state.EncodeCursor(res.CursorAfter)
 	if err := e.Store.FinishRun(ctx, run); err != nil {
 		log.WithError(err).Error("record the end of the run")
@@ -711,6 +695,7 @@ func (r *reader) apply(ctx context.Context, planner *identity.Planner, p prepare
 		}
 		for _, f := range o.Outcome.Failed {
 			res.FailedBy[f.Reason]++
+			res.FailedChanges++
 		}
 	}
 	if cursor != nil {

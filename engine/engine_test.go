@@ -222,7 +222,7 @@ func TestOneRunAtATime(t *testing.T) {
 	b := setup(t, testdb.Stores()[1])
 	b.insert(t, 1, 5)
 	ctx := context.Background()
-	lease, err := state.Acquire(ctx, b.st, "users", "someone-else")
+	lease, err := state.Acquire(ctx, b.st, state.SyncLease("users"), "someone-else", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

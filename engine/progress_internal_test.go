@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/civil"
+	"github.com/dbsync/dbsync/store"
 	"github.com/dbsync/dbsync/value"
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
@@ -52,7 +53,7 @@ func TestProgressLagWallClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := &Result{RowsRead: 100, CursorAfter: wallCursor}
+	res := &Result{Counts: store.Counts{RowsRead: 100}, CursorAfter: wallCursor}
 	var w strings.Builder
 	live := &tracker{p: &Progress{W: &w, Live: true}, sync: "users", loc: berlin, res: res, start: wallNow.Add(-10 * time.Second)}
 	live.report(wallNow)

@@ -77,8 +77,8 @@ func TestLookbackRecordsRejectedAndRefusedOnce(t *testing.T) {
 				var logged int
 				for run := 1; run <= 3; run++ {
 					res := b.run(t, engine.Options{})
-					if res.RowsRead != 5 || res.Rejected != 2 || res.FailedChanges() != 2 {
-						t.Fatalf("run %d: %s, %d failed changes", run, counts(res), res.FailedChanges())
+					if res.RowsRead != 5 || res.Rejected != 2 || res.FailedChanges != 2 {
+						t.Fatalf("run %d: %s, %d failed changes", run, counts(res), res.FailedChanges)
 					}
 					var rejected []string
 					b.st.EachRejected(context.Background(), "users", 0, func(r store.Rejection) error {
@@ -130,8 +130,8 @@ func TestFullTableSyncRecordsOnce(t *testing.T) {
 			var logged int
 			for run := 1; run <= 3; run++ {
 				res := b.run(t, engine.Options{})
-				if res.RowsRead != 3 || res.Rejected != 1 || res.FailedChanges() != 1 {
-					t.Fatalf("run %d: %s, %d failed changes", run, counts(res), res.FailedChanges())
+				if res.RowsRead != 3 || res.Rejected != 1 || res.FailedChanges != 1 {
+					t.Fatalf("run %d: %s, %d failed changes", run, counts(res), res.FailedChanges)
 				}
 				var rejected []string
 				b.st.EachRejected(context.Background(), "users", 0, func(r store.Rejection) error {

@@ -8,8 +8,8 @@ import (
 // batchProgress counts a planned batch's rows for its run's history, before the
 // batch commits (the outcomes of the planned rows are in b, those mapping rejected in
 // outcomes), so the counts commit with the batch.
-func batchProgress(outcomes []RowOutcome, planned []int, b *identity.Batch) store.Progress {
-	p := store.Progress{RowsRead: int64(len(outcomes))}
+func batchProgress(outcomes []RowOutcome, planned []int, b *identity.Batch) store.Counts {
+	p := store.Counts{RowsRead: int64(len(outcomes))}
 	count := func(o identity.Outcome) {
 		switch o.Result {
 		case identity.Created:

@@ -33,7 +33,7 @@ func (r *Result) WriteSummary(w io.Writer) {
 	fmt.Fprintf(w, "  people updated:  %d\n", r.Updated)
 	fmt.Fprintf(w, "  unchanged:       %d\n", r.Unchanged)
 	fmt.Fprintf(w, "  rows rejected:   %d%s\n", r.Rejected+r.Skipped, byReason(r.RejectedBy))
-	fmt.Fprintf(w, "  failed changes:  %d%s\n", r.FailedChanges(), byReason(r.FailedBy))
+	fmt.Fprintf(w, "  failed changes:  %d%s\n", r.FailedChanges, byReason(r.FailedBy))
 	if r.NullCursorRows > 0 {
 		fmt.Fprintf(w, "  not read:        %d rows with a NULL watermark column\n", r.NullCursorRows)
 	}

@@ -76,7 +76,8 @@ type Result struct {
 }
 
 // Run writes one export: the unfinished one, if an exporter died before publishing
-// it, or else the next. Only one export runs at a time (ErrAlreadyRunning).
+// it, or else the next. Only one export runs at a time, under the store's export
+// lease (state.ErrAlreadyRunning).
 func Run(ctx context.Context, st *store.Store, opt Options) (*Result, error) {
 	formats := opt.Formats
 	if len(formats) == 0 {
@@ -110,10 +111,11 @@ func Run(ctx context.Context, st *store.Store, opt Options) (*Result, error) {
 		holder = state.Holder()
 	}
 	var err error
-	if x.lease, err = acquire(ctx, st, holder); err != nil {
-		return nil, err
+	x.lease, err = state.Acquire(ctx, st, state.ExportLease, holder, x.log)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
 	}
-	defer x.lease.release(ctx)
+	defer x.lease.Release(ctx)
 	return x.run(ctx)
 }
 
@@ -124,7 +126,7 @@ type exporter struct {
 	opt     Options
 	log     logrus.FieldLogger
 	now     func() time.Time
-	lease   *lease
+	lease   *state.Lease
 }
 
 // Export N, step by step, and what a crash after each step leaves:
@@ -267,7 +269,7 @@ func (x *exporter) write(ctx context.Context, ex *store.Export) (*Manifest, erro
 	}
 
 	// Another exporter took the lease over (this one stalled for 30 s): it redoes the export.
-	if err := x.lease.check(ctx); err != nil {
+	if err := x.lease.Renew(ctx); err != nil {
 		return nil, err
 	}
 	if err := people.publish(); err != nil {

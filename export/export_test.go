@@ -3,6 +3,7 @@ package export_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/dbsync/dbsync/export"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -379,15 +381,15 @@ func TestOneExportAtATime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	ok, err := st.AcquireLease(ctx, "export", "someone-else", time.Now(), time.Now().Add(time.Minute))
+	ok, err := st.AcquireLease(ctx, state.ExportLease, "someone-else", time.Now(), time.Now().Add(time.Minute))
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}
 	dir := t.TempDir()
-	if _, err := export.Run(ctx, st, export.Options{Dir: dir}); err != export.ErrAlreadyRunning {
+	if _, err := export.Run(ctx, st, export.Options{Dir: dir}); !errors.Is(err, state.ErrAlreadyRunning) {
 		t.Fatalf("export while another runs: %v, want ErrAlreadyRunning", err)
 	}
-	st.ReleaseLease(ctx, "export", "someone-else")
+	st.ReleaseLease(ctx, state.ExportLease, "someone-else")
 	run(t, st, dir, false)
 
 	other, err := store.Open(ctx, "sqlite", testdb.SQLite(t))

@@ -36,10 +36,10 @@ func TestObserve(t *testing.T) {
 	m := New("1.2.3", []string{"users", "orders"}, st, log)
 	t0 := time.Unix(1_800_000_000, 0)
 	m.Observe(&engine.Result{Sync: "users", Status: store.RunOK, Started: t0, Ended: t0.Add(3 * time.Second),
-		RowsRead: 10, Created: 6, Updated: 1, Unchanged: 1,
+		Counts:     store.Counts{RowsRead: 10, Created: 6, Updated: 1, Unchanged: 1, FailedChanges: 1},
 		RejectedBy: map[string]int64{"no_identifier": 2}, FailedBy: map[string]int64{"invalid_email": 1}})
 	m.Observe(&engine.Result{Sync: "users", Status: store.RunFailed, Started: t0, Ended: t0.Add(time.Minute),
-		RowsRead: 5, Created: 5, Err: errors.New("source down")})
+		Counts: store.Counts{RowsRead: 5, Created: 5}, Err: errors.New("source down")})
 	m.Observe(&engine.Result{Sync: "users", Status: store.RunAlreadyRunning, Started: t0, Ended: t0})
 	m.CountRun("orders", StatusPanicked)
 
@@ -206,7 +206,7 @@ func TestQuietSourceIsNotBehind(t *testing.T) {
 	st, log := setup(t)
 	m := New("dev", []string{"users"}, st, log)
 	t0 := time.Unix(1_800_000_000, 0)
-	m.Observe(&engine.Result{Sync: "users", Status: store.RunFailed, Started: t0, Ended: t0.Add(time.Second), RowsRead: 5000})
+	m.Observe(&engine.Result{Sync: "users", Status: store.RunFailed, Started: t0, Ended: t0.Add(time.Second), Counts: store.Counts{RowsRead: 5000}})
 	if v := testutil.ToFloat64(m.caughtUp.WithLabelValues("users")); v != 0 {
 		t.Fatalf("caught up after a failed run = %v, want 0", v)
 	}

@@ -95,7 +95,7 @@ func TestScheduler(t *testing.T) {
 	var okRuns, slowRuns, slowRunning, boomRuns atomic.Int64
 	var slowReturned atomic.Bool
 	srv.run = func(ctx context.Context, s config.Sync) *engine.Result {
-		res := &engine.Result{Sync: s.Name, Status: store.RunOK, Started: time.Now(), RowsRead: 1}
+		res := &engine.Result{Sync: s.Name, Status: store.RunOK, Started: time.Now(), Counts: store.Counts{RowsRead: 1}}
 		switch s.Name {
 		case "ok":
 			okRuns.Add(1)

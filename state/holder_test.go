@@ -40,10 +40,10 @@ func TestLeaseOfDeadProcessOnThisHost(t *testing.T) {
 			defer st.Close()
 			take := func(sync, holder string) error {
 				now := time.Now()
-				if ok, err := st.AcquireLease(ctx, LeaseName(sync), holder, now, now.Add(time.Hour)); err != nil || !ok {
+				if ok, err := st.AcquireLease(ctx, SyncLease(sync), holder, now, now.Add(time.Hour)); err != nil || !ok {
 					t.Fatalf("seed lease %s: %v %v", sync, ok, err)
 				}
-				l, err := Acquire(ctx, st, sync, Holder())
+				l, err := Acquire(ctx, st, SyncLease(sync), Holder(), nil)
 				if err == nil {
 					l.Release(ctx)
 				}

@@ -3,7 +3,11 @@ package state
 import (
 	"context"
 	"errors"
+	"io"
+	"sync"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/dbsync/dbsync/store"
 )
@@ -15,35 +19,39 @@ const LeaseTTL = 30 * time.Second
 // renewEvery keeps a live holder's lease well inside LeaseTTL.
 const renewEvery = LeaseTTL / 3
 
-// ErrAlreadyRunning means another process holds the sync's lease.
+// ErrAlreadyRunning means another live process holds the lease.
 var ErrAlreadyRunning = errors.New("already running")
 
-// Lease is a held one-run-at-a-time lease on a sync. Machine clocks are assumed to
-// agree to within a few seconds.
+// SyncLease is the name of a sync's lease: one run of the sync at a time.
+func SyncLease(sync string) string { return "sync:" + sync }
+
+// ExportLease is the name of the store-wide lease: one export at a time.
+const ExportLease = "export"
+
+// Lease is a held one-at-a-time lease: a row in the store's leases table with an
+// expiry (SPEC §4), renewed in the background until Release. Machine clocks are
+// assumed to agree to within a few seconds.
 type Lease struct {
-	Name   string
-	Holder string
-	st     *store.Store
-	stop   chan struct{}
-	done   chan struct{}
-	lost   chan struct{}
+	Name    string
+	Holder  string
+	st      *store.Store
+	log     logrus.FieldLogger
+	stop    chan struct{}
+	done    chan struct{}
+	lost    chan struct{}
+	release sync.Once
+	err     error // of the first Release
 }
 
-func takeOverGone(ctx context.Context, st *store.Store, name, holder string, expires time.Time) (bool, error) {
-	current, _, err := st.LeaseHolder(ctx, name)
-	if err != nil || current == "" || !Gone(current) {
-		return false, err
-	}
-	return st.TakeOverLease(ctx, name, current, holder, expires)
+// Acquire takes the named lease (SyncLease or ExportLease) for holder and renews it
+// in the background until Release. It returns ErrAlreadyRunning when a live process
+// holds it. Renewals that fail for another reason than a lost lease go to log (nil:
+// nowhere) and are tried again at the next renewal.
+func Acquire(ctx context.Context, st *store.Store, name, holder string, log logrus.FieldLogger) (*Lease, error) {
+	return acquire(ctx, st, name, holder, log, renewEvery)
 }
 
-// LeaseName is the lease of a sync.
-func LeaseName(sync string) string { return "sync:" + sync }
-
-// Acquire takes a sync's lease and renews it in the background until Release. It
-// returns ErrAlreadyRunning when a live process holds it.
-func Acquire(ctx context.Context, st *store.Store, sync, holder string) (*Lease, error) {
-	name := LeaseName(sync)
+func acquire(ctx context.Context, st *store.Store, name, holder string, log logrus.FieldLogger, every time.Duration) (*Lease, error) {
 	now := time.Now()
 	ok, err := st.AcquireLease(ctx, name, holder, now, now.Add(LeaseTTL))
 	if err != nil {
@@ -59,25 +67,43 @@ func Acquire(ctx context.Context, st *store.Store, sync, holder string) (*Lease,
 	if !ok {
 		return nil, ErrAlreadyRunning
 	}
-	l := &Lease{Name: name, Holder: holder, st: st,
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		log = l
+	}
+	l := &Lease{Name: name, Holder: holder, st: st, log: log.WithField("lease", name),
 		stop: make(chan struct{}), done: make(chan struct{}), lost: make(chan struct{})}
-	go l.renew(context.WithoutCancel(ctx))
+	go l.renew(context.WithoutCancel(ctx), every)
 	return l, nil
 }
 
-func (l *Lease) renew(ctx context.Context) {
+func takeOverGone(ctx context.Context, st *store.Store, name, holder string, expires time.Time) (bool, error) {
+	current, _, err := st.LeaseHolder(ctx, name)
+	if err != nil || current == "" || !Gone(current) {
+		return false, err
+	}
+	return st.TakeOverLease(ctx, name, current, holder, expires)
+}
+
+func (l *Lease) renew(ctx context.Context, every time.Duration) {
 	defer close(l.done)
-	t := time.NewTicker(renewEvery)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-l.stop:
 			return
 		case <-t.C:
-			err := l.st.RenewLease(ctx, l.Name, l.Holder, time.Now().Add(LeaseTTL))
-			if errors.Is(err, store.ErrLeaseLost) {
+			err := l.st.RenewLease(ctx, l.Name, l.Holder, l.Expiry())
+			switch {
+			case errors.Is(err, store.ErrLeaseLost):
 				close(l.lost)
 				return
+			case err != nil:
+				// The store may be back by the next tick; the lease lasts LeaseTTL,
+				// several ticks. Said, since a lease that keeps failing runs out.
+				l.log.WithError(err).Warn("renew lease; trying again")
 			}
 		}
 	}
@@ -89,14 +115,25 @@ func (l *Lease) Lost() <-chan struct{} { return l.lost }
 // Expiry is the expiry to write when renewing in a batch's transaction.
 func (l *Lease) Expiry() time.Time { return time.Now().Add(LeaseTTL) }
 
-// Release stops renewing and gives the lease up. Safe to call twice.
-func (l *Lease) Release(ctx context.Context) error {
+// Renew extends the lease now, before a step that must not happen once another
+// process has taken it over: store.ErrLeaseLost then.
+func (l *Lease) Renew(ctx context.Context) error {
 	select {
-	case <-l.stop:
-		return nil
+	case <-l.lost:
+		return store.ErrLeaseLost
 	default:
-		close(l.stop)
 	}
-	<-l.done
-	return l.st.ReleaseLease(context.WithoutCancel(ctx), l.Name, l.Holder)
+	return l.st.RenewLease(ctx, l.Name, l.Holder, l.Expiry())
+}
+
+// Release stops renewing and gives the lease up if this holder still has it. Safe
+// to call twice, from several goroutines, and after the lease was lost: later calls
+// return what the first one did.
+func (l *Lease) Release(ctx context.Context) error {
+	l.release.Do(func() {
+		close(l.stop)
+		<-l.done
+		l.err = l.st.ReleaseLease(context.WithoutCancel(ctx), l.Name, l.Holder)
+	})
+	return l.err
 }

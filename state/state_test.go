@@ -60,34 +60,61 @@ func TestCursorRefusesWhatCannotBeOne(t *testing.T) {
 	}
 }
 
+// TestLeaseIsOneAtATime: a lease is held by one holder at a time, each sync's and the
+// export's its own; Release is harmless a second time and after the lease was lost
+// (it never gives up the lease of the process that took it over). On both stores.
 func TestLeaseIsOneAtATime(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite", testdb.SQLite(t))
-	if err != nil {
-		t.Fatal(err)
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			st, err := store.Open(ctx, backend.Driver, backend.DSN(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			users := state.SyncLease("users")
+			a, err := state.Acquire(ctx, st, users, "a", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := state.Acquire(ctx, st, users, "b", nil); !errors.Is(err, state.ErrAlreadyRunning) {
+				t.Fatalf("second acquire: %v, want ErrAlreadyRunning", err)
+			}
+			// Another sync's lease, and the export's, are their own.
+			for _, name := range []string{state.SyncLease("orders"), state.ExportLease, state.SyncLease(state.ExportLease)} {
+				other, err := state.Acquire(ctx, st, name, "b", nil)
+				if err != nil {
+					t.Fatalf("lease %s: %v", name, err)
+				}
+				defer other.Release(ctx)
+			}
+			if err := a.Release(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Release(ctx); err != nil {
+				t.Fatalf("a second release: %v", err)
+			}
+			b, err := state.Acquire(ctx, st, users, "b", nil)
+			if err != nil {
+				t.Fatalf("acquire after release: %v", err)
+			}
+
+			// b's lease is taken over (its process stalled past the expiry): b's
+			// releases leave c's lease alone.
+			if ok, err := st.TakeOverLease(ctx, users, "b", "c", time.Now().Add(time.Hour)); err != nil || !ok {
+				t.Fatalf("take over: %v %v", ok, err)
+			}
+			if err := b.Renew(ctx); !errors.Is(err, store.ErrLeaseLost) {
+				t.Fatalf("renew of a lost lease: %v, want ErrLeaseLost", err)
+			}
+			for i := 0; i < 2; i++ {
+				if err := b.Release(ctx); err != nil {
+					t.Fatalf("release %d of a lost lease: %v", i+1, err)
+				}
+			}
+			if holder, _, err := st.LeaseHolder(ctx, users); err != nil || holder != "c" {
+				t.Fatalf("after the loser's releases the lease is %q's (%v), want c's", holder, err)
+			}
+		})
 	}
-	defer st.Close()
-	a, err := state.Acquire(ctx, st, "users", "a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := state.Acquire(ctx, st, "users", "b"); !errors.Is(err, state.ErrAlreadyRunning) {
-		t.Fatalf("second acquire: %v, want ErrAlreadyRunning", err)
-	}
-	other, err := state.Acquire(ctx, st, "orders", "b") // another sync's lease is its own
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Release(ctx)
-	if err := a.Release(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Release(ctx); err != nil {
-		t.Fatalf("a second release: %v", err)
-	}
-	b, err := state.Acquire(ctx, st, "users", "b")
-	if err != nil {
-		t.Fatalf("acquire after release: %v", err)
-	}
-	b.Release(ctx)
 }

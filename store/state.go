@@ -94,24 +94,30 @@ func (s *Store) ResetWatermark(ctx context.Context, sync string) (bool, error) {
 	return n > 0, nil
 }
 
-// Run is one row of the run history.
-type Run struct {
-	ID             int64
-	Sync           string
-	Started        time.Time
-	Ended          time.Time // zero while running
-	Status         string    // running, ok, failed, skipped: already running
+// Counts are what a run did with the rows it read: in its history row (Run), in its
+// result (engine.Result), and what each committed batch adds (RecordProgress).
+type Counts struct {
 	RowsRead       int64
 	Created        int64
 	Updated        int64
 	Unchanged      int64
 	Rejected       int64
 	Skipped        int64
-	FailedChanges  int64
-	NullCursorRows int64
-	CursorBefore   string
-	CursorAfter    string
-	Error          string
+	FailedChanges  int64 // refused attribute changes
+	NullCursorRows int64 // rows not read: their watermark column is NULL (the run's, not a batch's)
+}
+
+// Run is one row of the run history.
+type Run struct {
+	ID      int64
+	Sync    string
+	Started time.Time
+	Ended   time.Time // zero while running
+	Status  string    // running, ok, failed, skipped: already running
+	Counts
+	CursorBefore string
+	CursorAfter  string
+	Error        string
 }
 
 // Run statuses.
@@ -155,16 +161,11 @@ func (s *Store) FinishRun(ctx context.Context, r Run) error {
 	return nil
 }
 
-// Progress is what one committed batch adds to its run's counts.
-type Progress struct {
-	RowsRead, Created, Updated, Unchanged, Rejected, Skipped, FailedChanges int64
-}
-
 // RecordProgress adds a batch's counts to its run and moves the run's cursor_after,
 // in the batch's transaction: a run killed later still shows what it committed.
 // runID 0 (a dry run, which has no run row) records nothing; cursor "" keeps the
-// cursor_after recorded.
-func (t *Tx) RecordProgress(ctx context.Context, runID int64, p Progress, cursor string) error {
+// cursor_after recorded. NullCursorRows is the run's: FinishRun records it.
+func (t *Tx) RecordProgress(ctx context.Context, runID int64, p Counts, cursor string) error {
 	if runID == 0 || t.dry != nil {
 		return nil
 	}

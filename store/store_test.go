@@ -166,3 +166,45 @@ func TestFindPersonInvalidUTF8(t *testing.T) {
 		}
 	})
 }
+
+// TestRunCounts: a run's counts, added batch by batch (RecordProgress) and then
+// recorded at its end (FinishRun), read back from the run history as they were
+// written, each count in its own column. On both stores.
+func TestRunCounts(t *testing.T) {
+	forEachStore(t, func(t *testing.T, driver, dsn string) {
+		ctx := context.Background()
+		st := open(t, driver, dsn)
+		run := store.Run{Sync: "users", Started: time.Now(), Status: store.RunRunning}
+		var err error
+		if run.ID, err = st.StartRun(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+		batch := store.Counts{RowsRead: 1, Created: 2, Updated: 3, Unchanged: 4, Rejected: 5, Skipped: 6, FailedChanges: 7}
+		for i := 0; i < 2; i++ {
+			if err := st.InTx(ctx, func(tx *store.Tx) error { return tx.RecordProgress(ctx, run.ID, batch, "") }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runs, err := st.Runs(ctx, "users", 1)
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("runs: %v %v", runs, err)
+		}
+		want := store.Counts{RowsRead: 2, Created: 4, Updated: 6, Unchanged: 8, Rejected: 10, Skipped: 12, FailedChanges: 14}
+		if runs[0].Counts != want {
+			t.Fatalf("after two batches: %+v, want %+v", runs[0].Counts, want)
+		}
+
+		run.Status, run.Ended = store.RunOK, time.Now()
+		run.Counts = store.Counts{RowsRead: 11, Created: 12, Updated: 13, Unchanged: 14, Rejected: 15, Skipped: 16,
+			FailedChanges: 17, NullCursorRows: 18}
+		if err := st.FinishRun(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+		if runs, err = st.Runs(ctx, "users", 1); err != nil || len(runs) != 1 {
+			t.Fatalf("runs: %v %v", runs, err)
+		}
+		if runs[0].Counts != run.Counts {
+			t.Fatalf("after the end: %+v, want %+v", runs[0].Counts, run.Counts)
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/dbsync/dbsync/export"
+	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -59,7 +60,7 @@ func exportCmd(ctx context.Context, e *env, args []string) error {
 	defer st.Close()
 
 	res, err := export.Run(ctx, st, export.Options{Out: dest, Formats: formats, Full: *full, Log: e.logger()})
-	if errors.Is(err, export.ErrAlreadyRunning) {
+	if errors.Is(err, state.ErrAlreadyRunning) {
 		fmt.Fprintln(e.stdout, "export: skipped: already running")
 		return nil
 	}

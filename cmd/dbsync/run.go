@@ -87,7 +87,7 @@ type runResult struct {
 
 func newRunResult(r *engine.Result) runResult {
 	v := runResult{Sync: r.Sync, Status: r.Status, DryRun: r.DryRun, RowsRead: r.RowsRead, Created: r.Created,
-		Updated: r.Updated, Unchanged: r.Unchanged, Rejected: r.Rejected + r.Skipped, FailedChanges: r.FailedChanges(),
+		Updated: r.Updated, Unchanged: r.Unchanged, Rejected: r.Rejected + r.Skipped, FailedChanges: r.FailedChanges,
 		DurationSeconds: r.Ended.Sub(r.Started).Seconds()}
 	// As `runs` prints them: "" for no cursor yet.
 	if r.CursorBefore != nil {

@@ -102,7 +102,7 @@ func stateReset(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	lease, err := state.Acquire(ctx, st, *name, state.Holder())
+	lease, err := state.Acquire(ctx, st, state.SyncLease(*name), state.Holder(), e.logger())
 	if errors.Is(err, state.ErrAlreadyRunning) {
 		return &exitError{code: exitFailed, err: fmt.Errorf("sync %s is running; reset it when the run has finished", *name)}
 	}
