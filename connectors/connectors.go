@@ -71,7 +71,8 @@ type Source interface {
 	//
 	// Read finds the watermark column and key among the columns it reads by the
 	// rule of SPEC §3 (internal/columns.Find) and fails, naming the sync, when the
-	// source has no such column: it is the only part of a run that looks them up.
+	// source has no such column. The rest of a run takes the cursors from the
+	// batches (see Stream.Next) and never compares watermark values itself.
 	Read(ctx context.Context, req Request) (Stream, error)
 	Close() error
 }

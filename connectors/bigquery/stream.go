@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"cloud.google.com/go/bigquery"
+	"google.golang.org/api/iterator"
 
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/value"
-	"google.golang.org/api/iterator"
 )
 
 // stream is one Read: one query job, whose result pages are fetched as Next
