@@ -90,6 +90,11 @@ type Source interface {
 	// over. A source reads from the cursor row itself and leaves out that one row,
 	// so a repeated key at a batch boundary reaches the sync. A cursor with a nil
 	// Key (a lookback restart) reads from Value inclusive.
+	//
+	// Read finds the watermark column and key among the columns it reads by the
+	// rule of SPEC §3 (internal/columns.Find) and fails, naming the sync, when the
+	// source has no such column. The rest of a run takes the cursors from the
+	// batches (see Stream.Next) and never compares watermark values itself.
 	Read(ctx context.Context, req Request) (Stream, error)
 	Close() error
 }
@@ -97,9 +102,14 @@ type Source interface {
 // Stream hands out a run's rows in batches.
 type Stream interface {
 	Columns() []value.Column
-	// Next returns the next batch of at most BatchSize rows, each in Columns order,
-	// or io.EOF after the last one. The slices are the caller's to keep.
-	Next(ctx context.Context) ([][]any, error)
+	// Next returns the next batch of 1 to BatchSize rows, each in Columns order, or
+	// io.EOF after the last one. The slices are the caller's to keep.
+	//
+	// With a watermark, the batch carries each row's (column, key) in
+	// Batch.Cursors, so its Cursor is the last row's, and flags in Batch.Repeated
+	// the rows that tie the row before them (the first row of the Read: req.After)
+	// on both: build it with NewBatch. Without one, Cursors and Repeated are nil.
+	Next(ctx context.Context) (Batch, error)
 	// NullCursorRows is how many rows were left out because their watermark column is NULL.
 	NullCursorRows() int64
 	Close() error

@@ -261,11 +261,6 @@ func (r *reader) read(ctx, readCtx context.Context, wm store.Watermark) error {
 	if err != nil {
 		return fmt.Errorf("sync %s: %w", s.Name, err)
 	}
-	// The mapping found the watermark columns by the rule every part of a run uses.
-	valueCol, keyCol := mapper.Cursor()
-	if s.Watermark != nil && (valueCol < 0 || keyCol < 0) {
-		return fmt.Errorf("sync %s: the source returns no watermark column %q or key %q", s.Name, s.Watermark.Column, s.Watermark.Key)
-	}
 
 	if r.opt.DryRun {
 		if r.dryTx, err = r.engine.Store.BeginDryRun(ctx); err != nil {
@@ -279,7 +274,7 @@ func (r *reader) read(ctx, readCtx context.Context, wm store.Watermark) error {
 
 	// Reading and mapping the next batch goes on while this one is written.
 	fetchCtx, stopFetch := context.WithCancel(readCtx)
-	batches := r.prefetch(fetchCtx, &resumable{stream: stream, read: read, after: after}, mapper, valueCol, keyCol)
+	batches := r.prefetch(fetchCtx, &resumable{stream: stream, read: read, after: after}, mapper)
 	defer func() {
 		stopFetch()
 		for range batches { // wait for the reader before the stream closes
@@ -373,10 +368,10 @@ type resumable struct {
 // connection, a restarted server) and the sync has a watermark, it opens a new read
 // after the last batch read, a few times with a growing pause, before it gives up.
 // Any other error (a query the source refuses) would only fail again: it ends the run.
-func (r *reader) next(ctx context.Context, rs *resumable) ([][]any, error) {
-	values, err := rs.stream.Next(ctx)
+func (r *reader) next(ctx context.Context, rs *resumable) (connectors.Batch, error) {
+	b, err := rs.stream.Next(ctx)
 	if err == nil || !errors.Is(err, connectors.ErrConnection) || ctx.Err() != nil || r.sync.Watermark == nil {
-		return values, err
+		return b, err
 	}
 	pause := r.engine.RetryPause
 	if pause <= 0 {
@@ -386,7 +381,7 @@ func (r *reader) next(ctx context.Context, rs *resumable) ([][]any, error) {
 		r.log.WithError(err).WithField("attempt", attempt).Warn("source read failed; reading again after the last batch read")
 		select {
 		case <-ctx.Done():
-			return nil, err
+			return connectors.Batch{}, err
 		case <-time.After(jitter(pause << (attempt - 1))):
 		}
 		rs.stream.Close()
@@ -395,32 +390,32 @@ func (r *reader) next(ctx context.Context, rs *resumable) ([][]any, error) {
 			rs.stream = failed{err}
 			continue
 		}
-		if values, err = rs.stream.Next(ctx); err == nil || !errors.Is(err, connectors.ErrConnection) {
-			return values, err
+		if b, err = rs.stream.Next(ctx); err == nil || !errors.Is(err, connectors.ErrConnection) {
+			return b, err
 		}
 	}
-	return nil, err
+	return connectors.Batch{}, err
 }
 
 // failed is a stream that could not be opened again.
 type failed struct{ err error }
 
-func (f failed) Columns() []value.Column               { return nil }
-func (f failed) Next(context.Context) ([][]any, error) { return nil, f.err }
-func (f failed) NullCursorRows() int64                 { return 0 }
-func (f failed) Close() error                          { return nil }
+func (f failed) Columns() []value.Column                        { return nil }
+func (f failed) Next(context.Context) (connectors.Batch, error) { return connectors.Batch{}, f.err }
+func (f failed) NullCursorRows() int64                          { return 0 }
+func (f failed) Close() error                                   { return nil }
 
 // prefetch reads and maps batches one ahead of the writer. The channel closes after
 // the last batch (or the Limit); a batch with err set is the last one sent. It owns
 // the stream and closes it.
-func (r *reader) prefetch(ctx context.Context, rs *resumable, mapper *mapping.Mapper, valueCol, keyCol int) <-chan prepared {
+func (r *reader) prefetch(ctx context.Context, rs *resumable, mapper *mapping.Mapper) <-chan prepared {
 	out := make(chan prepared, 1)
 	go func() {
 		defer close(out)
 		defer func() { rs.stream.Close() }()
 		read := 0
 		for {
-			values, err := r.next(ctx, rs)
+			b, err := r.next(ctx, rs)
 			if errors.Is(err, io.EOF) {
 				return
 			}
@@ -428,14 +423,14 @@ func (r *reader) prefetch(ctx context.Context, rs *resumable, mapper *mapping.Ma
 			if err != nil {
 				p.err = err
 			} else {
-				if limit := r.opt.Limit; limit > 0 && read+len(values) > limit {
-					values = values[:limit-read]
+				if limit := r.opt.Limit; limit > 0 && read+len(b.Rows) > limit {
+					b = b.Head(limit - read)
 				}
-				read += len(values)
-				if len(values) == 0 {
+				read += len(b.Rows)
+				if len(b.Rows) == 0 {
 					return
 				}
-				p = r.prepare(mapper, values, valueCol, keyCol, rs.after)
+				p = r.prepare(mapper, b)
 				if p.cursor != nil {
 					rs.after = p.cursor
 				}
@@ -453,34 +448,35 @@ func (r *reader) prefetch(ctx context.Context, rs *resumable, mapper *mapping.Ma
 	return out
 }
 
-// prepare maps a batch's rows and works out its cursor: the last row's.
-// prev is the (column, key) of the row before the batch's first, if known: a row that
-// ties it on both is a second row with the same key, which is reported, not applied.
-func (r *reader) prepare(mapper *mapping.Mapper, values [][]any, valueCol, keyCol int, prev *value.Cursor) prepared {
+// prepare maps a batch's rows and takes its cursor. A row the stream flags as tying
+// the row before it on column and key is a second row with the same key, which is
+// reported, not applied.
+func (r *reader) prepare(mapper *mapping.Mapper, b connectors.Batch) prepared {
 	p := prepared{
-		rows:     make([]identity.Row, 0, len(values)),
-		outcomes: make([]RowOutcome, len(values)),
-		planned:  make([]int, 0, len(values)),
+		rows:     make([]identity.Row, 0, len(b.Rows)),
+		outcomes: make([]RowOutcome, len(b.Rows)),
+		planned:  make([]int, 0, len(b.Rows)),
 	}
-	if valueCol >= 0 {
-		last := values[len(values)-1]
-		p.cursor = &value.Cursor{Value: last[valueCol], Key: last[keyCol]}
+	p.cursor = b.Cursor()
+	if r.sync.Watermark != nil && p.cursor == nil { // a source that breaks Stream.Next's contract
+		p.err = fmt.Errorf("sync %s: the source gave a batch without its cursor", r.sync.Name)
+		return p
+	}
+	if p.cursor != nil {
 		var err error
 		if p.encoded, err = state.EncodeCursor(p.cursor); err != nil {
 			p.err = fmt.Errorf("sync %s: %w", r.sync.Name, err)
 			return p
 		}
 	}
-	for i, v := range values {
+	for i, v := range b.Rows {
 		row, rej := mapper.Row(v)
 		p.outcomes[i].Key = row.Key
-		if valueCol >= 0 {
-			if prev != nil && prev.Key != nil && sameValue(v[valueCol], prev.Value) && sameValue(v[keyCol], prev.Key) {
-				rej = &mapping.Rejection{Reason: ReasonDuplicateKey, Detail: fmt.Sprintf(
-					"key %s %v appears again at %s %v: the watermark key must be unique",
-					r.sync.Watermark.Key, v[keyCol], r.sync.Watermark.Column, state.FormatCursor(&value.Cursor{Value: v[valueCol]}))}
-			}
-			prev = &value.Cursor{Value: v[valueCol], Key: v[keyCol]}
+		if b.Repeats(i) {
+			c := b.Cursors[i]
+			rej = &mapping.Rejection{Reason: ReasonDuplicateKey, Detail: fmt.Sprintf(
+				"key %s %v appears again at %s %v: the watermark key must be unique",
+				r.sync.Watermark.Key, c.Key, r.sync.Watermark.Column, state.FormatCursor(&value.Cursor{Value: c.Value}))}
 		}
 		if rej != nil {
 			p.outcomes[i].Outcome = identity.Outcome{Result: identity.Rejected, Reason: rej.Reason, Detail: rej.Detail}
@@ -575,19 +571,6 @@ func hasCioID(rows []identity.Row) bool {
 // ReasonDuplicateKey is recorded for a row whose watermark column and key both equal
 // the row before it's: the key is not unique, and the second row is not applied.
 const ReasonDuplicateKey = "duplicate_key"
-
-// sameValue compares two cursor values: times as instants.
-func sameValue(a, b any) bool {
-	if ta, ok := a.(time.Time); ok {
-		tb, ok := b.(time.Time)
-		return ok && ta.Equal(tb)
-	}
-	switch a.(type) {
-	case int64, string, value.Decimal, civil.DateTime:
-		return a == b
-	}
-	return false
-}
 
 // lookbackStart is where a run starts reading: after the cursor, or lookback before
 // its time, inclusive, to catch rows committed late with an earlier time. A wall

@@ -32,7 +32,6 @@ const ReasonInvalidValue = identity.ReasonInvalidValue
 // Mapper maps the rows of one stream, whose columns it resolved once.
 type Mapper struct {
 	key, id, email, cio int // column indexes; -1 when not mapped
-	value               int // the watermark column; -1 without a watermark
 	attrs               []attrColumn
 	unset               bool
 	columns             []value.Column
@@ -53,7 +52,7 @@ func New(s config.Sync, cols []value.Column) (*Mapper, error) {
 	for i, c := range cols {
 		names[i] = c.Name
 	}
-	m := &Mapper{key: -1, value: -1, id: -1, email: -1, cio: -1, unset: s.Nulls == config.NullsUnset, columns: cols, loc: time.UTC}
+	m := &Mapper{key: -1, id: -1, email: -1, cio: -1, unset: s.Nulls == config.NullsUnset, columns: cols, loc: time.UTC}
 	if loc := s.Spec().Timezone; loc != nil {
 		m.loc = loc
 	}
@@ -72,7 +71,8 @@ func New(s config.Sync, cols []value.Column) (*Mapper, error) {
 	m.email = find("identifiers.email", s.Identifiers.Email)
 	m.cio = find("identifiers.cio_id", s.Identifiers.CioID)
 	if s.Watermark != nil {
-		m.value = find("watermark.column", s.Watermark.Column)
+		// The row's key, for the store's records. The source's Read found the
+		// watermark columns by the same rule and hands each batch its cursors.
 		m.key = find("watermark.key", s.Watermark.Key)
 	}
 
@@ -116,9 +116,6 @@ func New(s config.Sync, cols []value.Column) (*Mapper, error) {
 	}
 	return m, nil
 }
-
-// Cursor returns the indexes of the watermark column and key (-1, -1 without a watermark).
-func (m *Mapper) Cursor() (value, key int) { return m.value, m.key }
 
 // Rejection is a row mapping could not convert; it names the column.
 type Rejection struct {

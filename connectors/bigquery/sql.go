@@ -25,9 +25,8 @@ type plan struct {
 
 	// atCursor: read reads from the cursor row itself, which the stream skips, so a
 	// second row tying it on column and key (a key that is not unique) is read and
-	// reported rather than passed over. colSchema and keySchema bind values to compare.
-	atCursor             bool
-	colSchema, keySchema *bigquery.FieldSchema
+	// reported rather than passed over.
+	atCursor bool
 }
 
 // plan writes the queries a Read after req.After runs. With a watermark it
@@ -79,7 +78,7 @@ func (s *source) plan(ctx context.Context, req connectors.Request) (*plan, error
 			}
 			args = append(args, bigquery.QueryParameter{Name: "cursor_key", Value: kv})
 			where += fmt.Sprintf(" AND (%s > @cursor_value OR %s = @cursor_value AND %s >= @cursor_key)", c, c, k)
-			p.atCursor, p.colSchema, p.keySchema = true, col, key
+			p.atCursor = true
 		}
 	}
 	p.read = s.query(fmt.Sprintf("SELECT * FROM %s WHERE %s ORDER BY %s, %s", from, where, c, k), args)

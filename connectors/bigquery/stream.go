@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"cloud.google.com/go/bigquery"
-	"github.com/dbsync/dbsync/value"
 	"google.golang.org/api/iterator"
+
+	"github.com/dbsync/dbsync/connectors"
+	"github.com/dbsync/dbsync/value"
 )
 
 // stream is one Read: one query job, whose result pages are fetched as Next
@@ -23,7 +25,7 @@ type stream struct {
 	it     *bigquery.RowIterator
 	cancel context.CancelFunc // of the iterator's context
 	wm     [2]int             // indexes of the watermark column and key; -1 without a watermark
-	after  *value.Cursor      // the last row handed out, for messages
+	after  *value.Cursor      // the last row handed out (Request.After before the first)
 	done   bool
 	skip   *plan // set until the first row is seen: skip it if it is the cursor's row
 }
@@ -57,6 +59,10 @@ func (st *stream) start(ctx context.Context, p *plan) error {
 			st.wm[1] = i
 		}
 	}
+	if p.col != "" && (st.wm[0] < 0 || st.wm[1] < 0) {
+		st.Close()
+		return st.src.jobError(st.jobID, "read rows", fmt.Errorf("the result has no column %q or %q", p.col, p.key))
+	}
 	return nil
 }
 
@@ -70,13 +76,13 @@ func (st *stream) Columns() []value.Column {
 
 func (st *stream) NullCursorRows() int64 { return st.nulls }
 
-func (st *stream) Next(ctx context.Context) ([][]any, error) {
+func (st *stream) Next(ctx context.Context) (connectors.Batch, error) {
 	if st.done {
-		return nil, io.EOF
+		return connectors.Batch{}, io.EOF
 	}
 	what := "read batch " + st.after.Where()
 	if err := ctx.Err(); err != nil {
-		return nil, st.src.jobError(st.jobID, what, err)
+		return connectors.Batch{}, st.src.jobError(st.jobID, what, err)
 	}
 	stop := context.AfterFunc(ctx, st.cancel)
 	defer stop()
@@ -93,33 +99,34 @@ func (st *stream) Next(ctx context.Context) ([][]any, error) {
 			if ctx.Err() != nil {
 				err = ctx.Err()
 			}
-			return nil, st.src.jobError(st.jobID, what, err)
+			return connectors.Batch{}, st.src.jobError(st.jobID, what, err)
 		}
 		row := make([]any, len(vals))
 		for i, v := range vals {
 			f := st.it.Schema[i]
 			if row[i], err = decode(v, f, st.src.loc); err != nil {
 				st.Close()
-				return nil, st.src.jobError(st.jobID, what, fmt.Errorf("column %q (%s): %w", f.Name, typeName(f), err))
+				return connectors.Batch{}, st.src.jobError(st.jobID, what, fmt.Errorf("column %q (%s): %w", f.Name, typeName(f), err))
 			}
 		}
 		if st.skip != nil {
 			p := st.skip
 			st.skip = nil
-			if st.wm[0] >= 0 && st.wm[1] >= 0 && st.src.isCursor(p, row[st.wm[0]], row[st.wm[1]]) {
+			if st.wm[0] >= 0 && st.ties(row, p.after) {
 				continue // the cursor's own row, read before
 			}
 		}
 		out = append(out, row)
 	}
 	if len(out) == 0 {
-		return nil, io.EOF
+		return connectors.Batch{}, io.EOF
 	}
-	if st.wm[0] >= 0 && st.wm[1] >= 0 {
-		last := out[len(out)-1]
-		st.after = &value.Cursor{Value: last[st.wm[0]], Key: last[st.wm[1]]}
+	if st.wm[0] < 0 {
+		return connectors.Batch{Rows: out}, nil
 	}
-	return out, nil
+	b := connectors.NewBatch(out, st.wm[0], st.wm[1], st.ties(out[0], st.after))
+	st.after = b.Cursor()
+	return b, nil
 }
 
 // Close stops the stream; the job has already finished on BigQuery's side.
@@ -131,10 +138,14 @@ func (st *stream) Close() error {
 	return nil
 }
 
-// isCursor says whether a row's watermark value and key are the cursor's: both bind
-// to the same parameters (the cursor may have come back from the store in another
-// Go type).
-func (s *source) isCursor(p *plan, value, key any) bool {
+// ties says whether a row's watermark value and key are the cursor's: both bind to
+// the same parameters (the cursor may have come back from the store in another Go
+// type). No row ties a nil cursor or one without a key (a lookback start).
+func (st *stream) ties(row []any, c *value.Cursor) bool {
+	if c == nil || c.Key == nil {
+		return false
+	}
+	s := st.src
 	same := func(f *bigquery.FieldSchema, a, b any) bool {
 		x, err1 := bindCursor(f, a, s.loc)
 		y, err2 := bindCursor(f, b, s.loc)
@@ -148,5 +159,5 @@ func (s *source) isCursor(p *plan, value, key any) bool {
 		defer func() { recover() }() // values that cannot be compared are not the same
 		return x == y
 	}
-	return same(p.colSchema, value, p.after.Value) && same(p.keySchema, key, p.after.Key)
+	return same(st.it.Schema[st.wm[0]], row[st.wm[0]], c.Value) && same(st.it.Schema[st.wm[1]], row[st.wm[1]], c.Key)
 }

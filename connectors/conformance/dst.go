@@ -77,7 +77,7 @@ func RunDaylightSaving(t *testing.T, h Harness) {
 // readRun is one run: it reads every row after the stored cursor, stopping and
 // starting again after each batch as a run whose cursor went through the store
 // would, and returns the keys read and the cursor stored after the last batch.
-func readRun(t *testing.T, src connectors.Source, wm connectors.Watermark, stored string, batch int) ([]any, string) {
+func readRun(t *testing.T, src *source, wm connectors.Watermark, stored string, batch int) ([]any, string) {
 	t.Helper()
 	ctx := context.Background()
 	var keys []any
@@ -90,7 +90,7 @@ func readRun(t *testing.T, src connectors.Source, wm connectors.Watermark, store
 		if err != nil {
 			t.Fatalf("read %s: %v", after.Where(), err)
 		}
-		got, err := st.Next(ctx)
+		b, err := st.Next(ctx)
 		cols := st.Columns()
 		st.Close()
 		if errors.Is(err, io.EOF) {
@@ -99,8 +99,8 @@ func readRun(t *testing.T, src connectors.Source, wm connectors.Watermark, store
 		if err != nil {
 			t.Fatalf("next %s: %v", after.Where(), err)
 		}
-		keys = append(keys, keysOf(got, index(t, cols, wm.Key))...)
-		if stored, err = state.EncodeCursor(cursorOf(t, cols, wm, got[len(got)-1])); err != nil {
+		keys = append(keys, keysOf(b.Rows, index(t, cols, wm.Key))...)
+		if stored, err = state.EncodeCursor(checkBatch(t, cols, wm, after, b)); err != nil {
 			t.Fatal(err)
 		}
 	}

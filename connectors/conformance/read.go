@@ -41,6 +41,6 @@ func ReadAll(t *testing.T, spec connectors.Spec, req connectors.Request) ([]valu
 		if err != nil {
 			return st.Columns(), rows, err
 		}
-		rows = append(rows, batch...)
+		rows = append(rows, batch.Rows...)
 	}
 }

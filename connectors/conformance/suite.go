@@ -80,7 +80,14 @@ func (f *fixture) table(t *testing.T, name string, cols []ColumnDef, wm connecto
 	return spec
 }
 
-func open(t *testing.T, spec connectors.Spec) connectors.Source {
+// source is an open Source and the watermark it reads by, so that every read can
+// check each batch's cursors.
+type source struct {
+	connectors.Source
+	wm connectors.Watermark
+}
+
+func open(t *testing.T, spec connectors.Spec) *source {
 	t.Helper()
 	src, err := connectors.Open(context.Background(), spec)
 	if err != nil {
@@ -91,20 +98,21 @@ func open(t *testing.T, spec connectors.Spec) connectors.Source {
 			t.Errorf("close source: %v", err)
 		}
 	})
-	return src
+	return &source{Source: src, wm: spec.Watermark}
 }
 
 // result is everything one Read gave.
 type result struct {
-	cols    []value.Column
-	rows    [][]any
-	batches []int
-	nulls   int64
+	cols     []value.Column
+	rows     [][]any
+	repeated []bool // per row: the batch flagged it as tying the row before it
+	batches  []int
+	nulls    int64
 }
 
 // readAll does one Read and takes every batch, checking each holds at most
 // req.BatchSize rows.
-func readAll(t *testing.T, src connectors.Source, req connectors.Request) result {
+func readAll(t *testing.T, src *source, req connectors.Request) result {
 	t.Helper()
 	ctx := context.Background()
 	st, err := src.Read(ctx, req)
@@ -114,14 +122,16 @@ func readAll(t *testing.T, src connectors.Source, req connectors.Request) result
 	defer st.Close()
 	res := result{cols: st.Columns()}
 	seen := map[string]bool{}
+	prev := req.After
 	for {
-		batch, err := st.Next(ctx)
+		b, err := st.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			t.Fatalf("next after %d rows: %v", len(res.rows), err)
 		}
+		batch := b.Rows
 		if len(batch) == 0 || len(batch) > req.BatchSize {
 			t.Fatalf("batch of %d rows, want 1 to %d", len(batch), req.BatchSize)
 		}
@@ -131,7 +141,11 @@ func readAll(t *testing.T, src connectors.Source, req connectors.Request) result
 			}
 			seen[fmt.Sprint(r)] = true
 		}
+		prev = checkBatch(t, res.cols, src.wm, prev, b)
 		res.rows = append(res.rows, batch...)
+		for i := range batch {
+			res.repeated = append(res.repeated, b.Repeats(i))
+		}
 		res.batches = append(res.batches, len(batch))
 	}
 	if _, err := st.Next(ctx); !errors.Is(err, io.EOF) {
@@ -147,7 +161,7 @@ func readAll(t *testing.T, src connectors.Source, req connectors.Request) result
 // readResuming reads as a run that stops after every batch would: each batch
 // is the first of a new Read after the cursor of the row before. It returns the
 // rows and the last cursor (after, when it read nothing).
-func readResuming(t *testing.T, src connectors.Source, spec connectors.Spec, after *value.Cursor, batch int) ([][]any, *value.Cursor) {
+func readResuming(t *testing.T, src *source, spec connectors.Spec, after *value.Cursor, batch int) ([][]any, *value.Cursor) {
 	t.Helper()
 	ctx := context.Background()
 	var rows [][]any
@@ -157,7 +171,7 @@ func readResuming(t *testing.T, src connectors.Source, spec connectors.Spec, aft
 		if err != nil {
 			t.Fatalf("read %s: %v", describe(after), err)
 		}
-		got, err := st.Next(ctx)
+		b, err := st.Next(ctx)
 		st.Close()
 		if errors.Is(err, io.EOF) {
 			return rows, after
@@ -165,6 +179,7 @@ func readResuming(t *testing.T, src connectors.Source, spec connectors.Spec, aft
 		if err != nil {
 			t.Fatalf("next %s: %v", describe(after), err)
 		}
+		got := b.Rows
 		if len(got) == 0 || len(got) > batch {
 			t.Fatalf("batch of %d rows, want 1 to %d", len(got), batch)
 		}
@@ -175,8 +190,43 @@ func readResuming(t *testing.T, src connectors.Source, spec connectors.Spec, aft
 			seen[fmt.Sprint(r)] = true
 		}
 		rows = append(rows, got...)
-		after = cursorOf(t, st.Columns(), spec.Watermark, got[len(got)-1])
+		after = checkBatch(t, st.Columns(), spec.Watermark, after, b)
 	}
+}
+
+// checkBatch holds a batch to Stream.Next's contract on cursors, and returns its
+// cursor. With a watermark, each row's cursor is its (column, key), the very
+// values the row holds, and the batch's cursor is the last row's; a row is flagged
+// as repeated exactly when it ties the row before it on both, the first row of a
+// Read tying the Request's After (prev). Without one, there are no cursors.
+func checkBatch(t *testing.T, cols []value.Column, wm connectors.Watermark, prev *value.Cursor, b connectors.Batch) *value.Cursor {
+	t.Helper()
+	if wm.Column == "" {
+		if b.Cursors != nil || b.Repeated != nil || b.Cursor() != nil {
+			t.Fatalf("a read without a watermark gave cursors %v, repeated %v", b.Cursors, b.Repeated)
+		}
+		return nil
+	}
+	if len(b.Cursors) != len(b.Rows) || (b.Repeated != nil && len(b.Repeated) != len(b.Rows)) {
+		t.Fatalf("batch of %d rows with %d cursors and %d repeated flags", len(b.Rows), len(b.Cursors), len(b.Repeated))
+	}
+	col, key := index(t, cols, wm.Column), index(t, cols, wm.Key)
+	for i, r := range b.Rows {
+		want := value.Cursor{Value: r[col], Key: r[key]}
+		if !reflect.DeepEqual(b.Cursors[i], want) {
+			t.Fatalf("row %v: cursor %#v, want its (%s, %s) %#v", r, b.Cursors[i], wm.Column, wm.Key, want)
+		}
+		tie := prev != nil && prev.Key != nil && checkValue(prev.Value, want.Value) == nil && checkValue(prev.Key, want.Key) == nil
+		if b.Repeats(i) != tie {
+			t.Fatalf("row %v after %s: repeated %v, want %v", r, describe(prev), b.Repeats(i), tie)
+		}
+		prev = &b.Cursors[i]
+	}
+	last := b.Cursors[len(b.Cursors)-1]
+	if c := b.Cursor(); c == nil || !reflect.DeepEqual(*c, last) {
+		t.Fatalf("batch cursor %v, want the last row's %v", c, last)
+	}
+	return b.Cursor()
 }
 
 func describe(c *value.Cursor) string {
@@ -235,7 +285,7 @@ func abbreviate(v []any) string {
 }
 
 // wantNothingAfter checks a Read after c returns no rows.
-func wantNothingAfter(t *testing.T, src connectors.Source, c *value.Cursor) {
+func wantNothingAfter(t *testing.T, src *source, c *value.Cursor) {
 	t.Helper()
 	res := readAll(t, src, connectors.Request{After: c, BatchSize: 10})
 	if len(res.rows) != 0 {
@@ -401,8 +451,9 @@ func testTies(t *testing.T, h Harness) {
 
 // testDuplicateKeys holds Source.Read's contract for a key that is not unique:
 // rows that tie on both column and key are all returned, also when they meet at a
-// batch boundary and when a Read starts after one of them, so the sync can report
-// them (duplicate_key) rather than pass them over.
+// batch boundary and when a Read starts after one of them, and each but the first
+// is flagged in its batch (Batch.Repeated), so the sync can report them
+// (duplicate_key) rather than pass them over.
 func testDuplicateKeys(t *testing.T, h Harness) {
 	f := setup(t, h)
 	cols := []ColumnDef{{Name: "id", Kind: BigInt}, {Name: "updated_at", Kind: TimestampTZ}, {Name: "note", Kind: Text}}
@@ -419,14 +470,22 @@ func testDuplicateKeys(t *testing.T, h Harness) {
 	f.db.Insert(t, "dups", cols, rows)
 	src := open(t, spec)
 	all := []any{int64(1), int64(2), int64(3), int64(3), int64(4), int64(5), int64(5), int64(5), int64(6)}
+	repeated := []bool{false, false, false, true, false, false, true, true, false}
 	for _, batch := range []int{1, 2, 3, 100} {
 		res := readAll(t, src, connectors.Request{BatchSize: batch})
 		wantKeys(t, fmt.Sprintf("batch %d", batch), keysOf(res.rows, 0), all)
+		if !reflect.DeepEqual(res.repeated, repeated) {
+			t.Errorf("batch %d: repeated %v, want %v", batch, res.repeated, repeated)
+		}
 	}
-	// A run that ended on one of the rows with key 3 reads the other next.
+	// A run that ended on one of the rows with key 3 reads the other next: it
+	// repeats the cursor's key.
 	for _, batch := range []int{1, 2, 100} {
 		res := readAll(t, src, connectors.Request{After: &value.Cursor{Value: t0, Key: int64(3)}, BatchSize: batch})
 		wantKeys(t, fmt.Sprintf("after key 3, batch %d", batch), keysOf(res.rows, 0), all[3:])
+		if !reflect.DeepEqual(res.repeated, repeated[3:]) {
+			t.Errorf("after key 3, batch %d: repeated %v, want %v", batch, res.repeated, repeated[3:])
+		}
 	}
 }
 
@@ -730,8 +789,8 @@ func testNoWatermark(t *testing.T, h Harness) {
 		if err != nil {
 			t.Fatalf("read: %v", err)
 		}
-		if batch, err := st.Next(ctx); err != nil || len(batch) != 10 {
-			t.Fatalf("next: %d rows, %v", len(batch), err)
+		if batch, err := st.Next(ctx); err != nil || len(batch.Rows) != 10 {
+			t.Fatalf("next: %d rows, %v", len(batch.Rows), err)
 		}
 		if err := st.Close(); err != nil {
 			t.Errorf("close part way: %v", err)

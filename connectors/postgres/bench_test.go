@@ -57,7 +57,7 @@ func BenchmarkRead(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			n += len(got)
+			n += len(got.Rows)
 			runtime.ReadMemStats(&m)
 			if first == 0 {
 				first = m.HeapInuse

@@ -61,7 +61,7 @@ func BenchmarkRead(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					n += len(got)
+					n += len(got.Rows)
 				}
 				st.Close()
 				if n != rows {

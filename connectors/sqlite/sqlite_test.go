@@ -155,8 +155,8 @@ func TestMixedForms(t *testing.T) {
 		if len(got) > 10 {
 			t.Fatalf("read does not end: %v", got)
 		}
-		got = append(got, batch[0][0])
-		after = &value.Cursor{Value: batch[0][1], Key: batch[0][0]}
+		got = append(got, batch.Rows[0][0])
+		after = batch.Cursor()
 	}
 	if want := []any{int64(3), int64(1), int64(4), int64(2), int64(5)}; !reflect.DeepEqual(got, want) {
 		t.Errorf("order %v, want %v", got, want)

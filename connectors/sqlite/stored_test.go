@@ -170,7 +170,7 @@ func readBatches(t *testing.T, src connectors.Source, after *value.Cursor, batch
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range got {
+		for _, r := range got.Rows {
 			rows = append(rows, r[:2])
 		}
 		if batch == 1 {
@@ -340,7 +340,7 @@ func TestStoredFormQuery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, r := range got {
+			for _, r := range got.Rows {
 				keys = append(keys, r[0])
 			}
 		}

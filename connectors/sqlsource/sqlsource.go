@@ -13,8 +13,9 @@
 //     counts the rows left out for a NULL watermark column or key;
 //   - with a watermark, each Stream.Next is one query: the rows strictly after the
 //     last row of the previous batch in (column, key) order, LIMIT BatchSize, so
-//     memory stays flat whatever the table size; without one, one streaming query
-//     is handed out in batches;
+//     memory stays flat whatever the table size; each batch carries its rows'
+//     cursors and flags a key repeated at the cursor (connectors.NewBatch);
+//     without one, one streaming query is handed out in batches;
 //   - every query runs in a read-only transaction that is rolled back.
 package sqlsource
 

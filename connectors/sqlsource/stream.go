@@ -54,12 +54,12 @@ func (st *stream) Columns() []value.Column {
 
 func (st *stream) NullCursorRows() int64 { return st.nulls }
 
-func (st *stream) Next(ctx context.Context) ([][]any, error) {
+func (st *stream) Next(ctx context.Context) (connectors.Batch, error) {
 	if st.done {
-		return nil, io.EOF
+		return connectors.Batch{}, io.EOF
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, st.src.errorf("read batch: %w", err)
+		return connectors.Batch{}, st.src.errorf("read batch: %w", err)
 	}
 	if st.wm < 0 {
 		return st.nextStreamed(ctx)
@@ -108,12 +108,12 @@ func (st *stream) countNulls(ctx context.Context) error {
 	return nil
 }
 
-func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
+func (st *stream) nextKeyset(ctx context.Context) (connectors.Batch, error) {
 	var after *boundCursor
 	if st.after != nil {
 		var err error
 		if after, err = st.bind(*st.after); err != nil {
-			return nil, st.src.errorf("read batch %s: %w", st.after.Where(), err)
+			return connectors.Batch{}, st.src.errorf("read batch %s: %w", st.after.Where(), err)
 		}
 	}
 	// The query reads from the cursor row itself, and the rows read before that
@@ -139,7 +139,7 @@ func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
 		return rows.Close()
 	})
 	if err != nil {
-		return nil, st.src.readError("read batch "+st.after.Where(), err)
+		return connectors.Batch{}, st.src.readError("read batch "+st.after.Where(), err)
 	}
 	if len(out) < limit {
 		st.done = true // the query found fewer rows than it could have
@@ -151,14 +151,17 @@ func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
 		out = out[:st.batch]
 	}
 	if len(out) == 0 {
-		return nil, io.EOF
+		return connectors.Batch{}, io.EOF
 	}
+	// The first row ties the row before it when it is at the cursor: the rows read
+	// before that tie it are left out above, so it is one more.
+	b := connectors.NewBatch(out, st.wm, st.key, atCursor && st.isCursor(out[0], after))
 	last := out[len(out)-1]
 	if atCursor && st.isCursor(last, after) { // still at the cursor: every row tied it
 		st.tied = append(st.tied, out...)
-		return out, nil
+		return b, nil
 	}
-	st.after = &value.Cursor{Value: last[st.wm], Key: last[st.key]}
+	st.after = b.Cursor()
 	st.tied, st.unseen = [][]any{last}, 0
 	if len(out) > 1 {
 		if b, err := st.bind(*st.after); err == nil {
@@ -167,7 +170,7 @@ func (st *stream) nextKeyset(ctx context.Context) ([][]any, error) {
 			}
 		}
 	}
-	return out, nil
+	return b, nil
 }
 
 // leaveOutRead drops, from the rows at the start of a batch that tie the cursor,
@@ -283,7 +286,7 @@ func (st *stream) timeoutErr(err error) error {
 	return err
 }
 
-func (st *stream) nextStreamed(ctx context.Context) ([][]any, error) {
+func (st *stream) nextStreamed(ctx context.Context) (connectors.Batch, error) {
 	stop := context.AfterFunc(ctx, st.cancel)
 	defer stop()
 	defer st.watch(st.cancel)()
@@ -291,17 +294,17 @@ func (st *stream) nextStreamed(ctx context.Context) ([][]any, error) {
 	if err != nil {
 		st.Close()
 		if st.timedOut.Load() {
-			return nil, st.src.errorf("read rows: %w", st.timeoutErr(err))
+			return connectors.Batch{}, st.src.errorf("read rows: %w", st.timeoutErr(err))
 		}
-		return nil, st.src.readError("read rows", err)
+		return connectors.Batch{}, st.src.readError("read rows", err)
 	}
 	if len(out) < st.batch {
 		st.Close() // the rows are all read
 	}
 	if len(out) == 0 {
-		return nil, io.EOF
+		return connectors.Batch{}, io.EOF
 	}
-	return out, nil
+	return connectors.Batch{Rows: out}, nil
 }
 
 // scan reads up to max rows and decodes their values.

@@ -78,7 +78,7 @@ func read(t *testing.T, src connectors.Source, req connectors.Request, max int) 
 		if err != nil {
 			return st.Columns(), rows, err
 		}
-		rows = append(rows, batch...)
+		rows = append(rows, batch.Rows...)
 	}
 	return st.Columns(), rows, nil
 }
