@@ -424,3 +424,33 @@ func TestDryRunObjectsAndRelationships(t *testing.T) {
 		}
 	})
 }
+
+// Two people merged into one in a batch: of their relationships with one object, the
+// first merged one's stays, as with batches of one row (SPEC §1 rule 6).
+func TestTwoMergesInABatchMoveRelationships(t *testing.T) {
+	forEachStore(t, func(t *testing.T, driver, dsn string) {
+		st := open(t, driver, dsn)
+		ctx := context.Background()
+		apply(t, st, identity.Row{Key: "1", ID: "a1"}, identity.Row{Key: "2", Email: "b1@x.io"}, identity.Row{Key: "3", Email: "b2@x.io"})
+		a, b1, b2 := cioOf(t, st, "a1"), cioOf(t, st, "b1@x.io"), cioOf(t, st, "b2@x.io")
+		rel := func(cio, role string) objects.Relationship {
+			return objects.Relationship{CioID: cio, ObjectType: "account", ObjectID: "shared", Attributes: attrs("role", role), CreatedAt: 1, UpdatedAt: 1}
+		}
+		writeRels(t, st, true, rel(b1, `"first"`), rel(b2, `"second"`))
+		pl := &identity.Planner{Settings: identity.DefaultSettings(), Now: func() time.Time { return time.Unix(1000, 0) }}
+		pl.Settings.MergeDuplicates = true
+		inTx(t, st, func(tx *store.Tx) error {
+			batch, err := pl.Plan(ctx, tx, "test", []identity.Row{{Key: "4", ID: "a1", Email: "b1@x.io"}, {Key: "5", ID: "a1", Email: "b2@x.io"}})
+			if err != nil {
+				return err
+			}
+			return tx.Write(ctx, batch)
+		})
+		if cioOf(t, st, "cio_"+b2) != a || cioOf(t, st, "cio_"+b1) != a {
+			t.Fatal("b1 and b2 were not merged into a")
+		}
+		if got, want := describeRels(t, st, a), `account/shared {role="first"} 1..1000`; got != want {
+			t.Errorf("the survivor's relationships: %s, want %s", got, want)
+		}
+	})
+}

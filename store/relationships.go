@@ -133,7 +133,7 @@ func lastRelationshipWrites(writes []objects.RelationshipWrite) []objects.Relati
 func (t *Tx) followPeople(ctx context.Context, writes []identity.Write) error {
 	survivor := map[string]string{}
 	at := map[string]int64{}
-	var deleted []string
+	var deleted, merged []string
 	for _, w := range writes {
 		p := w.Person
 		switch {
@@ -142,23 +142,26 @@ func (t *Tx) followPeople(ctx context.Context, writes []identity.Write) error {
 			deleted = append(deleted, p.CioID)
 		case p.MergedInto != "":
 			survivor[p.CioID], at[p.CioID] = p.MergedInto, p.UpdatedAt
+			merged = append(merged, p.CioID)
 		}
 	}
 	if err := t.eraseRelationships(ctx, deleted); err != nil {
 		return err
 	}
-	if len(survivor) == 0 {
+	if len(merged) == 0 {
 		return nil
 	}
-	return t.moveRelationships(ctx, survivor, at)
+	return t.moveRelationships(ctx, merged, survivor, at)
 }
 
 // moveRelationships moves the live relationships of each merged person to the one
 // they were merged into. The merged person's become tombstones (an export says they
 // are gone from the retired cio_id). Where the survivor has a live relationship with
 // the same object, the survivor's stays as it is; a tombstone of the survivor's is
-// replaced by the merged person's live one.
-func (t *Tx) moveRelationships(ctx context.Context, survivor map[string]string, at map[string]int64) error {
+// replaced by the merged person's live one. merged is in the batch's order (the order
+// the people were first changed), so of two people merged into one in a batch the
+// first one's relationship stays, as with batches of one row.
+func (t *Tx) moveRelationships(ctx context.Context, merged []string, survivor map[string]string, at map[string]int64) error {
 	final := func(cio string) string { // a survivor merged away in the same batch passes them on
 		for hops := 0; hops < 64; hops++ {
 			next, ok := survivor[cio]
@@ -169,15 +172,16 @@ func (t *Tx) moveRelationships(ctx context.Context, survivor map[string]string, 
 		}
 		return cio
 	}
-	merged := make([]string, 0, len(survivor))
-	for cio := range survivor {
-		merged = append(merged, cio)
-	}
-	sort.Strings(merged)
-	theirs, err := t.relationshipsOfPeople(ctx, merged)
+	stored, err := t.relationshipsOfPeople(ctx, merged)
 	if err != nil {
 		return err
 	}
+	order := make(map[string]int, len(merged))
+	for i, cio := range merged {
+		order[cio] = i
+	}
+	theirs := stored
+	sort.SliceStable(theirs, func(i, j int) bool { return order[theirs[i].CioID] < order[theirs[j].CioID] })
 	var keys []objects.RelationshipKey
 	for _, r := range theirs {
 		if !r.Removed {
