@@ -454,3 +454,58 @@ func TestTwoMergesInABatchMoveRelationships(t *testing.T) {
 		}
 	})
 }
+
+// A batch that deletes a person (a people sync's delete column, SPEC §10) erases
+// their relationships in its transaction, and in a dry run's overlay for its later
+// batches.
+func TestBatchDeleteErasesRelationships(t *testing.T) {
+	forEachStore(t, func(t *testing.T, driver, dsn string) {
+		st := open(t, driver, dsn)
+		ctx := context.Background()
+		apply(t, st, identity.Row{Key: "1", ID: "u1"})
+		u1 := cioOf(t, st, "u1")
+		writeRels(t, st, true, objects.Relationship{CioID: u1, ObjectType: "account", ObjectID: "x", CreatedAt: 1, UpdatedAt: 1})
+		keys := []objects.RelationshipKey{rkey(u1, "account", "x")}
+		deleteU1 := func(tx *store.Tx) (int, error) {
+			people, err := tx.LoadPeople(ctx, identity.Keys{CioIDs: []string{u1}})
+			if err != nil || len(people) != 1 {
+				return 0, fmt.Errorf("load u1: %v %v", people, err)
+			}
+			p := people[0]
+			p.Deleted, p.ID, p.Attributes = true, "", nil
+			if err := tx.Write(ctx, &identity.Batch{Writes: []identity.Write{{Person: &p, ClearKeys: true}}}); err != nil {
+				return 0, err
+			}
+			rs, err := tx.LoadRelationships(ctx, keys)
+			return len(rs), err
+		}
+
+		dry, err := store.OpenDryRun(ctx, driver, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dry.Close()
+		tx, err := dry.BeginDryRun(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := deleteU1(tx); err != nil || n != 0 {
+			t.Errorf("a dry run's later batch sees %d relationships of a deleted person (%v)", n, err)
+		}
+		tx.Rollback()
+		if got := describeRels(t, st, u1); got != "account/x {} 1..1" {
+			t.Fatalf("a dry run erased relationships in the store: %q", got)
+		}
+
+		inTx(t, st, func(tx *store.Tx) error {
+			n, err := deleteU1(tx)
+			if n != 0 {
+				t.Errorf("%d relationships of a deleted person", n)
+			}
+			return err
+		})
+		if got := describeRels(t, st, u1); got != "" {
+			t.Errorf("after the delete: %q", got)
+		}
+	})
+}
