@@ -4,7 +4,10 @@
 // names and writes back what a planner decided, as identity does for people.
 package objects
 
-import "encoding/json"
+import (
+	"context"
+	"encoding/json"
+)
 
 // Limits (SPEC §8).
 const (
@@ -87,4 +90,12 @@ func (r *Relationship) Key() RelationshipKey {
 type RelationshipWrite struct {
 	Relationship *Relationship
 	Insert       bool // new in this batch: no row, not even a tombstone, exists
+}
+
+// Loader loads what a batch of objects or relationships rows names: the stored
+// objects and relationships (deleted objects and removed relationships included), so
+// a planner can tell new from changed from unchanged. A store's transaction is one.
+type Loader interface {
+	LoadObjects(ctx context.Context, keys []Key) ([]Object, error)
+	LoadRelationships(ctx context.Context, keys []RelationshipKey) ([]Relationship, error)
 }

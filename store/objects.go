@@ -15,6 +15,9 @@ import (
 	"github.com/dbsync/dbsync/objects"
 )
 
+// A transaction loads what an objects or relationships planner needs.
+var _ objects.Loader = (*Tx)(nil)
+
 const objectColumns = `object_type, object_id, attributes, created_at, updated_at, deleted`
 
 // LoadObjects loads the stored objects with the keys, deleted ones included, in key
