@@ -72,7 +72,7 @@ var commands = []command{
 	{"preview", "show what a run would do to each row, writing nothing", previewCmd},
 	{"state", "show the cursors and last runs, or reset a sync", stateCmd},
 	{"people", "look a person up, or show their change log or relationships", peopleCmd},
-	{"objects", "look an object (an account, a company...) up", objectsCmd},
+	{"objects", "look an object up (an account, a company, ...)", objectsCmd},
 	{"rejected", "show rejected and skipped rows", rejectedCmd},
 	{"runs", "show the run history", runsCmd},
 	{"export", "write the warehouse export: what changed since the last one (--full: everything)", exportCmd},
