@@ -12,23 +12,25 @@ import (
 
 // examples is each command's example, printed by -h / --help.
 var examples = map[string]string{
-	"run":                  "dbsync run -c dbsync.yaml --sync app_users",
-	"serve":                "dbsync serve -c dbsync.yaml --listen :8080",
-	"validate":             "dbsync validate -c dbsync.yaml --connect",
-	"preview":              "dbsync preview -c dbsync.yaml --sync app_users --limit 10",
-	"state":                "dbsync state show -c dbsync.yaml",
-	"state show":           "dbsync state show -c dbsync.yaml --json",
-	"state reset":          "dbsync state reset -c dbsync.yaml --sync app_users",
-	"people":               "dbsync people get -c dbsync.yaml ada@example.com",
-	"people get":           "dbsync people get -c dbsync.yaml ada@example.com",
-	"people log":           "dbsync people log -c dbsync.yaml cio_42 --json",
-	"people relationships": "dbsync people relationships -c dbsync.yaml ada@example.com",
+	"run":         "dbsync run -c dbsync.yaml --sync app_users",
+	"serve":       "dbsync serve -c dbsync.yaml --listen :8080",
+	"validate":    "dbsync validate -c dbsync.yaml --connect",
+	"preview":     "dbsync preview -c dbsync.yaml --sync app_users --limit 10",
+	"state":       "dbsync state show -c dbsync.yaml",
+	"state show":  "dbsync state show -c dbsync.yaml --json",
+	"state reset": "dbsync state reset -c dbsync.yaml --sync app_users",
+	"people":      "dbsync people get -c dbsync.yaml ada@example.com",
+	"people get":  "dbsync people get -c dbsync.yaml ada@example.com",
+	"people log":  "dbsync people log -c dbsync.yaml cio_42 --json",
+	"rejected":    "dbsync rejected -c dbsync.yaml --sync app_users --since 24h",
+	"runs":        "dbsync runs -c dbsync.yaml --sync app_users --limit 5",
+	"export":      "dbsync export -c dbsync.yaml --out ./export --format parquet,csv",
+	"version":     "dbsync version",
+
+	// objects and relationships (SPEC §8)
 	"objects":              "dbsync objects get -c dbsync.yaml account acme-42",
 	"objects get":          "dbsync objects get -c dbsync.yaml account acme-42",
-	"rejected":             "dbsync rejected -c dbsync.yaml --sync app_users --since 24h",
-	"runs":                 "dbsync runs -c dbsync.yaml --sync app_users --limit 5",
-	"export":               "dbsync export -c dbsync.yaml --out ./export --format parquet,csv",
-	"version":              "dbsync version",
+	"people relationships": "dbsync people relationships -c dbsync.yaml ada@example.com",
 }
 
 // didYouMean returns `; did you mean "x"?` for the valid name nearest to got, when
