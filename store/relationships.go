@@ -172,7 +172,7 @@ func (t *Tx) moveRelationships(ctx context.Context, merged []string, survivor ma
 		}
 		return cio
 	}
-	stored, err := t.relationshipsOfPeople(ctx, merged)
+	theirs, err := t.relationshipsOfPeople(ctx, merged)
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,6 @@ func (t *Tx) moveRelationships(ctx context.Context, merged []string, survivor ma
 	for i, cio := range merged {
 		order[cio] = i
 	}
-	theirs := stored
 	sort.SliceStable(theirs, func(i, j int) bool { return order[theirs[i].CioID] < order[theirs[j].CioID] })
 	var keys []objects.RelationshipKey
 	for _, r := range theirs {
