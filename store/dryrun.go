@@ -83,6 +83,7 @@ func (s *Store) BeginDryRun(ctx context.Context) (*Tx, error) {
 type overlay struct {
 	people        map[string]*overlayPerson // by cio_id
 	byID, byEmail map[string]string         // key -> cio_id
+	obj           *objectOverlay            // objects and relationships (dryrun_objects.go)
 }
 
 type overlayPerson struct {

@@ -149,6 +149,9 @@ func (s *Store) StartExport(ctx context.Context, full bool, format string, manif
 	if err := s.claim(ctx, ex.Seq); err != nil {
 		return nil, err
 	}
+	if err := s.claimObjectsAndRelationships(ctx, ex.Seq); err != nil {
+		return nil, err
+	}
 	return &ex, nil
 }
 
@@ -318,6 +321,10 @@ func exportAttributes(out []ExportAttribute, p *identity.Person, all bool, chang
 // were exported once, so the next export has only their changed attributes, removals
 // included). Run again after a crash, it sets the same values.
 func (s *Store) FinishExport(ctx context.Context, ex *Export) error {
+	// Before the people, whose last chunk records ex done.
+	if err := s.finishObjectsAndRelationships(ctx, ex); err != nil {
+		return err
+	}
 	const set = `UPDATE people SET exported_log_seq = CASE WHEN export_pending THEN COALESCE(exported_log_seq, 0)
 		ELSE COALESCE((SELECT MAX(c.seq) FROM change_log c WHERE c.internal_id = people.internal_id AND c.seq <= ?), 0) END
 		WHERE `

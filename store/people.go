@@ -104,7 +104,7 @@ func scanPerson(row scanner) (identity.Person, error) {
 func (t *Tx) Write(ctx context.Context, b *identity.Batch) error {
 	if t.dry != nil {
 		t.dry.write(b)
-		return nil
+		return t.followPeople(ctx, b.Writes)
 	}
 	var clear []string
 	for _, w := range b.Writes {
@@ -119,6 +119,9 @@ func (t *Tx) Write(ctx context.Context, b *identity.Batch) error {
 		}
 	}
 	if err := t.writePeople(ctx, b.Writes); err != nil {
+		return err
+	}
+	if err := t.followPeople(ctx, b.Writes); err != nil { // merged or deleted: their relationships
 		return err
 	}
 	if err := t.writeLog(ctx, b.Log); err != nil {

@@ -11,15 +11,15 @@ import (
 	"github.com/dbsync/dbsync/store"
 )
 
-// peopleCmd: dbsync people get|log -c FILE IDENTIFIER
+// peopleCmd: dbsync people get|log|relationships -c FILE IDENTIFIER
 func peopleCmd(ctx context.Context, e *env, args []string) error {
-	sub, err := e.subcommand("people", []string{"get", "log"}, args)
+	sub, err := e.subcommand("people", []string{"get", "log", "relationships"}, args)
 	if err != nil {
 		return err
 	}
 	fs, path := e.flags("people "+sub, "-c FILE IDENTIFIER")
 	fs.args = 1
-	asJSON := fs.Bool("json", false, "one JSON object a line, even on a terminal (people log)")
+	asJSON := fs.Bool("json", false, "one JSON object a line, even on a terminal (people log; get and relationships always print JSON)")
 	positional, err := parse(fs, args[1:])
 	if err != nil {
 		return err
@@ -36,8 +36,11 @@ func peopleCmd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if sub == "get" {
+	switch sub {
+	case "get":
 		return writeJSON(e.stdout, personJSON(p))
+	case "relationships":
+		return e.personRelationships(ctx, st, p)
 	}
 	return e.personLog(ctx, st, p, *asJSON)
 }

@@ -100,6 +100,8 @@ func TestStoreOnlyCommands(t *testing.T) {
 				{"rejected", "-c", cfg},
 				{"state", "show", "-c", cfg},
 				{"people", "get", "-c", cfg, "nobody"},
+				{"people", "relationships", "-c", cfg, "nobody"},
+				{"objects", "get", "-c", cfg, "account", "nothing"},
 				{"validate", "-c", cfg},
 			} {
 				code, out, errOut := dbsync(t, args...)

@@ -26,6 +26,11 @@ var examples = map[string]string{
 	"runs":        "dbsync runs -c dbsync.yaml --sync app_users --limit 5",
 	"export":      "dbsync export -c dbsync.yaml --out ./export --format parquet,csv",
 	"version":     "dbsync version",
+
+	// objects and relationships (SPEC §8)
+	"objects":              "dbsync objects get -c dbsync.yaml account acme-42",
+	"objects get":          "dbsync objects get -c dbsync.yaml account acme-42",
+	"people relationships": "dbsync people relationships -c dbsync.yaml ada@example.com",
 }
 
 // didYouMean returns `; did you mean "x"?` for the valid name nearest to got, when
@@ -49,7 +54,7 @@ func printUsage(w io.Writer, fs *flag.FlagSet, name, usage string) {
 	fs.SetOutput(io.Discard)
 }
 
-// subcommands dispatches a command with subcommands (state, people): -h prints the
+// subcommands dispatches a command with subcommands (state, people, objects): -h prints the
 // command's usage on stdout, an unknown subcommand is a usage error with a
 // suggestion.
 func (e *env) subcommand(name string, subs []string, args []string) (string, error) {

@@ -16,7 +16,8 @@ func TestHelp(t *testing.T) {
 	for _, c := range commands {
 		lines = append(lines, []string{c.name})
 	}
-	lines = append(lines, []string{"state", "show"}, []string{"state", "reset"}, []string{"people", "get"}, []string{"people", "log"})
+	lines = append(lines, []string{"state", "show"}, []string{"state", "reset"}, []string{"people", "get"}, []string{"people", "log"},
+		[]string{"people", "relationships"}, []string{"objects", "get"})
 	for _, line := range lines {
 		for _, h := range []string{"-h", "--help"} {
 			args := append(append([]string{}, line...), h)
@@ -52,6 +53,13 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"runs", "app_users", "-c", cfg}, `runs takes no arguments, got "app_users"`},
 		{[]string{"state", "show", "-c", cfg, "extra"}, `takes no arguments, got "extra"`},
 		{[]string{"people", "get", "-c", cfg, "a", "b"}, `got also "b"`},
+		{[]string{"people", "relationship", "-c", cfg, "a"}, `unknown people subcommand "relationship"; did you mean "relationships"?`},
+		{[]string{"objects", "gte", "-c", cfg, "account", "a"}, `unknown objects subcommand "gte"; did you mean "get"?`},
+		{[]string{"objcets", "get"}, `did you mean "objects"?`},
+		{[]string{"objects", "get", "-c", cfg, "account"}, `objects get takes an object type and an object id: TYPE ID`},
+		{[]string{"objects", "get", "-c", cfg, "account", "a", "b"}, `got also "b"`},
+		{[]string{"objects", "get", "-c", cfg, "--jsno", "account", "a"}, `did you mean "--json"?`},
+		{[]string{"people", "relationships", "-c", cfg, "a", "b"}, `got also "b"`},
 		{[]string{"run", "-c", cfg, "--log-level", "loud"}, `log level "loud"`},
 	} {
 		code, out, errOut := dbsync(t, tc.args...)

@@ -1,0 +1,263 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/lib/pq"
+
+	"github.com/dbsync/dbsync/objects"
+)
+
+// A transaction loads what an objects or relationships planner needs.
+var _ objects.Loader = (*Tx)(nil)
+
+const objectColumns = `object_type, object_id, attributes, created_at, updated_at, deleted`
+
+// LoadObjects loads the stored objects with the keys, deleted ones included, in key
+// order. On PostgreSQL the rows stay locked until the transaction ends, as LoadPeople's.
+func (t *Tx) LoadObjects(ctx context.Context, keys []objects.Key) ([]objects.Object, error) {
+	if t.dry != nil {
+		return t.dry.objects().loadObjects(ctx, t, keys)
+	}
+	return t.loadObjects(ctx, keys, t.d.forUpdate)
+}
+
+func (t *Tx) loadObjects(ctx context.Context, keys []objects.Key, lock string) ([]objects.Object, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	types, ids := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		types[i], ids[i] = k.Type, k.ID
+	}
+	q := `SELECT ` + objectColumns + ` FROM objects WHERE ` + t.d.tupleIn("object_type", "object_id") +
+		` ORDER BY object_type, object_id` + lock
+	rows, err := t.tx.QueryContext(ctx, t.d.rebind(q), t.d.tupleArgs(types, ids)...)
+	if err != nil {
+		return nil, fmt.Errorf("load objects: %w", err)
+	}
+	defer rows.Close()
+	var out []objects.Object
+	for rows.Next() {
+		o, err := scanObject(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load objects: %w", err)
+	}
+	return out, nil
+}
+
+func scanObject(row scanner) (objects.Object, error) {
+	var o objects.Object
+	var attrs string
+	if err := row.Scan(&o.Type, &o.ID, &attrs, &o.CreatedAt, &o.UpdatedAt, &o.Deleted); err != nil {
+		return o, fmt.Errorf("read object: %w", err)
+	}
+	var err error
+	if o.Attributes, err = decodeAttributes(attrs); err != nil {
+		return o, fmt.Errorf("read object %s %s: attributes: %w", o.Type, o.ID, err)
+	}
+	return o, nil
+}
+
+func decodeAttributes(s string) (map[string]json.RawMessage, error) {
+	attrs := map[string]json.RawMessage{}
+	if s != "" {
+		if err := json.Unmarshal([]byte(s), &attrs); err != nil {
+			return nil, err
+		}
+	}
+	return attrs, nil
+}
+
+// WriteObjects stores objects in their final state after a batch, and their change
+// log. A write that changes neither attributes nor deleted touches nothing (SPEC §2:
+// no updated_at change), even when its times differ. Every object written becomes
+// pending for the warehouse export, as people do (writePeople).
+func (t *Tx) WriteObjects(ctx context.Context, writes []objects.Write, changes []objects.Change) error {
+	if t.dry != nil {
+		t.dry.objects().writeObjects(writes)
+		return nil
+	}
+	cols := []string{"object_type", "object_id", "attributes", "created_at", "updated_at", "deleted"}
+	const upsert = ` ON CONFLICT (object_type, object_id) DO UPDATE SET attributes = excluded.attributes,
+		created_at = excluded.created_at, updated_at = excluded.updated_at, deleted = excluded.deleted,
+		export_pending = TRUE
+		WHERE objects.attributes <> excluded.attributes OR objects.deleted <> excluded.deleted`
+	var inserts, updates []*objects.Object
+	for _, w := range lastObjectWrites(writes) {
+		if w.Insert {
+			inserts = append(inserts, w.Object)
+		} else {
+			updates = append(updates, w.Object)
+		}
+	}
+	args := make([]any, 0, len(cols))
+	values := func(os []*objects.Object) func(i int) []any {
+		return func(i int) []any {
+			o := os[i]
+			args = append(args[:0], o.Type, o.ID, encodeAttributes(o.Attributes), o.CreatedAt, o.UpdatedAt, o.Deleted)
+			return args
+		}
+	}
+	if err := t.insert(ctx, "objects", cols, "", len(inserts), values(inserts)); err != nil {
+		return err
+	}
+	if err := t.insert(ctx, "objects", cols, upsert, len(updates), values(updates)); err != nil {
+		return err
+	}
+	return t.writeObjectLog(ctx, changes)
+}
+
+// lastObjectWrites keeps one write per object, the last, new when any was: one
+// statement may not upsert a row twice.
+func lastObjectWrites(writes []objects.Write) []objects.Write {
+	at := make(map[objects.Key]int, len(writes))
+	out := writes[:0:0]
+	for _, w := range writes {
+		k := w.Object.Key()
+		if i, ok := at[k]; ok {
+			out[i] = objects.Write{Object: w.Object, Insert: out[i].Insert || w.Insert}
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, w)
+	}
+	return out
+}
+
+func (t *Tx) writeObjectLog(ctx context.Context, log []objects.Change) error {
+	cols := []string{"at", "sync", "row_key", "object_type", "object_id", "kind", "attribute", "from_value", "to_value", "reason"}
+	args := make([]any, 0, len(cols))
+	return t.insert(ctx, "object_log", cols, "", len(log), func(i int) []any {
+		c := log[i]
+		args = append(args[:0], c.Time, c.Sync, nullable(c.RowKey), c.ObjectType, c.ObjectID, c.Kind,
+			nullable(c.Attribute), nullableJSON(c.From), nullableJSON(c.To), nullable(c.Reason))
+		return args
+	})
+}
+
+// FindObject returns the object `dbsync objects get TYPE ID` shows. None, a deleted
+// one, and a store never written (or not yet upgraded to hold objects) are ErrNotFound.
+func (s *Store) FindObject(ctx context.Context, objectType, objectID string) (*objects.Object, error) {
+	// Every stored key is valid UTF-8; PostgreSQL refuses other text outright.
+	if objectType == "" || objectID == "" || !utf8.ValidString(objectType) || !utf8.ValidString(objectID) {
+		return nil, ErrNotFound
+	}
+	q := s.d.rebind(`SELECT ` + objectColumns + ` FROM objects WHERE object_type = ? AND object_id = ?`)
+	o, err := scanObject(s.db.QueryRowContext(ctx, q, objectType, objectID))
+	switch {
+	case errors.Is(err, sql.ErrNoRows), s.d.missing(err):
+		return nil, ErrNotFound
+	case err != nil:
+		return nil, fmt.Errorf("find object %s %s: %w", objectType, objectID, err)
+	case o.Deleted:
+		return nil, ErrNotFound
+	}
+	return &o, nil
+}
+
+// EachObjectChange calls fn for each change log entry of an object, oldest first.
+func (s *Store) EachObjectChange(ctx context.Context, objectType, objectID string, fn func(objects.Change) error) error {
+	q := s.d.rebind(`SELECT at, sync, row_key, object_type, object_id, kind, attribute, from_value, to_value, reason
+		FROM object_log WHERE object_type = ? AND object_id = ? ORDER BY seq`)
+	rows, err := s.db.QueryContext(ctx, q, objectType, objectID)
+	if s.d.missing(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read object change log: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			c                              objects.Change
+			rowKey, attr, from, to, reason sql.NullString
+		)
+		if err := rows.Scan(&c.Time, &c.Sync, &rowKey, &c.ObjectType, &c.ObjectID, &c.Kind, &attr, &from, &to, &reason); err != nil {
+			return fmt.Errorf("read object change log: %w", err)
+		}
+		c.RowKey, c.Attribute, c.Reason = rowKey.String, attr.String, reason.String
+		if from.Valid {
+			c.From = json.RawMessage(from.String)
+		}
+		if to.Valid {
+			c.To = json.RawMessage(to.String)
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// tupleIn is a condition that (cols...) is one of the rows of a list of text tuples
+// given as tupleArgs: a JSON array of arrays on SQLite, one array a column on
+// PostgreSQL. One statement serves a batch of any size, as inList does.
+func (d *dialect) tupleIn(cols ...string) string {
+	list := "(" + strings.Join(cols, ", ") + ") IN "
+	if d.numbered {
+		return list + "(SELECT * FROM unnest(" + strings.TrimSuffix(strings.Repeat("?::text[], ", len(cols)), ", ") + "))"
+	}
+	sel := make([]string, len(cols))
+	for i := range cols {
+		sel[i] = fmt.Sprintf("json_extract(value, '$[%d]')", i)
+	}
+	return list + "(SELECT " + strings.Join(sel, ", ") + " FROM json_each(?))"
+}
+
+// tupleArgs are the arguments of tupleIn: columns[j][i] is column j of tuple i.
+func (d *dialect) tupleArgs(columns ...[]string) []any {
+	if d.numbered {
+		args := make([]any, len(columns))
+		for j, c := range columns {
+			if c == nil {
+				c = []string{}
+			}
+			args[j] = pq.Array(c)
+		}
+		return args
+	}
+	n := 0
+	if len(columns) > 0 {
+		n = len(columns[0])
+	}
+	rows := make([][]string, n)
+	for i := range rows {
+		rows[i] = make([]string, len(columns))
+		for j := range columns {
+			rows[i][j] = columns[j][i]
+		}
+	}
+	b, _ := json.Marshal(rows)
+	return []any{string(b)}
+}
+
+// sortObjects orders objects by key, as the store reads them.
+func sortObjects(os []objects.Object) {
+	sort.Slice(os, func(i, j int) bool {
+		if os[i].Type != os[j].Type {
+			return os[i].Type < os[j].Type
+		}
+		return os[i].ID < os[j].ID
+	})
+}
+
+func cloneAttributes(attrs map[string]json.RawMessage) map[string]json.RawMessage {
+	out := make(map[string]json.RawMessage, len(attrs))
+	for k, v := range attrs {
+		out[k] = v
+	}
+	return out
+}
