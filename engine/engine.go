@@ -1,6 +1,12 @@
 // Package engine runs a sync: it reads changed rows from the source after the stored
-// cursor, maps them, applies the identity rules, and commits each batch's writes
-// together with its cursor, under a lease so that only one run of a sync goes at a time.
+// cursor, maps each into its record, has the sync's kind plan and write them (the
+// identity rules, for people), and commits each batch's writes together with its
+// cursor, under a lease so that only one run of a sync goes at a time.
+//
+// A row goes one way: read.go reads and maps it into a record.Record, apply.go hands
+// the batch's records to the Kind and commits them with the cursor, and the run's
+// counts come from the records (run.go keeps the run's history). people.go is the
+// people kind.
 package engine
 
 import (
@@ -10,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 	"github.com/dbsync/dbsync/value"
 )
@@ -43,14 +50,9 @@ type Options struct {
 	DryRun bool
 	// Limit stops after this many rows (preview); 0 means no limit.
 	Limit int
-	// OnBatch sees every batch: each source row's outcome and the batch's log.
-	OnBatch func(rows []RowOutcome, log []identity.Change)
-}
-
-// RowOutcome is what became of one source row.
-type RowOutcome struct {
-	Key     string
-	Outcome identity.Outcome
+	// OnBatch sees every batch once it is committed: one record per source row, in
+	// the order read, each with its outcome and its own changes.
+	OnBatch func(recs []*record.Record)
 }
 
 // Result is one run's summary.

@@ -3,9 +3,71 @@ package engine
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/record"
+	"github.com/dbsync/dbsync/store"
 )
+
+// people is the kind of a people sync: the identity rules (SPEC §1–§2) resolve each
+// record to a person, and the store writes the people with the records. A backfill
+// takes a shortcut: see guess.
+type people struct {
+	planner  *identity.Planner
+	sync     string
+	now      func() time.Time
+	mayGuess bool // false in a dry run
+	fresh    bool // the last batch's lookups found no one already in the store
+}
+
+// Apply plans the batch's records by the identity rules and writes them in tx.
+func (k *people) Apply(ctx context.Context, tx *store.Tx, recs []*record.Record) error {
+	var todo []*record.Record // what mapping did not refuse
+	for _, r := range recs {
+		if !r.Refused() {
+			todo = append(todo, r)
+		}
+	}
+	// A backfill: the last batch's lookups found no one, so this one is planned as
+	// all new people, without them, and the guess is checked (checkGuess). Another
+	// attempt at this batch looks people up.
+	guessed := k.mayGuess && k.fresh && !hasCioID(todo)
+	k.fresh = false
+	var (
+		writes []identity.Write
+		err    error
+		found  int // people the lookups found
+	)
+	if guessed {
+		g := &guess{}
+		if writes, err = k.planner.Plan(ctx, g, k.sync, todo); err != nil {
+			return err
+		}
+		if guessed, err = checkGuess(ctx, tx, g.named, writes); err != nil {
+			return err
+		}
+		if !guessed {
+			for _, r := range todo {
+				r.Outcome = record.Outcome{}
+			}
+		}
+	}
+	if !guessed {
+		if writes, err = k.planner.Plan(ctx, counting{tx, &found}, k.sync, todo); err != nil {
+			return err
+		}
+	}
+	if err := tx.Write(ctx, k.sync, k.now().Unix(), recs, writes); err != nil {
+		if guessed && store.IsUniqueViolation(err) {
+			// Someone in the store holds a key the guess gave a new person.
+			return fmt.Errorf("%w: %w", errPlanAgain, err)
+		}
+		return err
+	}
+	k.fresh = guessed || found == 0
+	return nil
+}
 
 // counting is a Loader that counts the people it loads.
 type counting struct {
@@ -39,7 +101,7 @@ func (g *guess) LoadPeople(_ context.Context, keys identity.Keys) ([]identity.Pe
 //   - a named key that one of the guessed writes holds at the end of the batch: the
 //     guess writes only new people and leaves every stored person as stored, so a
 //     stored holder of the key still holds it and the insert fails on the unique key,
-//     and the batch is planned again with lookups (in apply);
+//     and the batch is planned again with lookups (errPlanAgain);
 //   - every other named key (an email released later in the batch: moved by
 //     allow_email_update_by_id, or dropped by a merge) is looked up here; a holder
 //     found means the guess is wrong.
@@ -78,8 +140,8 @@ func checkGuess(ctx context.Context, l identity.Loader, named identity.Keys, wri
 }
 
 // hasCioID: a row naming a cio_id needs its person looked up, whatever the guess.
-func hasCioID(rows []identity.Row) bool {
-	for _, r := range rows {
+func hasCioID(recs []*record.Record) bool {
+	for _, r := range recs {
 		if r.CioID != "" {
 			return true
 		}

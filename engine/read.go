@@ -13,8 +13,8 @@ import (
 
 	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/connectors"
-	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/mapping"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
 	"github.com/dbsync/dbsync/value"
@@ -30,7 +30,7 @@ type reader struct {
 	lease  *state.Lease
 	runID  int64 // the run's history row; 0 in a dry run
 	dryTx  *store.Tx
-	fresh  bool // the last batch found no one already in the store
+	kind   Kind // plans and writes the sync's rows
 }
 
 func (r *reader) read(ctx, readCtx context.Context, wm store.Watermark) error {
@@ -82,7 +82,7 @@ func (r *reader) read(ctx, readCtx context.Context, wm store.Watermark) error {
 		}
 		defer r.dryTx.Rollback()
 	}
-	planner := &identity.Planner{Settings: r.engine.Settings, Now: r.engine.Now}
+	r.kind = r.engine.kind(s, r.opt)
 	progress := r.engine.Progress.start(s.Name, spec.Timezone, res)
 	defer progress.stop()
 
@@ -118,10 +118,10 @@ func (r *reader) read(ctx, readCtx context.Context, wm store.Watermark) error {
 			}
 			return p.err
 		}
-		if err := r.apply(ctx, planner, p); err != nil {
+		if err := r.apply(ctx, p); err != nil {
 			return err
 		}
-		r.log.WithFields(logrus.Fields{"batch": batchNo, "rows": len(p.outcomes)}).Debug("batch committed")
+		r.log.WithFields(logrus.Fields{"batch": batchNo, "rows": len(p.records)}).Debug("batch committed")
 		progress.batch()
 	}
 }
@@ -161,14 +161,12 @@ func jitter(d time.Duration) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d)))
 }
 
-// prepared is a batch read from the source and mapped, ready for the identity rules.
+// prepared is a batch read from the source and mapped, ready for the sync's kind.
 type prepared struct {
-	rows     []identity.Row
-	outcomes []RowOutcome // one per source row; mapping's rejections already filled in
-	planned  []int        // which source rows are in rows
-	cursor   *value.Cursor
-	encoded  string // the cursor as the store keeps it
-	err      error
+	records []*record.Record // one per source row, in the order read; mapping's rejections filled in
+	cursor  *value.Cursor
+	encoded string // the cursor as the store keeps it
+	err     error
 }
 
 // resumable is a run's stream and how to open it again after the last row read.
@@ -262,15 +260,13 @@ func (r *reader) prefetch(ctx context.Context, rs *resumable, mapper *mapping.Ma
 	return out
 }
 
-// prepare maps a batch's rows and works out its cursor: the last row's.
-// prev is the (column, key) of the row before the batch's first, if known: a row that
-// ties it on both is a second row with the same key, which is reported, not applied.
+// prepare makes a batch's records, one per row, maps each into its record, and works
+// out the batch's cursor: the last row's. prev is the (column, key) of the row before
+// the batch's first, if known: a row that ties it on both is a second row with the
+// same key, which is reported, not applied.
 func (r *reader) prepare(mapper *mapping.Mapper, values [][]any, valueCol, keyCol int, prev *value.Cursor) prepared {
-	p := prepared{
-		rows:     make([]identity.Row, 0, len(values)),
-		outcomes: make([]RowOutcome, len(values)),
-		planned:  make([]int, 0, len(values)),
-	}
+	recs := make([]record.Record, len(values))
+	p := prepared{records: make([]*record.Record, len(values))}
 	if valueCol >= 0 {
 		last := values[len(values)-1]
 		p.cursor = &value.Cursor{Value: last[valueCol], Key: last[keyCol]}
@@ -281,22 +277,17 @@ func (r *reader) prepare(mapper *mapping.Mapper, values [][]any, valueCol, keyCo
 		}
 	}
 	for i, v := range values {
-		row, rej := mapper.Row(v)
-		p.outcomes[i].Key = row.Key
+		rec := &recs[i]
+		p.records[i] = rec
+		mapper.Map(v, rec)
 		if valueCol >= 0 {
 			if prev != nil && prev.Key != nil && sameValue(v[valueCol], prev.Value) && sameValue(v[keyCol], prev.Key) {
-				rej = &mapping.Rejection{Reason: ReasonDuplicateKey, Detail: fmt.Sprintf(
+				rec.Reject(ReasonDuplicateKey, fmt.Sprintf(
 					"key %s %v appears again at %s %v: the watermark key must be unique",
-					r.sync.Watermark.Key, v[keyCol], r.sync.Watermark.Column, state.FormatCursor(&value.Cursor{Value: v[valueCol]}))}
+					r.sync.Watermark.Key, v[keyCol], r.sync.Watermark.Column, state.FormatCursor(&value.Cursor{Value: v[valueCol]})))
 			}
 			prev = &value.Cursor{Value: v[valueCol], Key: v[keyCol]}
 		}
-		if rej != nil {
-			p.outcomes[i].Outcome = identity.Outcome{Result: identity.Rejected, Reason: rej.Reason, Detail: rej.Detail}
-			continue
-		}
-		p.rows = append(p.rows, row)
-		p.planned = append(p.planned, i)
 	}
 	return p
 }

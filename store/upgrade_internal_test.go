@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/internal/testdb"
 )
 
@@ -66,7 +67,7 @@ func TestUpgradeMergesRepeatsAndFoldsEmails(t *testing.T) {
 				t.Errorf("rejected = %s, want %s", strings.Join(got, "|"), want)
 			}
 			got = got[:0]
-			st.EachChange(ctx, func(c identity.Change) error {
+			st.EachChange(ctx, func(c record.Change) error {
 				got = append(got, fmt.Sprintf("%d %s", c.Time, c.Kind))
 				return nil
 			})
