@@ -16,6 +16,7 @@ import (
 	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
 )
@@ -197,7 +198,7 @@ func TestInterruptedRunResumes(t *testing.T) {
 	b.insert(t, 1, 51)
 	ctx, cancel := context.WithCancel(context.Background())
 	batches := 0
-	res := b.engine.Run(ctx, b.sync, engine.Options{OnBatch: func([]engine.RowOutcome, []identity.Change) {
+	res := b.engine.Run(ctx, b.sync, engine.Options{OnBatch: func([]*record.Record) {
 		if batches++; batches == 2 {
 			cancel()
 		}
@@ -267,7 +268,7 @@ func TestPanicIsRecordedAsFailure(t *testing.T) {
 				t.Fatal("the panic was swallowed")
 			}
 		}()
-		b.engine.Run(context.Background(), b.sync, engine.Options{OnBatch: func([]engine.RowOutcome, []identity.Change) {
+		b.engine.Run(context.Background(), b.sync, engine.Options{OnBatch: func([]*record.Record) {
 			panic("boom")
 		}})
 	}()
@@ -289,7 +290,7 @@ func TestCancelledRunIsNeverOK(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		ctx, cancel := context.WithCancel(context.Background())
 		delay := time.Duration(i%10) * 100 * time.Microsecond
-		res := b.engine.Run(ctx, b.sync, engine.Options{OnBatch: func([]engine.RowOutcome, []identity.Change) {
+		res := b.engine.Run(ctx, b.sync, engine.Options{OnBatch: func([]*record.Record) {
 			go func() { time.Sleep(delay); cancel() }()
 		}})
 		cancel()
@@ -316,14 +317,15 @@ func TestBackfillGuessFallsBack(t *testing.T) {
 			ctx := context.Background()
 			pl := &identity.Planner{Settings: identity.DefaultSettings()}
 			err := b.st.InTx(ctx, func(tx *store.Tx) error {
-				batch, err := pl.Plan(ctx, tx, "earlier", []identity.Row{
-					{Key: "a", ID: "u25", Attrs: []identity.Attr{{Name: "plan", Value: []byte(`"old"`)}}},
+				recs := []*record.Record{
+					{Key: "a", ID: "u25", Attrs: []record.Attr{{Name: "plan", Value: []byte(`"old"`)}}},
 					{Key: "b", Email: "u35@x.io"},
-				})
+				}
+				people, err := pl.Plan(ctx, tx, "earlier", recs)
 				if err != nil {
 					return err
 				}
-				return tx.Write(ctx, batch)
+				return tx.Write(ctx, "earlier", 0, recs, people)
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -65,8 +66,8 @@ func canonical(t *testing.T, st *store.Store) (people, log []string) {
 	ctx := context.Background()
 	var names []string
 	seen := map[string]bool{}
-	var changes []identity.Change
-	err := st.EachChange(ctx, func(c identity.Change) error {
+	var changes []record.Change
+	err := st.EachChange(ctx, func(c record.Change) error {
 		if !seen[c.CioID] {
 			seen[c.CioID] = true
 			names = append(names, c.CioID, fmt.Sprintf("P%d", len(names)/2+1))

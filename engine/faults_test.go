@@ -18,6 +18,7 @@ import (
 	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -104,7 +105,7 @@ func TestSourceConnectionDroppedMidRun(t *testing.T) {
 			eng.RetryPause = 10 * time.Millisecond
 			s.Identifiers = config.Identifiers{ID: "user_id", Email: "email"}
 			batches, dropped := 0, 0
-			res := eng.Run(context.Background(), s, engine.Options{OnBatch: func([]engine.RowOutcome, []identity.Change) {
+			res := eng.Run(context.Background(), s, engine.Options{OnBatch: func([]*record.Record) {
 				if batches++; batches == 3 || batches == 9 {
 					dropped += src.drop(t)
 				}
@@ -120,7 +121,7 @@ func TestSourceConnectionDroppedMidRun(t *testing.T) {
 			}
 
 			n := 0
-			st.EachChange(context.Background(), func(identity.Change) error { n++; return nil })
+			st.EachChange(context.Background(), func(record.Change) error { n++; return nil })
 			if n != rows {
 				t.Fatalf("%d change log entries, want one per row (%d)", n, rows)
 			}
@@ -137,7 +138,7 @@ func TestSourceDownMidRunFailsCleanly(t *testing.T) {
 	eng.RetryPause = time.Millisecond
 	s.Exclude = []string{"id", "updated_at", "email"}
 	batches := 0
-	res := eng.Run(context.Background(), s, engine.Options{OnBatch: func([]engine.RowOutcome, []identity.Change) {
+	res := eng.Run(context.Background(), s, engine.Options{OnBatch: func([]*record.Record) {
 		if batches++; batches == 2 {
 			mustExec(t, src.admin, `ALTER TABLE users RENAME TO users_gone`) // every new read fails
 			src.drop(t)
@@ -186,7 +187,7 @@ func TestSourceReadRetriedAfterLostConnection(t *testing.T) {
 		cut <- 0
 	}()
 	batches := 0
-	res := eng.Run(context.Background(), s, engine.Options{OnBatch: func([]engine.RowOutcome, []identity.Change) {
+	res := eng.Run(context.Background(), s, engine.Options{OnBatch: func([]*record.Record) {
 		if batches++; batches == 1 {
 			close(first)
 		}
@@ -211,7 +212,7 @@ func TestSourceErrorIsNotRetried(t *testing.T) {
 	s.Exclude = []string{"id", "updated_at", "email"}
 	batches := 0
 	start := time.Now()
-	res := eng.Run(context.Background(), s, engine.Options{OnBatch: func([]engine.RowOutcome, []identity.Change) {
+	res := eng.Run(context.Background(), s, engine.Options{OnBatch: func([]*record.Record) {
 		if batches++; batches == 1 {
 			mustExec(t, src.admin, `DROP TABLE users`)
 		}
@@ -233,7 +234,7 @@ func TestStoreRestartedMidRun(t *testing.T) {
 	s.Identifiers = config.Identifiers{ID: "user_id", Email: "email"}
 	batches := 0
 	restarted := make(chan struct{})
-	res := eng.Run(ctx, s, engine.Options{OnBatch: func([]engine.RowOutcome, []identity.Change) {
+	res := eng.Run(ctx, s, engine.Options{OnBatch: func([]*record.Record) {
 		if batches++; batches == 5 {
 			go func() { defer close(restarted); cluster.Restart() }()
 		}
@@ -249,8 +250,8 @@ func TestStoreRestartedMidRun(t *testing.T) {
 	}
 	people, creates := 0, 0
 	st.EachPerson(ctx, func(identity.Person) error { people++; return nil })
-	st.EachChange(ctx, func(c identity.Change) error {
-		if c.Kind == identity.KindProfileCreate {
+	st.EachChange(ctx, func(c record.Change) error {
+		if c.Kind == record.ProfileCreate {
 			creates++
 		}
 		return nil
@@ -297,7 +298,7 @@ func TestDuplicateKeysAreReported(t *testing.T) {
 	for _, id := range []string{"u5", "u7", "u10"} {
 		p, _ := st.FindPerson(context.Background(), eng.Settings, id)
 		n := 0
-		st.EachChange(context.Background(), func(identity.Change) error { n++; return nil }, p.CioID)
+		st.EachChange(context.Background(), func(record.Change) error { n++; return nil }, p.CioID)
 		if n != 1 {
 			t.Errorf("%s has %d change log entries, want its creation only", id, n)
 		}

@@ -10,8 +10,8 @@ import (
 
 	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/engine"
-	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -93,9 +93,9 @@ func TestLookbackRecordsRejectedAndRefusedOnce(t *testing.T) {
 					}
 					var refused []string
 					n := 0
-					b.st.EachChange(context.Background(), func(c identity.Change) error {
+					b.st.EachChange(context.Background(), func(c record.Change) error {
 						n++
-						if c.Kind == identity.KindFailedAttributeChange {
+						if c.Kind == record.FailedAttributeChange {
 							refused = append(refused, c.RowKey+" "+c.Attribute+" "+c.Reason)
 						}
 						return nil
@@ -143,9 +143,9 @@ func TestFullTableSyncRecordsOnce(t *testing.T) {
 				}
 				var refused []string
 				n := 0
-				b.st.EachChange(context.Background(), func(c identity.Change) error {
+				b.st.EachChange(context.Background(), func(c record.Change) error {
 					n++
-					if c.Kind == identity.KindFailedAttributeChange {
+					if c.Kind == record.FailedAttributeChange {
 						refused = append(refused, c.RowKey+" "+c.Reason)
 					}
 					return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -89,9 +90,9 @@ func fill(b *testing.B, st *store.Store, n int) {
 	ctx := context.Background()
 	pl := &identity.Planner{Settings: identity.DefaultSettings()}
 	for start := 0; start < n; start += 5000 {
-		var rows []identity.Row
+		var rows []*record.Record
 		for k := start; k < min(start+5000, n); k++ {
-			rows = append(rows, identity.Row{Key: fmt.Sprint(k), ID: fmt.Sprintf("user-%d", k), Email: fmt.Sprintf("user%d@example.com", k),
+			rows = append(rows, &record.Record{Key: fmt.Sprint(k), ID: fmt.Sprintf("user-%d", k), Email: fmt.Sprintf("user%d@example.com", k),
 				Attrs: attrs("name", fmt.Sprintf(`"User Number %d"`, k), "plan", `"pro"`, "seats", fmt.Sprint(k%50),
 					"signed_up_at", fmt.Sprint(1_600_000_000+k), "country", `"NZ"`, "beta", "true")})
 		}
@@ -100,7 +101,7 @@ func fill(b *testing.B, st *store.Store, n int) {
 			if err != nil {
 				return err
 			}
-			return tx.Write(ctx, bt)
+			return tx.Write(ctx, "bench", 0, rows, bt)
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/dbsync/dbsync/export"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -33,9 +34,9 @@ func TestExportsWhileWriting(t *testing.T) {
 			}
 			defer st.Close()
 			settings := identity.DefaultSettings()
-			var seed []identity.Row
+			var seed []*record.Record
 			for i := 0; i < 200; i++ {
-				seed = append(seed, identity.Row{Key: fmt.Sprint(i), ID: fmt.Sprintf("u%d", i), Attrs: attrs("a0", "0")})
+				seed = append(seed, &record.Record{Key: fmt.Sprint(i), ID: fmt.Sprintf("u%d", i), Attrs: attrs("a0", "0")})
 			}
 			apply(t, st, settings, seed)
 
@@ -143,29 +144,30 @@ func write(ctx context.Context, st *store.Store, settings identity.Settings, wor
 	r := rand.New(rand.NewPCG(uint64(worker), 1))
 	pl := &identity.Planner{Settings: settings}
 	for b := 0; b < batches; b++ {
-		var rows []identity.Row
+		var rows []*record.Record
 		for i := 0; i < 10; i++ {
 			id := fmt.Sprintf("u%d", r.IntN(200))
 			if r.IntN(10) == 0 {
 				id = fmt.Sprintf("w%d-%d-%d", worker, b, i) // a new person
 			}
-			var as []identity.Attr
+			var as []record.Attr
 			for a := 0; a < 3; a++ {
 				var v json.RawMessage // nil removes
 				if r.IntN(4) > 0 {
 					v = json.RawMessage(fmt.Sprint(r.IntN(1000)))
 				}
-				as = append(as, identity.Attr{Name: fmt.Sprintf("a%d", r.IntN(6)), Value: v})
+				as = append(as, record.Attr{Name: fmt.Sprintf("a%d", r.IntN(6)), Value: v})
 			}
-			rows = append(rows, identity.Row{Key: id, ID: id, Attrs: dedupe(as)})
+			rows = append(rows, &record.Record{Key: id, ID: id, Attrs: dedupe(as)})
 		}
 		pause := time.Duration(r.IntN(10)) * time.Millisecond
 		err := st.InTx(ctx, func(tx *store.Tx) error {
-			batch, err := pl.Plan(ctx, tx, fmt.Sprintf("w%d", worker), rows)
+			sync := fmt.Sprintf("w%d", worker)
+			people, err := pl.Plan(ctx, tx, sync, rows)
 			if err != nil {
 				return err
 			}
-			if err := tx.Write(ctx, batch); err != nil {
+			if err := tx.Write(ctx, sync, 0, rows, people); err != nil {
 				return err
 			}
 			time.Sleep(pause)
@@ -178,9 +180,9 @@ func write(ctx context.Context, st *store.Store, settings identity.Settings, wor
 	return nil
 }
 
-func dedupe(as []identity.Attr) []identity.Attr {
+func dedupe(as []record.Attr) []record.Attr {
 	seen := map[string]bool{}
-	var out []identity.Attr
+	var out []record.Attr
 	for _, a := range as {
 		if !seen[a.Name] {
 			seen[a.Name] = true

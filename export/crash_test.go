@@ -12,6 +12,7 @@ import (
 	"github.com/dbsync/dbsync/export"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -35,15 +36,15 @@ func TestExportCrashAtEachStep(t *testing.T) {
 				defer st.Close()
 				settings := identity.DefaultSettings()
 				change := func(from, to int, value string) {
-					var rows []identity.Row
+					var rows []*record.Record
 					for i := from; i < to; i++ {
 						v := []byte(value)
 						if i%3 == 0 {
 							v = nil // removes it
 						}
 						n := []byte(fmt.Sprintf(`"%d %s"`, i, value[1:len(value)-1])) // changes every time
-						rows = append(rows, identity.Row{Key: fmt.Sprint(i), ID: fmt.Sprintf("u%d", i),
-							Attrs: []identity.Attr{{Name: "plan", Value: v}, {Name: "n", Value: n}}})
+						rows = append(rows, &record.Record{Key: fmt.Sprint(i), ID: fmt.Sprintf("u%d", i),
+							Attrs: []record.Attr{{Name: "plan", Value: v}, {Name: "n", Value: n}}})
 					}
 					apply(t, st, settings, rows)
 				}

@@ -19,6 +19,7 @@ import (
 	"github.com/dbsync/dbsync/export"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
 )
@@ -136,7 +137,7 @@ func TestExportAfterSyncs(t *testing.T) {
 				t.Fatalf("the lead was not merged into u3")
 			}
 			var refused bool
-			b.st.EachChange(context.Background(), func(c identity.Change) error {
+			b.st.EachChange(context.Background(), func(c record.Change) error {
 				refused = refused || c.Reason == identity.ReasonIDChangeNotAllowed
 				return nil
 			}, b.cioID(t, "u2"))
@@ -215,7 +216,7 @@ func TestExportFilesLoad(t *testing.T) {
 			defer st.Close()
 			settings := identity.DefaultSettings()
 			settings.MergeDuplicates = true
-			apply(t, st, settings, []identity.Row{
+			apply(t, st, settings, []*record.Record{
 				{Key: "1", ID: "a,b", Email: "Quote\"d@x.io", Attrs: attrs(`note`, `"line one\nline \"two\", three"`, `nested`, `{"a":[1,2,{"b":null}],"c":"ü"}`)},
 				{Key: "2", ID: "zürich", Attrs: attrs(`n`, `12.50`, `flag`, `false`, `empty`, `""`)},
 				{Key: "3", Email: "lead@x.io", Attrs: attrs(`from_lead`, `"x"`)},
@@ -249,16 +250,16 @@ func TestExportFilesLoad(t *testing.T) {
 	}
 }
 
-func attrs(nameValues ...string) []identity.Attr {
-	var out []identity.Attr
+func attrs(nameValues ...string) []record.Attr {
+	var out []record.Attr
 	for i := 0; i < len(nameValues); i += 2 {
-		out = append(out, identity.Attr{Name: nameValues[i], Value: []byte(nameValues[i+1])})
+		out = append(out, record.Attr{Name: nameValues[i], Value: []byte(nameValues[i+1])})
 	}
 	return out
 }
 
 // apply runs rows through the identity rules into the store, one batch.
-func apply(t testing.TB, st *store.Store, settings identity.Settings, rows []identity.Row) {
+func apply(t testing.TB, st *store.Store, settings identity.Settings, rows []*record.Record) {
 	t.Helper()
 	ctx := context.Background()
 	pl := &identity.Planner{Settings: settings}
@@ -267,7 +268,7 @@ func apply(t testing.TB, st *store.Store, settings identity.Settings, rows []ide
 		if err != nil {
 			return err
 		}
-		return tx.Write(ctx, b)
+		return tx.Write(ctx, "test", 0, rows, b)
 	})
 	if err != nil {
 		t.Fatal(err)

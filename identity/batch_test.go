@@ -13,6 +13,7 @@ import (
 
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -34,7 +35,7 @@ func takeSnapshot(t *testing.T, st *store.Store) snapshot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = st.EachChange(ctx, func(c identity.Change) error {
+	err = st.EachChange(ctx, func(c record.Change) error {
 		s.log = append(s.log, fmt.Sprintf("%d|%s|%s|%s|%s|%s|%s|%s|%s", c.Time, c.Sync, c.RowKey, c.CioID,
 			c.Kind, c.Attribute, c.From, c.To, c.Reason))
 		return nil
@@ -76,19 +77,20 @@ func sequentialCioIDs() func() string {
 }
 
 // applyInBatches applies rows in batches of size n, each batch in its own transaction.
-func applyInBatches(t *testing.T, st *store.Store, s identity.Settings, rows []identity.Row, n int) {
+func applyInBatches(t *testing.T, st *store.Store, s identity.Settings, rows []record.Record, n int) {
 	t.Helper()
 	ctx := context.Background()
 	clock := time.Unix(1_700_000_000, 0)
 	pl := &identity.Planner{Settings: s, Now: func() time.Time { return clock }, NewCioID: sequentialCioIDs()}
 	for start := 0; start < len(rows); start += n {
 		batch := rows[start:min(start+n, len(rows))]
+		recs := records(batch)
 		err := st.InTx(ctx, func(tx *store.Tx) error {
-			b, err := pl.Plan(ctx, tx, "test", batch)
+			people, err := pl.Plan(ctx, tx, "test", recs)
 			if err != nil {
 				return err
 			}
-			return tx.Write(ctx, b)
+			return tx.Write(ctx, "test", clock.Unix(), recs, people)
 		})
 		if err != nil {
 			t.Fatalf("batch at row %d: %v", start, err)
@@ -111,7 +113,7 @@ func openStore(t *testing.T, backend testdb.Store, s identity.Settings) *store.S
 
 // randomRows draws rows over a small pool of people, so ids, emails and cio_ids collide
 // often: leads, customers, case variants, email changes, merges, unsets, bad rows.
-func randomRows(seed int64, n, pool int) []identity.Row {
+func randomRows(seed int64, n, pool int) []record.Record {
 	rng := rand.New(rand.NewSource(seed))
 	pick := func(f string) string { return fmt.Sprintf(f, rng.Intn(pool)) }
 	email := func() string {
@@ -121,9 +123,9 @@ func randomRows(seed int64, n, pool int) []identity.Row {
 		}
 		return e
 	}
-	rows := make([]identity.Row, n)
+	rows := make([]record.Record, n)
 	for i := range rows {
-		r := identity.Row{Key: fmt.Sprint(i)}
+		r := record.Record{Key: fmt.Sprint(i)}
 		switch k := rng.Intn(20); {
 		case k < 6:
 			r.ID = pick("u%d")
@@ -146,7 +148,7 @@ func randomRows(seed int64, n, pool int) []identity.Row {
 		for _, name := range []string{"plan", "n", "tags"} {
 			switch rng.Intn(6) {
 			case 0:
-				r.Attrs = append(r.Attrs, identity.Attr{Name: name}) // unset
+				r.Attrs = append(r.Attrs, record.Attr{Name: name}) // unset
 			case 1, 2:
 				r.Attrs = append(r.Attrs, attrs(name, rng.Intn(4))...)
 			}
@@ -192,53 +194,53 @@ func TestBatchScenarios(t *testing.T) {
 	cases := []struct {
 		name     string
 		settings identity.Settings
-		given    []identity.Row
-		batch    []identity.Row
-		results  []identity.Result
+		given    []record.Record
+		batch    []record.Record
+		results  []record.Result
 		people   []string
 	}{
 		{
 			name:     "duplicates of one person",
 			settings: idEmail,
-			batch: []identity.Row{
+			batch: []record.Record{
 				person("u1", "a@x.io", "n", 1), person("u1", "", "n", 2), person("", "A@x.io", "n", 3), person("u1", "a@x.io", "n", 3),
 			},
-			results: []identity.Result{identity.Created, identity.Updated, identity.Updated, identity.Unchanged},
+			results: []record.Result{record.Created, record.Updated, record.Updated, record.Unchanged},
 			people:  []string{`u1|a@x.io|{"n":3}`},
 		},
 		{
 			name:     "a lead created by email is given an id two rows later",
 			settings: idEmail,
-			batch:    []identity.Row{person("", "lead@x.io"), person("u9", "other@x.io"), person("u1", "LEAD@x.io", "plan", "pro")},
-			results:  []identity.Result{identity.Created, identity.Created, identity.Updated},
+			batch:    []record.Record{person("", "lead@x.io"), person("u9", "other@x.io"), person("u1", "LEAD@x.io", "plan", "pro")},
+			results:  []record.Result{record.Created, record.Created, record.Updated},
 			people:   []string{`u1|lead@x.io|{"plan":"pro"}`, `u9|other@x.io|{}`},
 		},
 		{
 			name:     "emails swapped between two people by cio_id",
 			settings: idEmail,
-			given:    []identity.Row{person("u1", "a@x.io"), person("u2", "b@x.io")},
-			batch: []identity.Row{
+			given:    []record.Record{person("u1", "a@x.io"), person("u2", "b@x.io")},
+			batch: []record.Record{
 				byCio("@0", "", "tmp@x.io"), byCio("@1", "", "a@x.io"), byCio("@0", "", "b@x.io"),
 				person("", "tmp@x.io"), // the freed address makes a new lead
 			},
-			results: []identity.Result{identity.Updated, identity.Updated, identity.Updated, identity.Created},
+			results: []record.Result{record.Updated, record.Updated, record.Updated, record.Created},
 			people:  []string{`u1|b@x.io|{}`, `u2|a@x.io|{}`, `|tmp@x.io|{}`},
 		},
 		{
 			name:     "an email freed by one row is taken by id two rows later",
 			settings: allow(idEmail),
-			given:    []identity.Row{person("u1", "a@x.io"), person("u2", "b@x.io")},
-			batch:    []identity.Row{person("u1", "c@x.io"), person("u9", "z@x.io"), person("u2", "a@x.io")},
-			results:  []identity.Result{identity.Updated, identity.Created, identity.Updated},
+			given:    []record.Record{person("u1", "a@x.io"), person("u2", "b@x.io")},
+			batch:    []record.Record{person("u1", "c@x.io"), person("u9", "z@x.io"), person("u2", "a@x.io")},
+			results:  []record.Result{record.Updated, record.Created, record.Updated},
 			people:   []string{`u1|c@x.io|{}`, `u2|a@x.io|{}`, `u9|z@x.io|{}`},
 		},
 		{
 			name:     "a person created and merged away in the same batch",
 			settings: merge(idEmail),
-			batch: []identity.Row{
+			batch: []record.Record{
 				person("u1", "", "a", 1), person("", "b@x.io", "b", 2), person("u1", "b@x.io"), person("", "B@x.io", "c", 3),
 			},
-			results: []identity.Result{identity.Created, identity.Created, identity.Updated, identity.Updated},
+			results: []record.Result{record.Created, record.Created, record.Updated, record.Updated},
 			people:  []string{`merged→u1|b@x.io|{"a":1,"b":2,"c":3}`, `u1|b@x.io|{"a":1,"b":2,"c":3}`},
 		},
 	}
@@ -257,8 +259,8 @@ func TestBatchScenarios(t *testing.T) {
 				batch := together.apply(t, tc.batch...)
 				for i, r := range tc.batch {
 					alone.apply(t, r)
-					if got := batch.Outcomes[i].Result; got != tc.results[i] {
-						t.Errorf("row %d: %s (%s), want %s", i, got, batch.Outcomes[i].Detail, tc.results[i])
+					if got := batch.recs[i].Result; got != tc.results[i] {
+						t.Errorf("row %d: %s (%s), want %s", i, got, batch.recs[i].Detail, tc.results[i])
 					}
 				}
 				if got := together.dump(t); !equal(got, sorted(tc.people)) {
@@ -298,16 +300,18 @@ func TestCrashLeavesNoPartialBatch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := pl.Plan(ctx, tx, "test", second)
+			recs := records(second)
+			people, err := pl.Plan(ctx, tx, "test", recs)
 			if err != nil {
 				t.Fatal(err)
 			}
+			at := pl.Now().Unix()
 			if crash == "cancelled during the writes" {
 				cancel()
-				if err := tx.Write(ctx, b); !errors.Is(err, context.Canceled) {
+				if err := tx.Write(ctx, "test", at, recs, people); !errors.Is(err, context.Canceled) {
 					t.Fatalf("%s: write = %v, want context.Canceled", crash, err)
 				}
-			} else if err := tx.Write(ctx, b); err != nil {
+			} else if err := tx.Write(ctx, "test", at, recs, people); err != nil {
 				t.Fatal(err)
 			}
 			tx.Rollback()
@@ -323,11 +327,12 @@ func TestCrashLeavesNoPartialBatch(t *testing.T) {
 			retry.NewCioID()
 		}
 		err := st.InTx(context.Background(), func(tx *store.Tx) error {
-			b, err := retry.Plan(context.Background(), tx, "test", second)
+			recs := records(second)
+			people, err := retry.Plan(context.Background(), tx, "test", recs)
 			if err != nil {
 				return err
 			}
-			return tx.Write(context.Background(), b)
+			return tx.Write(context.Background(), "test", retry.Now().Unix(), recs, people)
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -363,13 +368,13 @@ func TestDeletedPersonIsNoOne(t *testing.T) {
 					t.Fatal(err)
 				}
 				batch := b.apply(t, byCio("@0", "", "", "plan", "x"), person("u1", "a@x.io", "plan", "pro"))
-				if r := batch.Outcomes[0]; r.Result != identity.Skipped || r.Reason != identity.ReasonCioIDNotFound {
+				if r := batch.recs[0]; r.Result != record.Skipped || r.Reason != identity.ReasonCioIDNotFound {
 					t.Errorf("row naming the deleted cio_id: %s %s", r.Result, r.Reason)
 				}
-				if r := batch.Outcomes[1]; r.Result != identity.Created {
+				if r := batch.recs[1]; r.Result != record.Created {
 					t.Errorf("row with the deleted person's identifiers: %s, want created", r.Result)
 				}
-				for _, w := range batch.Writes {
+				for _, w := range batch.writes {
 					if w.Person.CioID == b.cio(0) {
 						t.Errorf("the deleted person is written back: %+v", w)
 					}
@@ -396,12 +401,12 @@ func TestEmailWorkspaceLegacyIDBecomesAttribute(t *testing.T) {
 		ctx := context.Background()
 		legacy := &identity.Person{CioID: "c1", ID: "u1", Email: "a@x.io", Attributes: map[string]json.RawMessage{}, CreatedAt: 1, UpdatedAt: 1}
 		err := b.st.InTx(ctx, func(tx *store.Tx) error {
-			return tx.Write(ctx, &identity.Batch{Writes: []identity.Write{{Person: legacy, EmailKey: "a@x.io", Insert: true}}})
+			return tx.Write(ctx, "test", 1, nil, []identity.Write{{Person: legacy, EmailKey: "a@x.io", Insert: true}})
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o := b.apply(t, person("u1", "a@x.io")).Outcomes[0]; o.Result != identity.Unchanged {
+		if o := b.apply(t, person("u1", "a@x.io")).recs[0]; o.Result != record.Unchanged {
 			t.Errorf("the same id again: %s", o.Result)
 		}
 		b.apply(t, person("u1", "a@x.io", "plan", "pro"))

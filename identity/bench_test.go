@@ -10,6 +10,7 @@ import (
 
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -29,15 +30,16 @@ func BenchmarkBackfill(b *testing.B) {
 			defer st.Close()
 			pl := &identity.Planner{Settings: identity.DefaultSettings()}
 			const batch = 5000
-			rows := make([]identity.Row, batch)
+			rows := make([]record.Record, batch)
+			recs := make([]*record.Record, batch)
 			plans := []json.RawMessage{[]byte(`"free"`), []byte(`"pro"`), []byte(`"team"`)}
-			fill := func(start int) []identity.Row {
+			fill := func(start int) []*record.Record {
 				n := min(batch, b.N-start)
 				for i := 0; i < n; i++ {
 					k := start + i
-					rows[i] = identity.Row{
+					rows[i] = record.Record{
 						Key: fmt.Sprint(k), ID: fmt.Sprintf("user-%d", k), Email: fmt.Sprintf("user%d@example.com", k),
-						Attrs: []identity.Attr{
+						Attrs: []record.Attr{
 							{Name: "name", Value: json.RawMessage(fmt.Sprintf(`"User Number %d"`, k))},
 							{Name: "plan", Value: plans[k%3]},
 							{Name: "seats", Value: json.RawMessage(fmt.Sprint(k % 50))},
@@ -46,20 +48,22 @@ func BenchmarkBackfill(b *testing.B) {
 							{Name: "beta", Value: json.RawMessage(`true`)},
 						},
 					}
+					recs[i] = &rows[i]
 				}
-				return rows[:n]
+				return recs[:n]
 			}
 			pass := func() (time.Duration, int) {
 				start := time.Now()
 				created := 0
 				for i := 0; i < b.N; i += batch {
 					err := st.InTx(ctx, func(tx *store.Tx) error {
-						bt, err := pl.Plan(ctx, tx, "bench", fill(i))
+						recs := fill(i)
+						people, err := pl.Plan(ctx, tx, "bench", recs)
 						if err != nil {
 							return err
 						}
-						created += len(bt.Writes)
-						return tx.Write(ctx, bt)
+						created += len(people)
+						return tx.Write(ctx, "bench", 0, recs, people)
 					})
 					if err != nil {
 						b.Fatal(err)

@@ -1,6 +1,7 @@
 // Package identity holds the rules that decide which person a row belongs to and
 // what it may change (SPEC §1 and §2). It has no SQL: a store loads the people a
-// batch names and writes back what the rules decided.
+// batch names, the rules fill in each row's record (package record), and the store
+// writes back the people and the records.
 package identity
 
 import (
@@ -26,7 +27,7 @@ const (
 	ReasonAttributeNameTooLong  = "attribute_name_too_long"
 	ReasonValueTooLong          = "value_too_long"
 	ReasonTooManyAttributes     = "too_many_attributes"
-	ReasonInvalidValue          = "invalid_value"
+	ReasonInvalidValue          = "invalid_value" // as mapping records a value it cannot convert
 	ReasonInvalidAttributeName  = "invalid_attribute_name"
 	ReasonDuplicateAttribute    = "duplicate_attribute"
 	ReasonCioIDNotFound         = "cio_id_not_found" // skipped, not rejected
@@ -34,14 +35,6 @@ const (
 	ReasonEmailChangeNotAllowed = "email_change_not_allowed"
 	ReasonIDTaken               = "id_belongs_to_another_person"
 	ReasonEmailTaken            = "email_belongs_to_another_person"
-)
-
-// Kinds of change log entries.
-const (
-	KindProfileCreate         = "profile_create"
-	KindAttributeChange       = "attribute_change"
-	KindFailedAttributeChange = "failed_attribute_change"
-	KindProfileMerge          = "profile_merge"
 )
 
 // Settings are the workspace settings (config `workspace:`).
@@ -67,22 +60,6 @@ func (s Settings) Identifiers() []string {
 		out = append(out, "email")
 	}
 	return out
-}
-
-// Attr is one attribute of a row. Value is canonical JSON text; a nil Value removes
-// the attribute (a NULL under `nulls: unset`).
-type Attr struct {
-	Name  string
-	Value json.RawMessage
-}
-
-// Row is one source row after mapping. Empty strings mean "no value".
-type Row struct {
-	Key   string // the row's cursor key, recorded with a rejection
-	CioID string // with or without the cio_ prefix
-	ID    string
-	Email string
-	Attrs []Attr
 }
 
 // Person is a person as the store holds them. Attribute values are canonical JSON text.
@@ -122,62 +99,4 @@ type Write struct {
 	// store clears them first, so an email moving between people never collides
 	// with itself half way through the batch's writes.
 	ClearKeys bool
-}
-
-// Change is one entry of the change log.
-type Change struct {
-	Time      int64 // Unix seconds
-	Sync      string
-	RowKey    string
-	CioID     string // the person it happened to
-	Kind      string
-	Attribute string
-	From      json.RawMessage // nil: no value
-	To        json.RawMessage
-	Reason    string
-}
-
-// Rejection is a row that was not applied: rejected (bad input) or skipped (cio_id_not_found).
-type Rejection struct {
-	Time    int64
-	Sync    string
-	Key     string
-	Skipped bool
-	Reason  string
-	Detail  string // names the field, limit or value
-}
-
-// Result is what happened to one row.
-type Result int
-
-const (
-	Unchanged Result = iota
-	Created
-	Updated
-	Rejected
-	Skipped
-)
-
-func (r Result) String() string {
-	switch r {
-	case Created:
-		return "created"
-	case Updated:
-		return "updated"
-	case Rejected:
-		return "rejected"
-	case Skipped:
-		return "skipped"
-	default:
-		return "unchanged"
-	}
-}
-
-// Outcome is what the rules decided for one row.
-type Outcome struct {
-	Result Result
-	CioID  string // the person the row resolved to, if any
-	Reason string // for Rejected and Skipped
-	Detail string
-	Failed []Change // failed attribute changes, also in the batch's log
 }

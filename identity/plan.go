@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dbsync/dbsync/internal/jsontext"
+	"github.com/dbsync/dbsync/record"
 )
 
 // Planner applies the identity rules to batches of rows.
@@ -18,19 +19,13 @@ type Planner struct {
 	NewCioID func() string    // when nil, NewCioID
 }
 
-// Batch is what the rules decided for a batch of rows: one outcome per row, the
-// people to write in their final state, the change log and the rows not applied.
-type Batch struct {
-	Outcomes []Outcome
-	Writes   []Write
-	Log      []Change
-	Rejected []Rejection
-}
-
-// Plan resolves rows to people as if they were applied one at a time in order
-// (SPEC §1 rule 6). It loads every person the batch names with one call to l, applies
-// the rules in memory and returns the writes; it writes nothing itself.
-func (pl *Planner) Plan(ctx context.Context, l Loader, sync string, rows []Row) (*Batch, error) {
+// Plan resolves a batch's records to people as if they were applied one at a time in
+// order (SPEC §1 rule 6), and fills in each record's outcome and changes. A record
+// already refused (mapping rejected it) is passed over, so a caller planning records
+// again clears the outcomes Plan gave them first. Plan loads every person the batch
+// names with one call to l, applies the rules in memory and returns the people to
+// write in their final state; it writes nothing itself.
+func (pl *Planner) Plan(ctx context.Context, l Loader, sync string, recs []*record.Record) ([]Write, error) {
 	now := time.Now
 	if pl.Now != nil {
 		now = pl.Now
@@ -40,18 +35,22 @@ func (pl *Planner) Plan(ctx context.Context, l Loader, sync string, rows []Row) 
 		newID = pl.NewCioID
 	}
 	p := &planner{
-		s:     pl.Settings,
-		sync:  sync,
-		now:   now().Unix(),
-		newID: newID,
-		batch: &Batch{Outcomes: make([]Outcome, len(rows)), Log: make([]Change, 0, len(rows))},
+		s:       pl.Settings,
+		sync:    sync,
+		now:     now().Unix(),
+		newID:   newID,
+		changes: make([]record.Change, 0, len(recs)),
 	}
 
-	prepared := make([]row, len(rows))
-	bad := make([]*rejection, len(rows))
+	prepared := make([]row, len(recs))
+	bad := make([]*rejection, len(recs))
 	var keys Keys
-	for i, in := range rows {
-		prepared[i], bad[i] = prepare(p.s, in)
+	for i, rec := range recs {
+		if rec.Refused() {
+			continue
+		}
+		rec.Key = printable(rec.Key)
+		prepared[i], bad[i] = prepare(p.s, rec)
 		if bad[i] != nil {
 			continue
 		}
@@ -77,17 +76,18 @@ func (pl *Planner) Plan(ctx context.Context, l Loader, sync string, rows []Row) 
 			return nil, fmt.Errorf("load people: %w", err)
 		}
 	}
-	p.ws = newWorkset(p.s, people, len(rows))
+	p.ws = newWorkset(p.s, people, len(recs))
 
-	for i := range rows {
-		if bad[i] != nil {
-			p.rejectRow(i, rows[i].Key, bad[i])
-			continue
+	for i, rec := range recs {
+		switch {
+		case bad[i] != nil:
+			rec.Reject(bad[i].reason, bad[i].detail)
+		case rec.Refused():
+		default:
+			p.apply(rec, &prepared[i])
 		}
-		p.apply(i, &prepared[i])
 	}
-	p.collectWrites()
-	return p.batch, nil
+	return p.collectWrites(), nil
 }
 
 func dedupe(s []string) []string {
@@ -216,16 +216,10 @@ type planner struct {
 	now   int64
 	newID func() string
 	ws    *workset
-	batch *Batch
 	dirty []*entry // changed people, in the order they first changed
-}
-
-func (p *planner) rejectRow(i int, key string, why *rejection) {
-	key = printable(key)
-	p.batch.Outcomes[i] = Outcome{Result: Rejected, Reason: why.reason, Detail: why.detail}
-	p.batch.Rejected = append(p.batch.Rejected, Rejection{
-		Time: p.now, Sync: p.sync, Key: key, Reason: why.reason, Detail: why.detail,
-	})
+	// changes holds the batch's change log, row after row: each record's Changes is
+	// its part, so that a batch allocates its log once.
+	changes []record.Change
 }
 
 func (p *planner) sameEmail(stored, given string) bool {
@@ -245,17 +239,14 @@ type decision struct {
 	failed    []failure
 }
 
-func (p *planner) apply(i int, r *row) {
+func (p *planner) apply(rec *record.Record, r *row) {
 	d := decision{failed: r.failed}
 	w := p.ws
 	if r.hasCio {
 		// Rule 3: only cio_id finds the person.
 		d.target = w.findCio(r.cio)
 		if d.target == nil {
-			p.batch.Outcomes[i] = Outcome{Result: Skipped, Reason: ReasonCioIDNotFound,
-				Detail: fmt.Sprintf("no person has cio_id %q", r.cio)}
-			p.batch.Rejected = append(p.batch.Rejected, Rejection{Time: p.now, Sync: p.sync, Key: r.key,
-				Skipped: true, Reason: ReasonCioIDNotFound, Detail: p.batch.Outcomes[i].Detail})
+			rec.Skip(ReasonCioIDNotFound, fmt.Sprintf("no person has cio_id %q", r.cio))
 			return
 		}
 		t := d.target
@@ -312,10 +303,14 @@ func (p *planner) apply(i int, r *row) {
 	}
 
 	if why := p.checkCount(&d, r); why != nil {
-		p.rejectRow(i, r.key, why)
+		rec.Reject(why.reason, why.detail)
 		return
 	}
-	p.batch.Outcomes[i] = p.change(&d, r)
+	start := len(p.changes)
+	rec.Outcome = p.change(&d, r)
+	if end := len(p.changes); end > start {
+		rec.Changes = p.changes[start:end:end]
+	}
 }
 
 // emailByID decides the email of a person found by id (rule 4, "only A"): set when
@@ -371,9 +366,9 @@ func (p *planner) checkCount(d *decision, r *row) *rejection {
 }
 
 // change carries out a decision on the working set and logs every outcome.
-func (p *planner) change(d *decision, r *row) Outcome {
+func (p *planner) change(d *decision, r *row) record.Outcome {
 	e := d.target
-	out := Outcome{Result: Unchanged}
+	out := record.Outcome{Result: record.Unchanged}
 	changed := false
 	if e == nil {
 		e = &entry{Person: Person{
@@ -385,31 +380,30 @@ func (p *planner) change(d *decision, r *row) Outcome {
 		}}
 		p.ws.add(e)
 		d.setID, d.setEmail = "", ""
-		out.Result = Created
-		p.log(r, e, KindProfileCreate, "", nil, identifiersJSON(e.ID, e.Email), "")
+		out.Result = record.Created
+		p.log(r, e, record.ProfileCreate, "", nil, identifiersJSON(e.ID, e.Email), "")
 		changed = true
 	}
-	out.CioID = e.CioID
+	out.Person = e.CioID
 
 	if b := d.mergeFrom; b != nil {
 		p.merge(r, e, b)
 		changed = true
 	}
 	if d.setID != "" {
-		p.log(r, e, KindAttributeChange, "id", stringJSON(e.ID), stringJSON(d.setID), "")
+		p.log(r, e, record.AttributeChange, "id", stringJSON(e.ID), stringJSON(d.setID), "")
 		p.ws.setID(e, d.setID)
 		changed = true
 	}
 	if d.setEmail != "" {
-		p.log(r, e, KindAttributeChange, "email", stringJSON(e.Email), stringJSON(d.setEmail), "")
+		p.log(r, e, record.AttributeChange, "email", stringJSON(e.Email), stringJSON(d.setEmail), "")
 		p.ws.setEmail(e, d.setEmail)
 		changed = true
 	}
 	for _, f := range d.failed {
-		c := p.log(r, e, KindFailedAttributeChange, f.attribute, nil, stringJSON(f.value), f.reason)
-		out.Failed = append(out.Failed, c)
+		p.log(r, e, record.FailedAttributeChange, f.attribute, nil, stringJSON(f.value), f.reason)
 	}
-	created := out.Result == Created
+	created := out.Result == record.Created
 	for _, a := range r.attrs {
 		old, had := e.Attributes[a.Name]
 		switch {
@@ -421,7 +415,7 @@ func (p *planner) change(d *decision, r *row) Outcome {
 			e.Attributes[a.Name] = a.Value
 		}
 		if !created { // a new profile's first attributes are not logged one by one
-			p.log(r, e, KindAttributeChange, a.Name, old, a.Value, "")
+			p.log(r, e, record.AttributeChange, a.Name, old, a.Value, "")
 		}
 		changed = true
 	}
@@ -429,8 +423,8 @@ func (p *planner) change(d *decision, r *row) Outcome {
 	if changed {
 		e.UpdatedAt = p.now
 		p.markDirty(e)
-		if out.Result == Unchanged {
-			out.Result = Updated
+		if out.Result == record.Unchanged {
+			out.Result = record.Updated
 		}
 	}
 	return out
@@ -439,7 +433,7 @@ func (p *planner) change(d *decision, r *row) Outcome {
 // merge retires b into a (SPEC §1 rule 4, merge_duplicates): a keeps its values and
 // takes b's for the attributes it lacks; b's cio_id then leads to a.
 func (p *planner) merge(r *row, a, b *entry) {
-	p.log(r, a, KindProfileMerge, "", stringJSON(b.CioID), stringJSON(a.CioID), "")
+	p.log(r, a, record.ProfileMerge, "", stringJSON(b.CioID), stringJSON(a.CioID), "")
 	names := make([]string, 0, len(b.Attributes))
 	for name := range b.Attributes {
 		if _, ok := a.Attributes[name]; !ok {
@@ -449,7 +443,7 @@ func (p *planner) merge(r *row, a, b *entry) {
 	sort.Strings(names)
 	for _, name := range names {
 		a.Attributes[name] = b.Attributes[name]
-		p.log(r, a, KindAttributeChange, name, nil, b.Attributes[name], "")
+		p.log(r, a, record.AttributeChange, name, nil, b.Attributes[name], "")
 	}
 	p.ws.setEmail(b, "")
 	b.Attributes = map[string]json.RawMessage{}
@@ -465,15 +459,13 @@ func (p *planner) markDirty(e *entry) {
 	}
 }
 
-func (p *planner) log(r *row, e *entry, kind, attribute string, from, to json.RawMessage, reason string) Change {
-	c := Change{Time: p.now, Sync: p.sync, RowKey: r.key, CioID: e.CioID, Kind: kind,
-		Attribute: attribute, From: from, To: to, Reason: reason}
-	p.batch.Log = append(p.batch.Log, c)
-	return c
+func (p *planner) log(r *row, e *entry, kind, attribute string, from, to json.RawMessage, reason string) {
+	p.changes = append(p.changes, record.Change{Time: p.now, Sync: p.sync, RowKey: r.key, CioID: e.CioID, Kind: kind,
+		Attribute: attribute, From: from, To: to, Reason: reason})
 }
 
 // collectWrites lists the changed people in the order they first changed.
-func (p *planner) collectWrites() {
+func (p *planner) collectWrites() []Write {
 	writes := make([]Write, len(p.dirty))
 	for i, e := range p.dirty {
 		idKey, emailKey := p.ws.idKey(&e.Person), p.ws.emailKey(&e.Person)
@@ -485,7 +477,7 @@ func (p *planner) collectWrites() {
 			ClearKeys: e.stored && (e.storedIDKey != "" && e.storedIDKey != idKey || e.storedEmailKey != "" && e.storedEmailKey != emailKey),
 		}
 	}
-	p.batch.Writes = writes
+	return writes
 }
 
 func stringJSON(s string) json.RawMessage {

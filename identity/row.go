@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/dbsync/dbsync/record"
 )
 
 // ValidEmail reports whether s looks like an address: one @, a non-empty local part
@@ -30,7 +32,7 @@ func EmailKey(email string) string { return strings.ToLower(strings.TrimSpace(em
 // TrimCioPrefix accepts a cio_id with or without the cio_ prefix.
 func TrimCioPrefix(s string) string { return strings.TrimPrefix(s, "cio_") }
 
-// row is a Row after the checks that need no store: identifiers cleaned, limits
+// row is a record's row after the checks that need no store: identifiers cleaned, limits
 // checked, rule 2 applied.
 type row struct {
 	key      string
@@ -39,7 +41,7 @@ type row struct {
 	id       string
 	email    string
 	emailKey string
-	attrs    []Attr
+	attrs    []record.Attr
 	failed   []failure // failed changes known before resolution (invalid_email)
 }
 
@@ -62,7 +64,7 @@ func reject(reason, format string, args ...any) *rejection {
 }
 
 // prepare checks a row against everything that does not depend on the store.
-func prepare(s Settings, in Row) (row, *rejection) {
+func prepare(s Settings, in *record.Record) (row, *rejection) {
 	r := row{key: printable(in.Key), attrs: in.Attrs}
 	if err := checkText("cio_id", in.CioID); err != nil {
 		return r, err
@@ -101,7 +103,7 @@ func prepare(s Settings, in Row) (row, *rejection) {
 	// In an [email] workspace the id is an ordinary attribute (SPEC §1): changeable,
 	// not unique, kept under attributes as "id".
 	if !s.IDIdentifies && r.id != "" {
-		r.attrs = append(append(make([]Attr, 0, len(in.Attrs)+1), Attr{Name: "id", Value: stringJSON(r.id)}), in.Attrs...)
+		r.attrs = append(append(make([]record.Attr, 0, len(in.Attrs)+1), record.Attr{Name: "id", Value: stringJSON(r.id)}), in.Attrs...)
 		r.id = ""
 	}
 

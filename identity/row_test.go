@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/dbsync/dbsync/record"
 )
 
 // FuzzPrepare: identifier normalization never panics on any input, and a row it
@@ -21,9 +23,9 @@ func FuzzPrepare(f *testing.F) {
 		f.Add(s[0], s[1], s[2], s[3], `"v"`)
 	}
 	f.Fuzz(func(t *testing.T, cio, id, email, name, value string) {
-		row := Row{Key: id, CioID: cio, ID: id, Email: email, Attrs: []Attr{{Name: name, Value: json.RawMessage(value)}}}
+		row := record.Record{Key: id, CioID: cio, ID: id, Email: email, Attrs: []record.Attr{{Name: name, Value: json.RawMessage(value)}}}
 		for _, s := range []Settings{DefaultSettings(), {IDIdentifies: true}, {EmailIdentifies: true}} {
-			r, bad := prepare(s, row)
+			r, bad := prepare(s, &row)
 			if !utf8.ValidString(r.key) || strings.IndexByte(r.key, 0) >= 0 {
 				t.Fatalf("a row key that is not printable text: %q", r.key)
 			}

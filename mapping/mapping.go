@@ -1,4 +1,4 @@
-// Package mapping turns a source row into an identity row (SPEC §2): columns to
+// Package mapping turns a source row into its record's row (SPEC §2): columns to
 // identifiers and attributes, renames, exclude, nulls, and every value into
 // canonical JSON — times as Unix seconds, JSON columns as nested values, exact
 // numerics with all their digits, binary as base64.
@@ -20,14 +20,15 @@ import (
 	"cloud.google.com/go/civil"
 
 	"github.com/dbsync/dbsync/config"
-	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/columns"
 	"github.com/dbsync/dbsync/internal/jsontext"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/value"
 )
 
-// ReasonInvalidValue is recorded for a row with a value that cannot be converted or stored.
-const ReasonInvalidValue = identity.ReasonInvalidValue
+// ReasonInvalidValue is recorded for a row with a value that cannot be converted or
+// stored; the identity rules record it too (identity.ReasonInvalidValue).
+const ReasonInvalidValue = "invalid_value"
 
 // Mapper maps the rows of one stream, whose columns it resolved once.
 type Mapper struct {
@@ -117,43 +118,40 @@ func New(s config.Sync, cols []value.Column) (*Mapper, error) {
 	return m, nil
 }
 
-// Rejection is a row mapping could not convert; it names the column.
-type Rejection struct {
-	Reason string
-	Detail string
-}
-
-// Row maps one source row. A value that cannot be converted rejects the row, never the sync.
-func (m *Mapper) Row(values []any) (identity.Row, *Rejection) {
-	var r identity.Row
+// Map maps one source row into its record: the key, identifiers and attributes. A
+// value that cannot be converted rejects the row (rec.Reject, naming the column),
+// never the sync.
+func (m *Mapper) Map(values []any, rec *record.Record) {
 	if m.key >= 0 {
-		r.Key = keyText(values[m.key])
+		rec.Key = keyText(values[m.key])
 	}
-	var bad *Rejection
+	bad := -1 // the column that rejects the row
+	var why error
 	ident := func(i int) string {
-		if i < 0 || bad != nil {
+		if i < 0 || bad >= 0 {
 			return ""
 		}
 		s, err := identifierText(values[i])
 		if err != nil {
-			bad = m.reject(i, err)
+			bad, why = i, err
 		}
 		return s
 	}
-	r.ID, r.Email, r.CioID = ident(m.id), ident(m.email), ident(m.cio)
-	if r.Key == "" {
-		r.Key = firstNonEmpty(r.ID, r.Email, r.CioID)
+	rec.ID, rec.Email, rec.CioID = ident(m.id), ident(m.email), ident(m.cio)
+	if rec.Key == "" {
+		rec.Key = firstNonEmpty(rec.ID, rec.Email, rec.CioID)
 	}
-	r.Key = validKey(r.Key)
-	if bad != nil {
-		return r, bad
+	rec.Key = validKey(rec.Key)
+	if bad >= 0 {
+		m.reject(rec, bad, why)
+		return
 	}
-	r.Attrs = make([]identity.Attr, 0, len(m.attrs))
+	rec.Attrs = make([]record.Attr, 0, len(m.attrs))
 	for _, a := range m.attrs {
 		v := values[a.col]
 		if v == nil {
 			if m.unset {
-				r.Attrs = append(r.Attrs, identity.Attr{Name: a.name})
+				rec.Attrs = append(rec.Attrs, record.Attr{Name: a.name})
 			}
 			continue
 		}
@@ -162,15 +160,15 @@ func (m *Mapper) Row(values []any) (identity.Row, *Rejection) {
 		}
 		enc, err := Value(v)
 		if err != nil {
-			return r, m.reject(a.col, err)
+			m.reject(rec, a.col, err)
+			return
 		}
-		r.Attrs = append(r.Attrs, identity.Attr{Name: a.name, Value: enc})
+		rec.Attrs = append(rec.Attrs, record.Attr{Name: a.name, Value: enc})
 	}
-	return r, nil
 }
 
-func (m *Mapper) reject(col int, err error) *Rejection {
-	return &Rejection{Reason: ReasonInvalidValue, Detail: fmt.Sprintf("column %q: %v", m.columns[col].Name, err)}
+func (m *Mapper) reject(rec *record.Record, col int, err error) {
+	rec.Reject(ReasonInvalidValue, fmt.Sprintf("column %q: %v", m.columns[col].Name, err))
 }
 
 func firstNonEmpty(s ...string) string {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/dbsync/dbsync/config"
-	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/value"
 )
 
@@ -109,9 +109,10 @@ func TestRow(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, rej := m.Row(values)
-			if rej != nil {
-				t.Fatalf("rejected: %+v", rej)
+			var r record.Record
+			m.Map(values, &r)
+			if r.Refused() {
+				t.Fatalf("rejected: %+v", r.Outcome)
 			}
 			if r.Key != "42" || r.ID != "42" {
 				t.Errorf("key %q, id %q; want 42", r.Key, r.ID)
@@ -133,13 +134,15 @@ func TestRowRejectsBadValueNamingTheColumn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rej := m.Row([]any{"u1", math.NaN(), "ok"})
-	if rej == nil || rej.Reason != identity.ReasonInvalidValue || !strings.Contains(rej.Detail, `column "score"`) {
-		t.Fatalf("rejection = %+v, want invalid_value naming column score", rej)
+	var rec record.Record
+	m.Map([]any{"u1", math.NaN(), "ok"}, &rec)
+	if rec.Result != record.Rejected || rec.Reason != ReasonInvalidValue || !strings.Contains(rec.Detail, `column "score"`) {
+		t.Fatalf("outcome = %+v, want invalid_value naming column score", rec.Outcome)
 	}
-	_, rej = m.Row([]any{true, 1.0, "ok"})
-	if rej == nil || !strings.Contains(rej.Detail, `column "id": a boolean cannot be an identifier`) {
-		t.Fatalf("rejection = %+v, want one naming column id", rej)
+	rec = record.Record{}
+	m.Map([]any{true, 1.0, "ok"}, &rec)
+	if rec.Result != record.Rejected || !strings.Contains(rec.Detail, `column "id": a boolean cannot be an identifier`) {
+		t.Fatalf("outcome = %+v, want a rejection naming column id", rec.Outcome)
 	}
 }
 
@@ -239,15 +242,17 @@ func TestNewMatchesColumnsIgnoringCase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, rej := m.Row([]any{"u1", "a@x.io", "pro", time.Unix(1, 0), "n"})
-	if rej != nil || r.ID != "u1" || r.Email != "a@x.io" || r.Key != "u1" || len(r.Attrs) != 1 || r.Attrs[0].Name != "Plan_Name" {
-		t.Fatalf("row = %+v, %+v", r, rej)
+	var r record.Record
+	m.Map([]any{"u1", "a@x.io", "pro", time.Unix(1, 0), "n"}, &r)
+	if r.Refused() || r.ID != "u1" || r.Email != "a@x.io" || r.Key != "u1" || len(r.Attrs) != 1 || r.Attrs[0].Name != "Plan_Name" {
+		t.Fatalf("record = %+v", r)
 	}
 	s.Attributes = map[string]string{"plan": "plan_name"}
 	if m, err = New(s, columns); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := m.Row([]any{"u1", "a@x.io", "pro", time.Unix(1, 0), "n"}); len(r.Attrs) != 1 || r.Attrs[0].Name != "plan" {
+	r = record.Record{}
+	if m.Map([]any{"u1", "a@x.io", "pro", time.Unix(1, 0), "n"}, &r); len(r.Attrs) != 1 || r.Attrs[0].Name != "plan" {
 		t.Fatalf("attributes = %+v", r.Attrs)
 	}
 

@@ -91,8 +91,8 @@ type overlayPerson struct {
 	idKey, emailKey string
 }
 
-func (o *overlay) write(b *identity.Batch) {
-	for _, w := range b.Writes {
+func (o *overlay) write(people []identity.Write) {
+	for _, w := range people {
 		cio := w.Person.CioID
 		if old := o.people[cio]; old != nil {
 			if o.byID[old.idKey] == cio {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/record"
 )
 
 // The warehouse export's cursor (SPEC §6). Every write of a person sets
@@ -236,8 +237,8 @@ func (s *Store) ReadExport(ctx context.Context, ex *Export, fn func(p *identity.
 	}
 	since := `FROM change_log c WHERE c.internal_id = p.internal_id AND c.seq > p.exported_log_seq`
 	q := `SELECT ` + personColumns + `, p.exported_log_seq,
-		(SELECT ` + agg + ` ` + since + ` AND c.kind = '` + identity.KindAttributeChange + `'),
-		EXISTS (SELECT 1 ` + since + ` AND c.kind = '` + identity.KindProfileMerge + `')
+		(SELECT ` + agg + ` ` + since + ` AND c.kind = '` + record.AttributeChange + `'),
+		EXISTS (SELECT 1 ` + since + ` AND c.kind = '` + record.ProfileMerge + `')
 		FROM people p`
 	var args []any
 	if !ex.Full {

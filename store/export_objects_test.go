@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/objects"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -63,7 +63,7 @@ func TestObjectsExportIncremental(t *testing.T) {
 		st := open(t, driver, dsn)
 		ctx := context.Background()
 		dir := t.TempDir()
-		apply(t, st, identity.Row{Key: "1", ID: "u1"})
+		apply(t, st, &record.Record{Key: "1", ID: "u1"})
 		u1 := cioOf(t, st, "u1")
 		change := func(id, attr, to string) objects.Change {
 			c := objects.Change{Time: 1, Sync: "accounts", ObjectType: "account", ObjectID: id, Kind: objects.KindAttributeChange, Attribute: attr}

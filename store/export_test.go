@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -55,19 +56,19 @@ func finishExport(t *testing.T, st *store.Store, ex *store.Export) {
 	}
 }
 
-func writeRows(t *testing.T, tx *store.Tx, rows ...identity.Row) {
+func writeRows(t *testing.T, tx *store.Tx, rows ...*record.Record) {
 	t.Helper()
 	ctx := context.Background()
-	b, err := (&identity.Planner{Settings: identity.DefaultSettings()}).Plan(ctx, tx, "test", rows)
+	people, err := (&identity.Planner{Settings: identity.DefaultSettings()}).Plan(ctx, tx, "test", rows)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.Write(ctx, b); err != nil {
+	if err := tx.Write(ctx, "test", 0, rows, people); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func apply(t *testing.T, st *store.Store, rows ...identity.Row) {
+func apply(t *testing.T, st *store.Store, rows ...*record.Record) {
 	t.Helper()
 	tx, err := st.Begin(context.Background())
 	if err != nil {
@@ -80,8 +81,8 @@ func apply(t *testing.T, st *store.Store, rows ...identity.Row) {
 	}
 }
 
-func row(id, name, value string) identity.Row {
-	return identity.Row{Key: id, ID: id, Attrs: []identity.Attr{{Name: name, Value: []byte(value)}}}
+func row(id, name, value string) *record.Record {
+	return &record.Record{Key: id, ID: id, Attrs: []record.Attr{{Name: name, Value: []byte(value)}}}
 }
 
 // A batch that writes a claimed person and commits after the export's snapshot (on
@@ -106,7 +107,7 @@ func TestExportLateCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer late.Rollback()
-		writeRows(t, late, identity.Row{Key: "p", ID: "p", Attrs: []identity.Attr{{Name: "b", Value: []byte("3")}, {Name: "a", Value: nil}}})
+		writeRows(t, late, &record.Record{Key: "p", ID: "p", Attrs: []record.Attr{{Name: "b", Value: []byte("3")}, {Name: "a", Value: nil}}})
 		if driver == "postgres" { // SQLite has one writer at a time
 			apply(t, st, row("q", "a", "5"))
 		}

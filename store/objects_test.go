@@ -12,6 +12,7 @@ import (
 
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/objects"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -226,7 +227,7 @@ func TestRelationshipRemoveAndReAdd(t *testing.T) {
 	forEachStore(t, func(t *testing.T, driver, dsn string) {
 		st := open(t, driver, dsn)
 		ctx := context.Background()
-		apply(t, st, identity.Row{Key: "1", ID: "u1"})
+		apply(t, st, &record.Record{Key: "1", ID: "u1"})
 		cio := cioOf(t, st, "u1")
 		rel := func(role string, created, updated int64, removed bool) objects.Relationship {
 			return objects.Relationship{CioID: cio, ObjectType: "account", ObjectID: "Acme", Attributes: attrs("role", role),
@@ -270,7 +271,7 @@ func TestMergeMovesRelationships(t *testing.T) {
 	forEachStore(t, func(t *testing.T, driver, dsn string) {
 		st := open(t, driver, dsn)
 		ctx := context.Background()
-		apply(t, st, identity.Row{Key: "1", ID: "a1"}, identity.Row{Key: "2", Email: "b@x.io"})
+		apply(t, st, &record.Record{Key: "1", ID: "a1"}, &record.Record{Key: "2", Email: "b@x.io"})
 		a, b := cioOf(t, st, "a1"), cioOf(t, st, "b@x.io")
 		rel := func(cio, obj, role string, at int64, removed bool) objects.Relationship {
 			return objects.Relationship{CioID: cio, ObjectType: "account", ObjectID: obj, Attributes: attrs("role", role), CreatedAt: at, UpdatedAt: at, Removed: removed}
@@ -283,11 +284,12 @@ func TestMergeMovesRelationships(t *testing.T) {
 		pl := &identity.Planner{Settings: identity.DefaultSettings(), Now: func() time.Time { return time.Unix(1000, 0) }}
 		pl.Settings.MergeDuplicates = true
 		inTx(t, st, func(tx *store.Tx) error {
-			batch, err := pl.Plan(ctx, tx, "test", []identity.Row{{Key: "3", ID: "a1", Email: "b@x.io"}})
+			recs := []*record.Record{{Key: "3", ID: "a1", Email: "b@x.io"}}
+			batch, err := pl.Plan(ctx, tx, "test", recs)
 			if err != nil {
 				return err
 			}
-			return tx.Write(ctx, batch)
+			return tx.Write(ctx, "test", 0, recs, batch)
 		})
 		if cioOf(t, st, "b@x.io") != a {
 			t.Fatal("b was not merged into a")
@@ -322,7 +324,7 @@ func TestDeletePersonErasesRelationships(t *testing.T) {
 	forEachStore(t, func(t *testing.T, driver, dsn string) {
 		st := open(t, driver, dsn)
 		ctx := context.Background()
-		apply(t, st, identity.Row{Key: "1", ID: "u1"}, identity.Row{Key: "2", ID: "u2"})
+		apply(t, st, &record.Record{Key: "1", ID: "u1"}, &record.Record{Key: "2", ID: "u2"})
 		u1, u2 := cioOf(t, st, "u1"), cioOf(t, st, "u2")
 		writeRels(t, st, true,
 			objects.Relationship{CioID: u1, ObjectType: "account", ObjectID: "x", CreatedAt: 1, UpdatedAt: 1},
@@ -353,7 +355,7 @@ func TestDryRunObjectsAndRelationships(t *testing.T) {
 	forEachStore(t, func(t *testing.T, driver, dsn string) {
 		st := open(t, driver, dsn)
 		ctx := context.Background()
-		apply(t, st, identity.Row{Key: "1", ID: "a1"}, identity.Row{Key: "2", Email: "b@x.io"})
+		apply(t, st, &record.Record{Key: "1", ID: "a1"}, &record.Record{Key: "2", Email: "b@x.io"})
 		a, b := cioOf(t, st, "a1"), cioOf(t, st, "b@x.io")
 		writeObjects(t, st, true, objects.Object{Type: "account", ID: "stored", Attributes: attrs("plan", `"pro"`), CreatedAt: 1, UpdatedAt: 1})
 		writeRels(t, st, true, objects.Relationship{CioID: b, ObjectType: "account", ObjectID: "stored", CreatedAt: 1, UpdatedAt: 1})
@@ -393,11 +395,12 @@ func TestDryRunObjectsAndRelationships(t *testing.T) {
 		}
 		pl := &identity.Planner{Settings: identity.DefaultSettings(), Now: func() time.Time { return time.Unix(1000, 0) }}
 		pl.Settings.MergeDuplicates = true
-		batch, err := pl.Plan(ctx, tx, "test", []identity.Row{{Key: "3", ID: "a1", Email: "b@x.io"}})
+		recs := []*record.Record{{Key: "3", ID: "a1", Email: "b@x.io"}}
+		batch, err := pl.Plan(ctx, tx, "test", recs)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := tx.Write(ctx, batch); err != nil {
+		if err := tx.Write(ctx, "test", 0, recs, batch); err != nil {
 			t.Fatal(err)
 		}
 		rs, err := tx.LoadRelationships(ctx, []objects.RelationshipKey{rkey(a, "account", "new"), rkey(a, "account", "stored"), rkey(b, "account", "stored")})
@@ -431,7 +434,7 @@ func TestTwoMergesInABatchMoveRelationships(t *testing.T) {
 	forEachStore(t, func(t *testing.T, driver, dsn string) {
 		st := open(t, driver, dsn)
 		ctx := context.Background()
-		apply(t, st, identity.Row{Key: "1", ID: "a1"}, identity.Row{Key: "2", Email: "b1@x.io"}, identity.Row{Key: "3", Email: "b2@x.io"})
+		apply(t, st, &record.Record{Key: "1", ID: "a1"}, &record.Record{Key: "2", Email: "b1@x.io"}, &record.Record{Key: "3", Email: "b2@x.io"})
 		a, b1, b2 := cioOf(t, st, "a1"), cioOf(t, st, "b1@x.io"), cioOf(t, st, "b2@x.io")
 		rel := func(cio, role string) objects.Relationship {
 			return objects.Relationship{CioID: cio, ObjectType: "account", ObjectID: "shared", Attributes: attrs("role", role), CreatedAt: 1, UpdatedAt: 1}
@@ -440,11 +443,12 @@ func TestTwoMergesInABatchMoveRelationships(t *testing.T) {
 		pl := &identity.Planner{Settings: identity.DefaultSettings(), Now: func() time.Time { return time.Unix(1000, 0) }}
 		pl.Settings.MergeDuplicates = true
 		inTx(t, st, func(tx *store.Tx) error {
-			batch, err := pl.Plan(ctx, tx, "test", []identity.Row{{Key: "4", ID: "a1", Email: "b1@x.io"}, {Key: "5", ID: "a1", Email: "b2@x.io"}})
+			recs := []*record.Record{{Key: "4", ID: "a1", Email: "b1@x.io"}, {Key: "5", ID: "a1", Email: "b2@x.io"}}
+			batch, err := pl.Plan(ctx, tx, "test", recs)
 			if err != nil {
 				return err
 			}
-			return tx.Write(ctx, batch)
+			return tx.Write(ctx, "test", 0, recs, batch)
 		})
 		if cioOf(t, st, "cio_"+b2) != a || cioOf(t, st, "cio_"+b1) != a {
 			t.Fatal("b1 and b2 were not merged into a")
@@ -462,7 +466,7 @@ func TestBatchDeleteErasesRelationships(t *testing.T) {
 	forEachStore(t, func(t *testing.T, driver, dsn string) {
 		st := open(t, driver, dsn)
 		ctx := context.Background()
-		apply(t, st, identity.Row{Key: "1", ID: "u1"})
+		apply(t, st, &record.Record{Key: "1", ID: "u1"})
 		u1 := cioOf(t, st, "u1")
 		writeRels(t, st, true, objects.Relationship{CioID: u1, ObjectType: "account", ObjectID: "x", CreatedAt: 1, UpdatedAt: 1})
 		keys := []objects.RelationshipKey{rkey(u1, "account", "x")}
@@ -473,7 +477,7 @@ func TestBatchDeleteErasesRelationships(t *testing.T) {
 			}
 			p := people[0]
 			p.Deleted, p.ID, p.Attributes = true, "", nil
-			if err := tx.Write(ctx, &identity.Batch{Writes: []identity.Write{{Person: &p, ClearKeys: true}}}); err != nil {
+			if err := tx.Write(ctx, "test", 0, nil, []identity.Write{{Person: &p, ClearKeys: true}}); err != nil {
 				return 0, err
 			}
 			rs, err := tx.LoadRelationships(ctx, keys)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/jsontext"
+	"github.com/dbsync/dbsync/record"
 )
 
 const personColumns = `internal_id, external_id, email, attributes, created_at, updated_at, merged_into, deleted, suppressed`
@@ -99,15 +100,16 @@ func scanPerson(row scanner) (identity.Person, error) {
 	return p, nil
 }
 
-// Write stores what the rules decided for a batch: people in their final state, the
-// change log and the rows not applied.
-func (t *Tx) Write(ctx context.Context, b *identity.Batch) error {
+// Write stores a planned batch of a sync: the people in their final state, and from
+// the batch's records, in their order, the change log and the rows not applied
+// (rejected or skipped), recorded at the time at (Unix seconds).
+func (t *Tx) Write(ctx context.Context, sync string, at int64, recs []*record.Record, people []identity.Write) error {
 	if t.dry != nil {
-		t.dry.write(b)
-		return t.followPeople(ctx, b.Writes)
+		t.dry.write(people)
+		return t.followPeople(ctx, people)
 	}
 	var clear []string
-	for _, w := range b.Writes {
+	for _, w := range people {
 		if w.ClearKeys {
 			clear = append(clear, w.Person.CioID)
 		}
@@ -118,16 +120,16 @@ func (t *Tx) Write(ctx context.Context, b *identity.Batch) error {
 			return fmt.Errorf("release changed identifiers: %w", err)
 		}
 	}
-	if err := t.writePeople(ctx, b.Writes); err != nil {
+	if err := t.writePeople(ctx, people); err != nil {
 		return err
 	}
-	if err := t.followPeople(ctx, b.Writes); err != nil { // merged or deleted: their relationships
+	if err := t.followPeople(ctx, people); err != nil { // merged or deleted: their relationships
 		return err
 	}
-	if err := t.writeLog(ctx, b.Log); err != nil {
+	if err := t.writeLog(ctx, recs); err != nil {
 		return err
 	}
-	return t.writeRejected(ctx, b.Rejected)
+	return t.writeRejected(ctx, sync, at, recs)
 }
 
 // writePeople inserts the new people and upserts the changed ones. Every person
@@ -219,13 +221,24 @@ func foldEmails(ctx context.Context, d *dialect, tx *sql.Tx) error {
 // repeats and goes through INSERT … ON CONFLICT DO NOTHING, which the unique index
 // change_log_refused_once makes skip those already recorded. The usual batch, with none,
 // keeps the bulk load (COPY on PostgreSQL).
-func (t *Tx) writeLog(ctx context.Context, log []identity.Change) error {
-	suffix := ""
-	for _, c := range log {
-		if c.Kind == identity.KindFailedAttributeChange {
-			log, suffix = refusedOnce(log), " ON CONFLICT DO NOTHING"
-			break
+func (t *Tx) writeLog(ctx context.Context, recs []*record.Record) error {
+	n, refused := 0, false
+	for _, r := range recs {
+		n += len(r.Changes)
+		for _, c := range r.Changes {
+			refused = refused || c.Kind == record.FailedAttributeChange
 		}
+	}
+	if n == 0 {
+		return nil
+	}
+	log := make([]record.Change, 0, n)
+	for _, r := range recs {
+		log = append(log, r.Changes...)
+	}
+	suffix := ""
+	if refused {
+		log, suffix = refusedOnce(log), " ON CONFLICT DO NOTHING"
 	}
 	cols := []string{"at", "sync", "row_key", "internal_id", "kind", "attribute", "from_value", "to_value", "reason"}
 	args := make([]any, 0, len(cols))
@@ -239,12 +252,12 @@ func (t *Tx) writeLog(ctx context.Context, log []identity.Change) error {
 
 // refusedOnce drops the refused changes that repeat one earlier in the log, as the
 // store would had the rows come in batches of one.
-func refusedOnce(log []identity.Change) []identity.Change {
+func refusedOnce(log []record.Change) []record.Change {
 	type refused struct{ cio, sync, key, attribute, to, reason string }
 	seen := map[refused]bool{}
-	out := make([]identity.Change, 0, len(log))
+	out := make([]record.Change, 0, len(log))
 	for _, c := range log {
-		if c.Kind == identity.KindFailedAttributeChange {
+		if c.Kind == record.FailedAttributeChange {
 			k := refused{c.CioID, c.Sync, c.RowKey, c.Attribute, string(c.To), c.Reason}
 			if seen[k] {
 				continue
@@ -259,46 +272,51 @@ func refusedOnce(log []identity.Change) []identity.Change {
 // writeRejected records the batch's rejected and skipped rows: one entry per sync,
 // row key and reason, holding when it was first seen (at) and last seen. A row seen
 // again moves last_seen and takes the latest detail.
-func (t *Tx) writeRejected(ctx context.Context, rejected []identity.Rejection) error {
-	if len(rejected) > 1 {
-		rejected = rejectedOnce(rejected)
-	}
+func (t *Tx) writeRejected(ctx context.Context, sync string, at int64, recs []*record.Record) error {
+	refused := rejectedOnce(recs)
 	cols := []string{"at", "last_seen", "sync", "row_key", "skipped", "reason", "detail"}
 	const upsert = ` ON CONFLICT (sync, row_key, reason) DO UPDATE SET last_seen = excluded.last_seen,
 		skipped = excluded.skipped, detail = excluded.detail`
 	args := make([]any, 0, len(cols))
-	return t.insert(ctx, "rejected", cols, upsert, len(rejected), func(i int) []any {
-		r := rejected[i]
+	return t.insert(ctx, "rejected", cols, upsert, len(refused), func(i int) []any {
+		r := refused[i]
 		// The key is '' rather than NULL when a row has none, so that the unique
 		// index holds such rows too.
-		args = append(args[:0], r.Time, r.Time, r.Sync, r.Key, r.Skipped, r.Reason, nullable(r.Detail))
+		args = append(args[:0], at, at, sync, r.key, r.skipped, r.reason, nullable(r.detail))
 		return args
 	})
 }
 
-// rejectedOnce merges the entries of a batch with the same sync, key and reason into
-// the first (an upsert may not touch a row twice), keeping the last one's detail.
-func rejectedOnce(rejected []identity.Rejection) []identity.Rejection {
-	type entry struct{ sync, key, reason string }
-	at := make(map[entry]int, len(rejected))
-	var out []identity.Rejection
-	for i, r := range rejected {
-		k := entry{r.Sync, r.Key, r.Reason}
-		j, dup := at[k]
-		if !dup {
-			if out != nil {
-				out = append(out, r)
-			}
-			at[k] = len(at)
+// refusedRow is an entry of the rejected table.
+type refusedRow struct {
+	key, reason, detail string
+	skipped             bool
+}
+
+// rejectedOnce lists the batch's rejected and skipped records, those with the same
+// key and reason as one before merged into the first (an upsert may not touch a row
+// twice), which takes the last one's detail.
+func rejectedOnce(recs []*record.Record) []refusedRow {
+	type entry struct{ key, reason string }
+	var (
+		out []refusedRow
+		at  map[entry]int
+	)
+	for _, r := range recs {
+		if !r.Refused() {
 			continue
 		}
-		if out == nil {
-			out = append(make([]identity.Rejection, 0, len(rejected)), rejected[:i]...)
+		row := refusedRow{key: r.Key, reason: r.Reason, detail: r.Detail, skipped: r.Result == record.Skipped}
+		k := entry{r.Key, r.Reason}
+		if j, dup := at[k]; dup {
+			out[j].skipped, out[j].detail = row.skipped, row.detail
+			continue
 		}
-		out[j].Skipped, out[j].Detail = r.Skipped, r.Detail
-	}
-	if out == nil {
-		return rejected
+		if at == nil {
+			at = map[entry]int{}
+		}
+		at[k] = len(out)
+		out = append(out, row)
 	}
 	return out
 }

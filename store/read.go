@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/record"
 )
 
 // EachPerson calls fn for every person, retired and deleted ones included, in
@@ -32,7 +33,7 @@ func (s *Store) EachPerson(ctx context.Context, fn func(identity.Person) error) 
 
 // EachChange calls fn for every change log entry, oldest first. With cioIDs it reads
 // only the entries of those people.
-func (s *Store) EachChange(ctx context.Context, fn func(identity.Change) error, cioIDs ...string) error {
+func (s *Store) EachChange(ctx context.Context, fn func(record.Change) error, cioIDs ...string) error {
 	q := `SELECT at, sync, row_key, internal_id, kind, attribute, from_value, to_value, reason FROM change_log`
 	var args []any
 	if len(cioIDs) > 0 {
@@ -46,7 +47,7 @@ func (s *Store) EachChange(ctx context.Context, fn func(identity.Change) error, 
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			c                              identity.Change
+			c                              record.Change
 			rowKey, attr, from, to, reason sql.NullString
 		)
 		if err := rows.Scan(&c.Time, &c.Sync, &rowKey, &c.CioID, &c.Kind, &attr, &from, &to, &reason); err != nil {

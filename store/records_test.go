@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -18,29 +19,27 @@ func TestRecordedOnceWithinABatch(t *testing.T) {
 	forEachStore(t, func(t *testing.T, driver, dsn string) {
 		st := open(t, driver, dsn)
 		ctx := context.Background()
-		refused := func(at int64, key, value string) identity.Change {
-			return identity.Change{Time: at, Sync: "s", RowKey: key, CioID: "p1", Kind: identity.KindFailedAttributeChange,
-				Attribute: "email", To: json.RawMessage(`"` + value + `"`), Reason: identity.ReasonInvalidEmail}
+		refused := func(at int64, key, value string) *record.Record {
+			return &record.Record{Key: key, Outcome: record.Outcome{Result: record.Unchanged, Person: "p1", Changes: []record.Change{{
+				Time: at, Sync: "s", RowKey: key, CioID: "p1", Kind: record.FailedAttributeChange,
+				Attribute: "email", To: json.RawMessage(`"` + value + `"`), Reason: identity.ReasonInvalidEmail}}}}
 		}
-		rejected := func(at int64, key, detail string) identity.Rejection {
-			return identity.Rejection{Time: at, Sync: "s", Key: key, Reason: identity.ReasonNoIdentifier, Detail: detail}
+		rejected := func(key, detail string) *record.Record {
+			r := &record.Record{Key: key}
+			r.Reject(identity.ReasonNoIdentifier, detail)
+			return r
 		}
-		write := func(b *identity.Batch) {
+		write := func(at int64, recs ...*record.Record) {
 			t.Helper()
-			if err := st.InTx(ctx, func(tx *store.Tx) error { return tx.Write(ctx, b) }); err != nil {
+			if err := st.InTx(ctx, func(tx *store.Tx) error { return tx.Write(ctx, "s", at, recs, nil) }); err != nil {
 				t.Fatal(err)
 			}
 		}
-		write(&identity.Batch{
-			Log:      []identity.Change{refused(10, "k1", "bad"), refused(10, "k1", "bad"), refused(10, "k1", "worse"), refused(10, "", "bad"), refused(10, "", "bad")},
-			Rejected: []identity.Rejection{rejected(10, "k2", "a"), rejected(10, "", "b"), rejected(10, "k2", "c"), rejected(10, "", "d")},
-		})
-		write(&identity.Batch{
-			Log:      []identity.Change{refused(20, "k1", "bad"), refused(20, "k3", "bad")},
-			Rejected: []identity.Rejection{rejected(20, "k2", "e")},
-		})
+		write(10, refused(10, "k1", "bad"), rejected("k2", "a"), refused(10, "k1", "bad"), rejected("", "b"), refused(10, "k1", "worse"),
+			rejected("k2", "c"), refused(10, "", "bad"), rejected("", "d"), refused(10, "", "bad"))
+		write(20, refused(20, "k1", "bad"), rejected("k2", "e"), refused(20, "k3", "bad"))
 		var got []string
-		st.EachChange(ctx, func(c identity.Change) error {
+		st.EachChange(ctx, func(c record.Change) error {
 			got = append(got, fmt.Sprintf("%d %s %s", c.Time, c.RowKey, c.To))
 			return nil
 		})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/record"
 )
 
 // A store written before migrations 0003 and 0004 is upgraded in place: rejected rows
@@ -66,7 +67,7 @@ func TestUpgradeMergesRepeatsAndFoldsEmails(t *testing.T) {
 				t.Errorf("rejected = %s, want %s", strings.Join(got, "|"), want)
 			}
 			got = got[:0]
-			st.EachChange(ctx, func(c identity.Change) error {
+			st.EachChange(ctx, func(c record.Change) error {
 				got = append(got, fmt.Sprintf("%d %s", c.Time, c.Kind))
 				return nil
 			})

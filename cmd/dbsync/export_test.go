@@ -17,6 +17,7 @@ import (
 	"github.com/dbsync/dbsync/export"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -77,10 +78,10 @@ func fillPeople(t testing.TB, path string, from, to int, plan string) {
 	defer st.Close()
 	pl := &identity.Planner{Settings: identity.DefaultSettings()}
 	for start := from; start < to; start += 5000 {
-		var rows []identity.Row
+		var rows []*record.Record
 		for i := start; i < min(start+5000, to); i++ {
-			rows = append(rows, identity.Row{Key: fmt.Sprint(i), ID: fmt.Sprintf("u%d", i), Email: fmt.Sprintf("u%d@x.io", i),
-				Attrs: []identity.Attr{
+			rows = append(rows, &record.Record{Key: fmt.Sprint(i), ID: fmt.Sprintf("u%d", i), Email: fmt.Sprintf("u%d@x.io", i),
+				Attrs: []record.Attr{
 					{Name: "plan", Value: []byte(fmt.Sprintf("%q", plan))},
 					{Name: "name", Value: []byte(fmt.Sprintf(`"User, \"number\" %d"`, i))},
 				}})
@@ -90,7 +91,7 @@ func fillPeople(t testing.TB, path string, from, to int, plan string) {
 			if err != nil {
 				return err
 			}
-			return tx.Write(ctx, b)
+			return tx.Write(ctx, "test", 0, rows, b)
 		})
 		if err != nil {
 			t.Fatal(err)

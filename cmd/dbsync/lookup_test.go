@@ -9,6 +9,7 @@ import (
 	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -39,11 +40,12 @@ func TestPeopleGetFoldsEmailCase(t *testing.T) {
 				}
 				pl := &identity.Planner{Settings: settings, Now: func() time.Time { return time.Unix(1_700_000_000, 0) }}
 				err = st.InTx(ctx, func(tx *store.Tx) error {
-					b, err := pl.Plan(ctx, tx, "test", []identity.Row{{Key: "1", ID: "e1", Email: "Émile@x.io"}})
+					recs := []*record.Record{{Key: "1", ID: "e1", Email: "Émile@x.io"}}
+					people, err := pl.Plan(ctx, tx, "test", recs)
 					if err != nil {
 						return err
 					}
-					return tx.Write(ctx, b)
+					return tx.Write(ctx, "test", 0, recs, people)
 				})
 				if err != nil {
 					t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
 	"github.com/dbsync/dbsync/objects"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -86,13 +87,13 @@ func TestPeopleRelationships(t *testing.T) {
 			defer st.Close()
 			var u1 string
 			err = st.InTx(ctx, func(tx *store.Tx) error {
-				b, err := (&identity.Planner{Settings: identity.DefaultSettings()}).Plan(ctx, tx, "test",
-					[]identity.Row{{Key: "1", ID: "u1", Email: "u1@example.com"}, {Key: "2", ID: "u2"}})
+				recs := []*record.Record{{Key: "1", ID: "u1", Email: "u1@example.com"}, {Key: "2", ID: "u2"}}
+				people, err := (&identity.Planner{Settings: identity.DefaultSettings()}).Plan(ctx, tx, "test", recs)
 				if err != nil {
 					return err
 				}
-				u1 = b.Outcomes[0].CioID
-				if err := tx.Write(ctx, b); err != nil {
+				u1 = recs[0].Person
+				if err := tx.Write(ctx, "test", 0, recs, people); err != nil {
 					return err
 				}
 				rel := func(obj string, removed bool) objects.RelationshipWrite {

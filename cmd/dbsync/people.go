@@ -8,6 +8,7 @@ import (
 
 	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -108,7 +109,7 @@ func (e *env) personLog(ctx context.Context, st *store.Store, p *identity.Person
 		return err
 	}
 	out := newRowWriter(e, asJSON, "TIME", "SYNC", "KIND", "ATTRIBUTE", "FROM", "TO", "REASON")
-	err = st.EachChange(ctx, func(c identity.Change) error {
+	err = st.EachChange(ctx, func(c record.Change) error {
 		return out.write(changeOut{c.Time, c.Sync, c.Kind, c.Attribute, c.From, c.To, c.Reason},
 			unixTime(c.Time), c.Sync, c.Kind, c.Attribute, string(c.From), string(c.To), c.Reason)
 	}, ids...)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -68,15 +69,16 @@ func TestPeopleGet(t *testing.T) {
 			pl := &identity.Planner{Settings: identity.DefaultSettings(), Now: func() time.Time { return time.Unix(1_700_000_000, 0) }}
 			var created string
 			err = st.InTx(ctx, func(tx *store.Tx) error {
-				b, err := pl.Plan(ctx, tx, "test", []identity.Row{
-					{Key: "1", ID: "AB100", Email: "Ann@Example.com", Attrs: []identity.Attr{{Name: "plan", Value: json.RawMessage(`"pro"`)}}},
+				recs := []*record.Record{
+					{Key: "1", ID: "AB100", Email: "Ann@Example.com", Attrs: []record.Attr{{Name: "plan", Value: json.RawMessage(`"pro"`)}}},
 					{Key: "2", Email: "lead@example.com"},
-				})
+				}
+				people, err := pl.Plan(ctx, tx, "test", recs)
 				if err != nil {
 					return err
 				}
-				created = b.Outcomes[0].CioID
-				return tx.Write(ctx, b)
+				created = recs[0].Person
+				return tx.Write(ctx, "test", 0, recs, people)
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/dbsync/dbsync/engine"
-	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/record"
 )
 
 // previewCmd: dbsync preview -c FILE --sync NAME [--limit N]
@@ -41,16 +41,10 @@ func previewCmd(ctx context.Context, e *env, args []string) error {
 
 	out := newRowWriter(e, *asJSON, "KEY", "RESULT", "PERSON", "CHANGES")
 	var werr error
-	opt := engine.Options{DryRun: true, Limit: *limit, OnBatch: func(rows []engine.RowOutcome, log []identity.Change) {
-		for _, r := range rows {
-			var changes []changeOut
-			for len(log) > 0 && log[0].RowKey == r.Key {
-				c := log[0]
-				changes = append(changes, changeOut{c.Time, c.Sync, c.Kind, c.Attribute, c.From, c.To, c.Reason})
-				log = log[1:]
-			}
+	opt := engine.Options{DryRun: true, Limit: *limit, OnBatch: func(recs []*record.Record) {
+		for _, r := range recs {
 			if werr == nil {
-				werr = writePreview(out, r, changes)
+				werr = writePreview(out, r)
 			}
 		}
 	}}
@@ -76,28 +70,29 @@ type previewOut struct {
 	Changes []changeOut `json:"changes,omitempty"`
 }
 
-func writePreview(out *rowWriter, r engine.RowOutcome, changes []changeOut) error {
-	o := r.Outcome
-	v := previewOut{Key: r.Key, Result: o.Result.String(), CioID: o.CioID, Reason: o.Reason, Detail: o.Detail, Changes: changes}
+// writePreview shows one source row from its record: its outcome and its own changes.
+func writePreview(out *rowWriter, r *record.Record) error {
+	v := previewOut{Key: r.Key, Result: r.Result.String(), CioID: r.Person, Reason: r.Reason, Detail: r.Detail}
 	var desc []string
-	if o.Reason != "" {
-		desc = append(desc, o.Reason+": "+o.Detail)
+	if r.Reason != "" {
+		desc = append(desc, r.Reason+": "+r.Detail)
 	}
-	for _, c := range changes {
+	for _, c := range r.Changes {
+		v.Changes = append(v.Changes, changeOut{c.Time, c.Sync, c.Kind, c.Attribute, c.From, c.To, c.Reason})
 		switch c.Kind {
-		case identity.KindAttributeChange:
+		case record.AttributeChange:
 			desc = append(desc, fmt.Sprintf("%s: %s -> %s", c.Attribute, orNone(c.From), orNone(c.To)))
-		case identity.KindFailedAttributeChange:
+		case record.FailedAttributeChange:
 			desc = append(desc, fmt.Sprintf("%s: %s refused (%s)", c.Attribute, c.To, c.Reason))
-		case identity.KindProfileCreate:
+		case record.ProfileCreate:
 			desc = append(desc, "new person "+string(c.To))
-		case identity.KindProfileMerge:
+		case record.ProfileMerge:
 			desc = append(desc, fmt.Sprintf("merges %s into this person", c.From))
 		}
 	}
 	person := ""
-	if o.CioID != "" {
-		person = "cio_" + o.CioID
+	if r.Person != "" {
+		person = "cio_" + r.Person
 	}
 	return out.write(v, r.Key, v.Result, person, strings.Join(desc, "; "))
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -102,7 +103,7 @@ func changes(t *testing.T, driver, dsn string) []string {
 	}
 	defer st.Close()
 	var out []string
-	st.EachChange(context.Background(), func(c identity.Change) error {
+	st.EachChange(context.Background(), func(c record.Change) error {
 		out = append(out, fmt.Sprintf("%s|%s|%s|%s|%s|%s", c.RowKey, c.Kind, c.Attribute, c.From, c.To, c.Reason))
 		return nil
 	})

@@ -20,6 +20,7 @@ import (
 
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
 	"github.com/dbsync/dbsync/value"
@@ -528,7 +529,7 @@ func rejectedRows(t *testing.T, st *store.Store, sync, reason string) int {
 func failedChanges(t *testing.T, st *store.Store, sync, reason string) int {
 	t.Helper()
 	n := 0
-	err := st.EachChange(context.Background(), func(c identity.Change) error {
+	err := st.EachChange(context.Background(), func(c record.Change) error {
 		if c.Sync == sync && c.Kind == "failed_attribute_change" && c.Reason == reason {
 			n++
 		}
@@ -552,7 +553,7 @@ func profileCreates(t *testing.T, driver, dsn, sync string) creates {
 	defer st.Close()
 	keys := map[string]bool{}
 	var c creates
-	err = st.EachChange(context.Background(), func(ch identity.Change) error {
+	err = st.EachChange(context.Background(), func(ch record.Change) error {
 		if ch.Sync == sync && ch.Kind == "profile_create" {
 			c.total++
 			keys[ch.RowKey] = true

@@ -1,0 +1,150 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/record"
+	"github.com/dbsync/dbsync/store"
+)
+
+// people is the kind of a people sync: the identity rules (SPEC §1–§2) resolve each
+// record to a person, and the store writes the people with the records. A backfill
+// takes a shortcut: see guess.
+type people struct {
+	planner  *identity.Planner
+	sync     string
+	now      func() time.Time
+	mayGuess bool // false in a dry run
+	fresh    bool // the last batch's lookups found no one already in the store
+}
+
+// Apply plans the batch's records by the identity rules and writes them in tx.
+func (k *people) Apply(ctx context.Context, tx *store.Tx, recs []*record.Record) error {
+	var todo []*record.Record // what mapping did not refuse
+	for _, r := range recs {
+		if !r.Refused() {
+			todo = append(todo, r)
+		}
+	}
+	// A backfill: the last batch's lookups found no one, so this one is planned as
+	// all new people, without them, and the guess is checked (checkGuess). Another
+	// attempt at this batch looks people up.
+	guessed := k.mayGuess && k.fresh && !hasCioID(todo)
+	k.fresh = false
+	var (
+		writes []identity.Write
+		err    error
+		found  int // people the lookups found
+	)
+	if guessed {
+		g := &guess{}
+		if writes, err = k.planner.Plan(ctx, g, k.sync, todo); err != nil {
+			return err
+		}
+		if guessed, err = checkGuess(ctx, tx, g.named, writes); err != nil {
+			return err
+		}
+		if !guessed {
+			for _, r := range todo {
+				r.Outcome = record.Outcome{}
+			}
+		}
+	}
+	if !guessed {
+		if writes, err = k.planner.Plan(ctx, counting{tx, &found}, k.sync, todo); err != nil {
+			return err
+		}
+	}
+	if err := tx.Write(ctx, k.sync, k.now().Unix(), recs, writes); err != nil {
+		if guessed && store.IsUniqueViolation(err) {
+			// Someone in the store holds a key the guess gave a new person.
+			return fmt.Errorf("%w: %w", errPlanAgain, err)
+		}
+		return err
+	}
+	k.fresh = guessed || found == 0
+	return nil
+}
+
+// counting is a Loader that counts the people it loads.
+type counting struct {
+	identity.Loader
+	n *int
+}
+
+func (c counting) LoadPeople(ctx context.Context, keys identity.Keys) ([]identity.Person, error) {
+	people, err := c.Loader.LoadPeople(ctx, keys)
+	*c.n += len(people)
+	return people, err
+}
+
+// guess is a Loader for a batch planned as all new people: it finds no one, and
+// keeps the keys the batch names so that the guess can be checked (see checkGuess).
+type guess struct{ named identity.Keys }
+
+func (g *guess) LoadPeople(_ context.Context, keys identity.Keys) ([]identity.Person, error) {
+	g.named = keys
+	return nil, nil
+}
+
+// checkGuess reports whether a batch planned as all new people is the plan its
+// lookups would have given (SPEC §1 rule 6: no shortcut changes an outcome).
+//
+// Why it is exact. Plan loads the people holding a key the batch names (its rows'
+// ids and emails that identify; a batch naming a cio_id is never guessed) and then
+// decides from those alone. When no one in the store holds a named key, the lookup
+// loads no one and the real plan is the guessed plan, row for row. So the guess is
+// right when no named key is held in the store, and it is checked in two parts:
+//   - a named key that one of the guessed writes holds at the end of the batch: the
+//     guess writes only new people and leaves every stored person as stored, so a
+//     stored holder of the key still holds it and the insert fails on the unique key,
+//     and the batch is planned again with lookups (errPlanAgain);
+//   - every other named key (an email released later in the batch: moved by
+//     allow_email_update_by_id, or dropped by a merge) is looked up here; a holder
+//     found means the guess is wrong.
+//
+// Usually the writes hold every named key and nothing is looked up.
+func checkGuess(ctx context.Context, l identity.Loader, named identity.Keys, writes []identity.Write) (bool, error) {
+	heldIDs := make(map[string]struct{}, len(named.IDs))
+	heldEmails := make(map[string]struct{}, len(named.Emails))
+	for _, w := range writes {
+		if w.IDKey != "" {
+			heldIDs[w.IDKey] = struct{}{}
+		}
+		if w.EmailKey != "" {
+			heldEmails[w.EmailKey] = struct{}{}
+		}
+	}
+	var check identity.Keys
+	for _, k := range named.IDs {
+		if _, ok := heldIDs[k]; !ok {
+			check.IDs = append(check.IDs, k)
+		}
+	}
+	for _, k := range named.Emails {
+		if _, ok := heldEmails[k]; !ok {
+			check.Emails = append(check.Emails, k)
+		}
+	}
+	if len(check.IDs)+len(check.Emails) == 0 {
+		return true, nil
+	}
+	people, err := l.LoadPeople(ctx, check)
+	if err != nil {
+		return false, fmt.Errorf("check the batch planned as new people: %w", err)
+	}
+	return len(people) == 0, nil
+}
+
+// hasCioID: a row naming a cio_id needs its person looked up, whatever the guess.
+func hasCioID(recs []*record.Record) bool {
+	for _, r := range recs {
+		if r.CioID != "" {
+			return true
+		}
+	}
+	return false
+}

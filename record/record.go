@@ -1,0 +1,100 @@
+// Package record holds what happens to one source row on its way through the engine:
+// the row as mapping made it, and what became of it. One Record is made per row where
+// the row is read; mapping fills in the row, a kind's planner its outcome and changes,
+// and the store writes the rejected rows and the change log from the records. Nothing
+// re-joins a row to its outcome by index or by key.
+package record
+
+import "encoding/json"
+
+// Record is one source row and what became of it.
+type Record struct {
+	Key string // the row's cursor key, printable; recorded with a rejection and in the change log
+
+	// What mapping made of the row. Empty strings mean "no value".
+	CioID    string // with or without the cio_ prefix
+	ID       string
+	Email    string
+	Attrs    []Attr
+	ObjectID string // objects and relationships (SPEC §8)
+	Remove   bool   // relationships: the row removes the relationship
+
+	Outcome
+}
+
+// Outcome is what became of a record. Mapping sets it only to refuse a row; a kind's
+// planner decides it for the rest, and decides it afresh when it plans a batch again.
+type Outcome struct {
+	Result  Result
+	Reason  string   // for Rejected and Skipped
+	Detail  string   // names the field, limit or value
+	Person  string   // the cio_id of the person the row resolved to, if any
+	Changes []Change // the row's change log entries, failed attribute changes included
+}
+
+// Reject refuses the row: nothing of it is applied.
+func (r *Record) Reject(reason, detail string) {
+	r.Outcome = Outcome{Result: Rejected, Reason: reason, Detail: detail}
+}
+
+// Skip passes over the row without applying it (cio_id_not_found).
+func (r *Record) Skip(reason, detail string) {
+	r.Outcome = Outcome{Result: Skipped, Reason: reason, Detail: detail}
+}
+
+// Refused reports whether the row is not applied: rejected or skipped.
+func (r *Record) Refused() bool { return r.Result == Rejected || r.Result == Skipped }
+
+// Attr is one attribute of a row. Value is canonical JSON text; a nil Value removes
+// the attribute (a NULL under `nulls: unset`).
+type Attr struct {
+	Name  string
+	Value json.RawMessage
+}
+
+// Result is what happened to one row.
+type Result int
+
+const (
+	Unchanged Result = iota
+	Created
+	Updated
+	Rejected
+	Skipped
+)
+
+func (r Result) String() string {
+	switch r {
+	case Created:
+		return "created"
+	case Updated:
+		return "updated"
+	case Rejected:
+		return "rejected"
+	case Skipped:
+		return "skipped"
+	default:
+		return "unchanged"
+	}
+}
+
+// Change is one entry of the change log.
+type Change struct {
+	Time      int64 // Unix seconds
+	Sync      string
+	RowKey    string
+	CioID     string // the person it happened to
+	Kind      string // ProfileCreate, AttributeChange, FailedAttributeChange or ProfileMerge
+	Attribute string
+	From      json.RawMessage // nil: no value
+	To        json.RawMessage
+	Reason    string // of a failed attribute change
+}
+
+// Kinds of change log entries.
+const (
+	ProfileCreate         = "profile_create"
+	AttributeChange       = "attribute_change"
+	FailedAttributeChange = "failed_attribute_change"
+	ProfileMerge          = "profile_merge"
+)
