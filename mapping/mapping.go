@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,6 +34,7 @@ const ReasonInvalidValue = "invalid_value"
 // Mapper maps the rows of one stream, whose columns it resolved once.
 type Mapper struct {
 	key, id, email, cio int // column indexes; -1 when not mapped
+	object, remove      int // objects and relationships (SPEC §8): the object_id and remove columns; -1 when not mapped
 	attrs               []attrColumn
 	unset               bool
 	columns             []value.Column
@@ -53,7 +55,7 @@ func New(s config.Sync, cols []value.Column) (*Mapper, error) {
 	for i, c := range cols {
 		names[i] = c.Name
 	}
-	m := &Mapper{key: -1, id: -1, email: -1, cio: -1, unset: s.Nulls == config.NullsUnset, columns: cols, loc: time.UTC}
+	m := &Mapper{key: -1, id: -1, email: -1, cio: -1, object: -1, remove: -1, unset: s.Nulls == config.NullsUnset, columns: cols, loc: time.UTC}
 	if loc := s.Spec().Timezone; loc != nil {
 		m.loc = loc
 	}
@@ -71,6 +73,8 @@ func New(s config.Sync, cols []value.Column) (*Mapper, error) {
 	m.id = find("identifiers.id", s.Identifiers.ID)
 	m.email = find("identifiers.email", s.Identifiers.Email)
 	m.cio = find("identifiers.cio_id", s.Identifiers.CioID)
+	m.object = find("object_id", s.ObjectID)
+	m.remove = find("remove", s.Remove)
 	if s.Watermark != nil {
 		// The row's key, for the store's records. The source's Read found the
 		// watermark columns by the same rule and hands each batch its cursors.
@@ -87,6 +91,12 @@ func New(s config.Sync, cols []value.Column) (*Mapper, error) {
 			problems = append(problems, fmt.Sprintf("exclude[%d]: %v", i, err))
 		}
 	}
+	// The object_id and remove columns are never attributes (SPEC §8).
+	for _, i := range []int{m.object, m.remove} {
+		if i >= 0 {
+			excluded[i] = true
+		}
+	}
 	if s.Attributes != nil {
 		attrs := make([]string, 0, len(s.Attributes))
 		for name := range s.Attributes {
@@ -98,15 +108,14 @@ func New(s config.Sync, cols []value.Column) (*Mapper, error) {
 				m.attrs = append(m.attrs, attrColumn{name: name, col: i})
 			}
 		}
-	} else {
+	} else if s.AttributesFromColumns() {
+		reserved := s.ReservedAttributeNames()
 		for i, c := range cols {
 			if i == m.id || i == m.email || i == m.cio || excluded[i] {
 				continue
 			}
-			switch c.Name {
-			case "id", "email", "cio_id":
-				problems = append(problems, fmt.Sprintf("column %q is selected but not mapped: it would be stored as a plain "+
-					"attribute named like an identifier; map it under identifiers (identifiers.%s: %s) or add it to exclude", c.Name, c.Name, c.Name))
+			if slices.Contains(reserved, c.Name) {
+				problems = append(problems, reservedColumn(s, c.Name))
 				continue
 			}
 			m.attrs = append(m.attrs, attrColumn{name: c.Name, col: i})
@@ -116,6 +125,17 @@ func New(s config.Sync, cols []value.Column) (*Mapper, error) {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
 	return m, nil
+}
+
+// reservedColumn says why a selected column named like the row's identifier cannot be
+// a plain attribute (SPEC §2), and what to do instead.
+func reservedColumn(s config.Sync, name string) string {
+	if s.Kind == config.KindObjects {
+		return fmt.Sprintf("column %q is selected but not used: it would be stored as a plain attribute named like "+
+			"the object's id; make it object_id, rename it with AS, or add it to exclude", name)
+	}
+	return fmt.Sprintf("column %q is selected but not mapped: it would be stored as a plain "+
+		"attribute named like an identifier; map it under identifiers (identifiers.%s: %s) or add it to exclude", name, name, name)
 }
 
 // Map maps one source row into its record: the key, identifiers and attributes. A
@@ -138,8 +158,15 @@ func (m *Mapper) Map(values []any, rec *record.Record) {
 		return s
 	}
 	rec.ID, rec.Email, rec.CioID = ident(m.id), ident(m.email), ident(m.cio)
+	rec.ObjectID = ident(m.object)
+	if m.remove >= 0 && bad < 0 {
+		var err error
+		if rec.Remove, err = truth(values[m.remove]); err != nil {
+			bad, why = m.remove, err
+		}
+	}
 	if rec.Key == "" {
-		rec.Key = firstNonEmpty(rec.ID, rec.Email, rec.CioID)
+		rec.Key = firstNonEmpty(rec.ID, rec.Email, rec.CioID, rec.ObjectID)
 	}
 	rec.Key = validKey(rec.Key)
 	if bad >= 0 {
@@ -169,6 +196,35 @@ func (m *Mapper) Map(values []any, rec *record.Record) {
 
 func (m *Mapper) reject(rec *record.Record, col int, err error) {
 	rec.Reject(ReasonInvalidValue, fmt.Sprintf("column %q: %v", m.columns[col].Name, err))
+}
+
+// truth reads a flag column (SPEC §8 remove; §10 delete and suppress): true, a
+// non-zero number, or a time (a deleted_at that is set) is true; NULL, false and 0 are
+// false; text is true or false only when it says so ("true", "t", "1", "yes", …).
+func truth(v any) (bool, error) {
+	switch v := v.(type) {
+	case nil:
+		return false, nil
+	case bool:
+		return v, nil
+	case int64:
+		return v != 0, nil
+	case float64:
+		return v != 0 && !math.IsNaN(v), nil
+	case value.Decimal:
+		return strings.Trim(string(v), "-+0.") != "", nil
+	case time.Time, civil.DateTime:
+		return true, nil
+	case string:
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "true", "t", "1", "yes", "y":
+			return true, nil
+		case "false", "f", "0", "no", "n", "":
+			return false, nil
+		}
+		return false, fmt.Errorf("%q is not true or false", v)
+	}
+	return false, fmt.Errorf("a %s is not true or false", typeName(v))
 }
 
 func firstNonEmpty(s ...string) string {

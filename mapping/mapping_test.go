@@ -266,3 +266,61 @@ func TestNewMatchesColumnsIgnoringCase(t *testing.T) {
 		t.Fatalf("exclude naming a column exactly-once ignoring case: %v", err)
 	}
 }
+
+// SPEC §8: an objects row carries its object id, which is never an attribute; every
+// other column is, unless excluded; a column named id would look like the object's id.
+func TestObjectsRow(t *testing.T) {
+	s := config.Sync{Kind: config.KindObjects, ObjectType: "account", ObjectID: "account_id",
+		Watermark: &config.Watermark{Column: "updated_at", Key: "account_id"}, Exclude: []string{"updated_at"}}
+	m, err := New(s, cols("account_id", "name", "email", "updated_at"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r record.Record
+	m.Map([]any{int64(42), "Acme", "billing@acme.io", time.Unix(1, 0)}, &r)
+	if r.Refused() || r.ObjectID != "42" || r.Key != "42" || r.ID != "" || r.Email != "" {
+		t.Fatalf("record = %+v", r)
+	}
+	if got := attrNames(r.Attrs); got != "name,email" {
+		t.Errorf("attributes %s, want name,email (an account's email is an ordinary attribute)", got)
+	}
+	if _, err := New(s, cols("account_id", "id", "updated_at")); err == nil || !strings.Contains(err.Error(), `column "id"`) {
+		t.Errorf("an id column of an object: err = %v", err)
+	}
+}
+
+// SPEC §8: a relationship row names its person and object; its attributes are only
+// those attributes: maps; remove is a flag, and a value that is not one rejects the
+// row naming the column.
+func TestRelationshipsRow(t *testing.T) {
+	s := config.Sync{Kind: config.KindRelationships, ObjectType: "account", ObjectID: "account_id",
+		Identifiers: config.Identifiers{ID: "user_id"}, Remove: "removed", Attributes: map[string]string{"role": "role"}}
+	m, err := New(s, cols("user_id", "account_id", "role", "removed", "note"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		removed any
+		want    bool
+	}{{nil, false}, {false, false}, {true, true}, {int64(0), false}, {int64(1), true}, {"yes", true}, {"f", false},
+		{time.Unix(5, 0), true}, {value.Decimal("0.00"), false}, {value.Decimal("1"), true}} {
+		var r record.Record
+		m.Map([]any{"u1", "a1", "admin", c.removed, "not an attribute"}, &r)
+		if r.Refused() || r.ID != "u1" || r.ObjectID != "a1" || r.Remove != c.want || attrNames(r.Attrs) != "role" {
+			t.Errorf("removed %#v: record = %+v, want remove %v", c.removed, r, c.want)
+		}
+	}
+	var r record.Record
+	m.Map([]any{"u1", "a1", "admin", "maybe", ""}, &r)
+	if r.Result != record.Rejected || r.Reason != ReasonInvalidValue || !strings.Contains(r.Detail, `column "removed"`) {
+		t.Errorf("remove %q: %+v", "maybe", r)
+	}
+}
+
+func attrNames(attrs []record.Attr) string {
+	var names []string
+	for _, a := range attrs {
+		names = append(names, a.Name)
+	}
+	return strings.Join(names, ",")
+}
