@@ -58,7 +58,7 @@ type Options struct {
 	Dir     string             // where the files go: a directory (created if missing) or a URL, as OpenOut reads it
 	Out     *Out               // where the files go, if not Dir; the caller closes it
 	Formats []string           // DefaultFormat when empty
-	Full    bool               // every person and attribute, not only what changed
+	Full    bool               // every person, object and relationship with all attributes, not only what changed
 	Holder  string             // names this process in the export lease; state.Holder() when empty
 	Log     logrus.FieldLogger // nil: no logs
 	Now     func() time.Time   // nil: time.Now
@@ -279,6 +279,9 @@ func (x *exporter) write(ctx context.Context, ex *store.Export) (*Manifest, erro
 	if err != nil {
 		return nil, err
 	}
+	// Objects and relationships are read each in a snapshot of their own, after the
+	// people's: what a write changed after its kind's snapshot is pending again and goes
+	// in the next export, as for people.
 	err = x.st.ReadObjectsExport(ctx, ex, func(o *objects.Object, as []store.ExportAttribute) error {
 		if err := objs.write(objectRow(o)); err != nil {
 			return err

@@ -14,7 +14,7 @@ import (
 type Manifest struct {
 	Export           int64    `json:"export"`          // 1, 2, ... with no gaps
 	PreviousExport   int64    `json:"previous_export"` // Export-1; 0 for the first
-	Full             bool     `json:"full"`            // every person and attribute, not only the changed ones
+	Full             bool     `json:"full"`            // everything, not only what changed
 	CreatedAt        int64    `json:"created_at"`      // Unix seconds
 	ChangeLog        LogRange `json:"change_log"`
 	People           int64    `json:"people"`            // rows of the people file
