@@ -1,10 +1,10 @@
 // Package export writes the warehouse export (SPEC §6): for each export a file of each
 // kind (people, attributes, objects, object_attributes, relationships), in Parquet,
 // CSV or NDJSON, holding what changed since the previous export (or everything), and
-// then a manifest. Files are written under
-// temporary names and renamed into place, the manifest last, so a loader that reads
-// manifests never sees a partial export. The store keeps the export cursor; see
-// store/export.go for how it is claimed, read and moved.
+// then a manifest. Files are written under temporary names and renamed into place, the
+// manifest last, so a loader that reads manifests never sees a partial export. The
+// store keeps the export cursor; see store/export.go and store/export_objects.go for
+// how it is claimed, read and moved.
 package export
 
 import (
