@@ -170,36 +170,7 @@ func (s *Store) FindObject(ctx context.Context, objectType, objectID string) (*o
 
 // EachObjectChange calls fn for each change log entry of an object, oldest first.
 func (s *Store) EachObjectChange(ctx context.Context, objectType, objectID string, fn func(objects.Change) error) error {
-	q := s.d.rebind(`SELECT at, sync, row_key, object_type, object_id, kind, attribute, from_value, to_value, reason
-		FROM object_log WHERE object_type = ? AND object_id = ? ORDER BY seq`)
-	rows, err := s.db.QueryContext(ctx, q, objectType, objectID)
-	if s.d.missing(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read object change log: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			c                              objects.Change
-			rowKey, attr, from, to, reason sql.NullString
-		)
-		if err := rows.Scan(&c.Time, &c.Sync, &rowKey, &c.ObjectType, &c.ObjectID, &c.Kind, &attr, &from, &to, &reason); err != nil {
-			return fmt.Errorf("read object change log: %w", err)
-		}
-		c.RowKey, c.Attribute, c.Reason = rowKey.String, attr.String, reason.String
-		if from.Valid {
-			c.From = json.RawMessage(from.String)
-		}
-		if to.Valid {
-			c.To = json.RawMessage(to.String)
-		}
-		if err := fn(c); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return s.eachObjectLog(ctx, `WHERE object_type = ? AND object_id = ?`, fn, objectType, objectID)
 }
 
 // tupleIn is a condition that (cols...) is one of the rows of a list of text tuples
