@@ -262,6 +262,13 @@ func TestObjectRules(t *testing.T) {
 			log:     `Acme object_create; Acme attribute_change:plan="pro">"team"; Acme attribute_change:seats=->2`,
 		},
 		{
+			name:    "rows that change an object and change it back in one batch move updated_at, as one at a time they would",
+			batches: [][]record.Record{{row("Acme", "plan", `"pro"`)}, {row("Acme", "plan", `"team"`), row("Acme", "plan", `"pro"`)}},
+			want:    []string{"created object_create", `updated attribute_change:plan="pro">"team"`, `updated attribute_change:plan="team">"pro"`},
+			objects: `Acme{plan="pro"} t1 t2`,
+			log:     `Acme object_create; Acme attribute_change:plan="pro">"team"; Acme attribute_change:plan="team">"pro"`,
+		},
+		{
 			name:    "a deleted object is no object: a row for it creates it again, with only the row's attributes",
 			stored:  []objects.Object{deletedAcme},
 			batches: [][]record.Record{{row("Acme", "plan", `"pro"`)}, {row("Acme", "plan", `"pro"`)}},

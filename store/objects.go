@@ -83,23 +83,34 @@ func decodeAttributes(s string) (map[string]json.RawMessage, error) {
 
 // WriteObjects stores objects in their final state after a batch, and their change
 // log. A write that changes neither attributes nor deleted touches nothing (SPEC §2:
-// no updated_at change), even when its times differ. Every object written becomes
-// pending for the warehouse export, as people do (writePeople).
+// no updated_at change), even when its times differ, unless the batch logs changes
+// of that object: rows that changed it and then changed it back, as rows applied one
+// at a time would, move its updated_at and leave it pending with its log entries.
+// Every object written becomes pending for the warehouse export, as people do
+// (writePeople).
 func (t *Tx) WriteObjects(ctx context.Context, writes []objects.Write, changes []objects.Change) error {
 	if t.dry != nil {
 		t.dry.objects().writeObjects(writes)
 		return nil
 	}
 	cols := []string{"object_type", "object_id", "attributes", "created_at", "updated_at", "deleted"}
-	const upsert = ` ON CONFLICT (object_type, object_id) DO UPDATE SET attributes = excluded.attributes,
+	const set = ` ON CONFLICT (object_type, object_id) DO UPDATE SET attributes = excluded.attributes,
 		created_at = excluded.created_at, updated_at = excluded.updated_at, deleted = excluded.deleted,
-		export_pending = TRUE
+		export_pending = TRUE`
+	const upsert = set + `
 		WHERE objects.attributes <> excluded.attributes OR objects.deleted <> excluded.deleted`
-	var inserts, updates []*objects.Object
+	logged := make(map[objects.Key]bool, len(changes))
+	for _, c := range changes {
+		logged[objects.Key{Type: c.ObjectType, ID: c.ObjectID}] = true
+	}
+	var inserts, updates, changed []*objects.Object
 	for _, w := range lastObjectWrites(writes) {
-		if w.Insert {
+		switch {
+		case w.Insert:
 			inserts = append(inserts, w.Object)
-		} else {
+		case logged[w.Object.Key()]:
+			changed = append(changed, w.Object)
+		default:
 			updates = append(updates, w.Object)
 		}
 	}
@@ -115,6 +126,9 @@ func (t *Tx) WriteObjects(ctx context.Context, writes []objects.Write, changes [
 		return err
 	}
 	if err := t.insert(ctx, "objects", cols, upsert, len(updates), values(updates)); err != nil {
+		return err
+	}
+	if err := t.insert(ctx, "objects", cols, set, len(changed), values(changed)); err != nil {
 		return err
 	}
 	return t.writeObjectLog(ctx, changes)
