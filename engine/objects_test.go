@@ -18,6 +18,7 @@ import (
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
 	"github.com/dbsync/dbsync/objects"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -373,6 +374,41 @@ func TestObjectsBatchSizeDoesNotMatter(t *testing.T) {
 						t.Fatalf("too little happened to prove anything: %d objects, %d attribute changes", len(objs), updates)
 					}
 				})
+			}
+		})
+	}
+}
+
+// TestObjectsDryRun: a dry run of an objects sync gives every row the outcome a real
+// run gives, later batches seeing what earlier ones would have written, and writes
+// nothing: no object, no log entry, no rejected row (SPEC §5 preview), on both stores.
+func TestObjectsDryRun(t *testing.T) {
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			rows := []account{{id: "Acme", plan: "pro"}, {id: "acme"}, {id: "Acme", plan: "team"}, {plan: "x"}, {id: "Acme", plan: "team"}, {id: "Beta"}}
+			outcomes := func(dry bool) (string, *objBundle) {
+				b := setupObjects(t, backend, 2)
+				b.add(t, rows...)
+				var got []string
+				res := b.eng.Run(context.Background(), b.sync, engine.Options{DryRun: dry, OnBatch: func(recs []*record.Record) {
+					for _, r := range recs {
+						got = append(got, fmt.Sprintf("%s %s %s %d", r.Key, r.Result, r.Reason, len(r.Changes)))
+					}
+				}})
+				if res.Err != nil {
+					t.Fatal(res.Err)
+				}
+				return strings.Join(got, ", "), b
+			}
+			real, _ := outcomes(false)
+			dry, b := outcomes(true)
+			if want := "1 created  1, 2 created  1, 3 updated  1, 4 rejected no_object_id 0, 5 unchanged  0, 6 created  1"; real != want || dry != real {
+				t.Errorf("outcomes:\nreal %s\ndry  %s\nwant %s", real, dry, want)
+			}
+			objs, log := objectsText(t, b.st)
+			if len(objs)+len(log)+len(rejectedText(t, b.st)) != 0 {
+				t.Errorf("the dry run wrote: %v %v %v", objs, log, rejectedText(t, b.st))
 			}
 		})
 	}
