@@ -6,7 +6,7 @@
 // A row goes one way: read.go reads and maps it into a record.Record, apply.go hands
 // the batch's records to the Kind and commits them with the cursor, and the run's
 // counts come from the records (run.go keeps the run's history). people.go is the
-// people kind.
+// people kind, objects.go the objects kind.
 package engine
 
 import (
