@@ -6,7 +6,7 @@
 // A row goes one way: read.go reads and maps it into a record.Record, apply.go hands
 // the batch's records to the Kind and commits them with the cursor, and the run's
 // counts come from the records (run.go keeps the run's history). people.go is the
-// people kind.
+// people kind, objects.go the objects kind.
 package engine
 
 import (
@@ -15,6 +15,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
@@ -58,7 +59,8 @@ type Options struct {
 // Result is one run's summary.
 type Result struct {
 	Sync           string
-	Status         string // store.RunOK, store.RunFailed, store.RunAlreadyRunning
+	Kind           config.Kind // what the sync's rows are: what its counts count
+	Status         string      // store.RunOK, store.RunFailed, store.RunAlreadyRunning
 	Err            error
 	Started, Ended time.Time
 	store.Counts                    // as the run's history row has them

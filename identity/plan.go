@@ -360,7 +360,7 @@ func (p *planner) checkCount(d *decision, r *row) *rejection {
 		}
 	}
 	if n > MaxAttributes {
-		return reject(ReasonTooManyAttributes, "the person would have %d attributes (> %d)", n, MaxAttributes)
+		return &rejection{reason: ReasonTooManyAttributes, detail: TooManyAttributes("person", n)}
 	}
 	return nil
 }
