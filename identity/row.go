@@ -115,26 +115,52 @@ func prepare(s Settings, in *record.Record) (row, *rejection) {
 		return r, reject(ReasonNoIdentifier, "the row has none of cio_id, %s", strings.Join(s.Identifiers(), ", "))
 	}
 
-	seen := make(map[string]struct{}, len(r.attrs))
-	for _, a := range r.attrs {
+	return r, checkAttrs(r.attrs)
+}
+
+// prepareIdentifiers prepares a record's identifiers alone, as a people row carrying
+// only them would be (Resolve). The record's attributes are not the person's; and a
+// row that changes no one stores no attribute (the id of an [email] workspace) and
+// records no refused change (an email that is not an address) either.
+func prepareIdentifiers(s Settings, in *record.Record) (row, *rejection) {
+	r, bad := prepare(s, &record.Record{Key: in.Key, CioID: in.CioID, ID: in.ID, Email: in.Email})
+	r.attrs, r.failed = nil, nil
+	return r, bad
+}
+
+// CheckAttributes checks a row's attributes against SPEC §2's limits on names and
+// values, as a people row's are checked, for the kinds whose rows have attributes of
+// their own (relationships, objects). It returns the reason and detail of a
+// rejection, or "" when the attributes are fine. The limit on how many a holder may
+// have depends on what is stored; the caller checks it (MaxAttributes).
+func CheckAttributes(attrs []record.Attr) (reason, detail string) {
+	if bad := checkAttrs(attrs); bad != nil {
+		return bad.reason, bad.detail
+	}
+	return "", ""
+}
+
+func checkAttrs(attrs []record.Attr) *rejection {
+	seen := make(map[string]struct{}, len(attrs))
+	for _, a := range attrs {
 		switch {
 		case a.Name == "":
-			return r, reject(ReasonInvalidAttributeName, "an attribute has an empty name")
+			return reject(ReasonInvalidAttributeName, "an attribute has an empty name")
 		case len(a.Name) > MaxAttributeNameBytes:
-			return r, reject(ReasonAttributeNameTooLong, "%q (%d bytes > %d)",
+			return reject(ReasonAttributeNameTooLong, "%q (%d bytes > %d)",
 				a.Name[:32]+"…", len(a.Name), MaxAttributeNameBytes)
 		case !utf8.ValidString(a.Name) || strings.IndexByte(a.Name, 0) >= 0:
-			return r, reject(ReasonInvalidAttributeName, "attribute name %q is not valid UTF-8 text", a.Name)
+			return reject(ReasonInvalidAttributeName, "attribute name %q is not valid UTF-8 text", a.Name)
 		}
 		if _, dup := seen[a.Name]; dup {
-			return r, reject(ReasonDuplicateAttribute, "attribute %q is given twice", a.Name)
+			return reject(ReasonDuplicateAttribute, "attribute %q is given twice", a.Name)
 		}
 		seen[a.Name] = struct{}{}
 		if n := valueSize(a.Value); n > MaxValueBytes {
-			return r, reject(ReasonValueTooLong, "%s (%d bytes > %d)", a.Name, n, MaxValueBytes)
+			return reject(ReasonValueTooLong, "%s (%d bytes > %d)", a.Name, n, MaxValueBytes)
 		}
 	}
-	return r, nil
+	return nil
 }
 
 func checkText(field, s string) *rejection {
