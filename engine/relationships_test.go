@@ -225,7 +225,7 @@ func TestRelationshipSync(t *testing.T) {
 			rows := []member{
 				1: {id: "n1", account: "a1", role: "admin"},
 				2: {id: "u1", email: "other@x.io", account: "a1", role: "member"}, // by id; the email is not changed
-				3: {id: "lx", email: "LEAD@x.io", account: "a2"},                 // by email; the lead gets no id
+				3: {id: "lx", email: "LEAD@x.io", account: "a2"},                  // by email; the lead gets no id
 				4: {id: "zz", cio: "cio_" + u3, account: "a2", role: "owner"},     // by cio_id; u3's id stays
 				5: {cio: "cio_0123456789abcdef", account: "a1", role: "x"},
 				6: {account: "a1", role: "x"},

@@ -233,7 +233,7 @@ func results(recs []*record.Record) []string {
 // earlier batches' times are seconds 1, 2, ...; the last batch's is len(given)+1.
 type relCase struct {
 	name    string
-	people  []record.Record    // a people batch applied first, when given
+	people  []record.Record   // a people batch applied first, when given
 	given   [][]record.Record // relationship batches applied before
 	rows    []record.Record   // the batch under test
 	results []string
