@@ -35,6 +35,12 @@ func (e *Engine) kind(s config.Sync, opt Options) Kind {
 	switch s.Kind {
 	case config.KindObjects:
 		return &objectsKind{planner: &objects.ObjectPlanner{Type: s.ObjectType, Now: e.Now}, sync: s.Name, now: e.now}
+	case config.KindRelationships:
+		return &relationships{
+			planner: &objects.RelationshipPlanner{People: &identity.Planner{Settings: e.Settings, Now: e.Now}, ObjectType: s.ObjectType},
+			sync:    s.Name,
+			now:     e.now,
+		}
 	}
 	return &people{
 		planner: &identity.Planner{Settings: e.Settings, Now: e.Now},

@@ -121,6 +121,16 @@ func prepare(s Settings, in *record.Record) (row, *rejection) {
 	return r, nil
 }
 
+// prepareIdentifiers prepares a record's identifiers alone, as a people row carrying
+// only them would be (Resolve). The record's attributes are not the person's; and a
+// row that changes no one stores no attribute (the id of an [email] workspace) and
+// records no refused change (an email that is not an address) either.
+func prepareIdentifiers(s Settings, in *record.Record) (row, *rejection) {
+	r, bad := prepare(s, &record.Record{Key: in.Key, CioID: in.CioID, ID: in.ID, Email: in.Email})
+	r.attrs, r.failed = nil, nil
+	return r, bad
+}
+
 func checkText(field, s string) *rejection {
 	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
 		return reject(ReasonInvalidValue, "%s is not valid UTF-8 text or holds NUL", field)

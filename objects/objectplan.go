@@ -100,16 +100,24 @@ func (pl *ObjectPlanner) Plan(ctx context.Context, l Loader, sync string, recs [
 // checkObjectRow checks a row against everything that needs no store: its object id
 // and the attribute limits every kind shares (identity.CheckAttributes).
 func checkObjectRow(rec *record.Record) (reason, detail string) {
-	id := rec.ObjectID
+	if reason, detail := checkObjectID(rec.ObjectID); reason != "" {
+		return reason, detail
+	}
+	return identity.CheckAttributes(rec.Attrs)
+}
+
+// checkObjectID checks a row's object id (SPEC §8): present, at most MaxIDBytes,
+// text a store can hold. It returns the reason and detail of a rejection, or "".
+func checkObjectID(id string) (reason, detail string) {
 	switch {
 	case id == "":
 		return ReasonNoObjectID, "the row has no object_id"
-	case !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0:
-		return ReasonInvalidObjectID, "object_id is not valid UTF-8 text or holds NUL"
 	case len(id) > MaxIDBytes:
 		return ReasonObjectIDTooLong, fmt.Sprintf("object_id (%d bytes > %d)", len(id), MaxIDBytes)
+	case !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0:
+		return ReasonInvalidObjectID, "object_id is not valid UTF-8 text or holds NUL"
 	}
-	return identity.CheckAttributes(rec.Attrs)
+	return "", ""
 }
 
 func dedupeKeys(keys []Key) []Key {
