@@ -33,8 +33,8 @@ const ReasonInvalidValue = "invalid_value"
 
 // Mapper maps the rows of one stream, whose columns it resolved once.
 type Mapper struct {
-	key, id, email, cio int // column indexes; -1 when not mapped
-	object, remove      int // objects and relationships (SPEC §8): the object_id and remove columns; -1 when not mapped
+	key, id, email, cio int    // column indexes; -1 when not mapped
+	object, remove      int    // objects and relationships (SPEC §8): the object_id and remove columns; -1 when not mapped
 	events              bool   // an events sync (SPEC §9): the attributes are the event's data
 	eventName           string // the fixed event name, when there is no name column
 	name, eventID, ts   int    // events: the name, id and timestamp columns; -1 when not mapped
