@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 
 	"github.com/dbsync/dbsync/events"
 )
@@ -140,6 +141,64 @@ func (s *Store) PersonEvents(ctx context.Context, cioID string, limit int, fn fu
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read the events of %s: %w", cioID, err)
+	}
+	return nil
+}
+
+// moveEvents hands the events of each merged person to the one they were merged into
+// (SPEC §8), through any survivor the batch merged away too. A moved event is pending
+// for the export again, so the next one carries it under the survivor (docs/decisions.md).
+func (t *Tx) moveEvents(ctx context.Context, merged []string, survivor map[string]string) error {
+	if len(merged) == 0 {
+		return nil
+	}
+	into := map[string][]string{}
+	for _, cio := range merged {
+		s := finalSurvivor(survivor, cio)
+		into[s] = append(into[s], cio)
+	}
+	if t.dry != nil {
+		t.dry.events().move(into)
+		return nil
+	}
+	survivors := make([]string, 0, len(into))
+	for s := range into {
+		survivors = append(survivors, s)
+	}
+	sort.Strings(survivors) // one order for every writer's row locks
+	q := t.d.rebind(`UPDATE events SET internal_id = ?, export_seq = NULL WHERE ` + t.d.inList("internal_id"))
+	for _, s := range survivors {
+		if _, err := t.tx.ExecContext(ctx, q, s, t.d.listArg(into[s])); err != nil {
+			return fmt.Errorf("move the events of merged people to %s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// finalSurvivor is the person cio's merge leads to within a batch.
+func finalSurvivor(survivor map[string]string, cio string) string {
+	for hops := 0; hops < 64; hops++ {
+		next, ok := survivor[cio]
+		if !ok {
+			return cio
+		}
+		cio = next
+	}
+	return cio
+}
+
+// eraseEvents deletes the people's events (SPEC §10). The export's people row
+// (deleted: true) tells a warehouse to drop the events it holds for them.
+func (t *Tx) eraseEvents(ctx context.Context, cioIDs []string) error {
+	if len(cioIDs) == 0 {
+		return nil
+	}
+	if t.dry != nil {
+		return t.dry.events().erase(ctx, t, cioIDs)
+	}
+	q := `DELETE FROM events WHERE ` + t.d.inList("internal_id")
+	if _, err := t.tx.ExecContext(ctx, t.d.rebind(q), t.d.listArg(cioIDs)); err != nil {
+		return fmt.Errorf("erase the events of deleted people: %w", err)
 	}
 	return nil
 }

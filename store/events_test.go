@@ -7,8 +7,11 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dbsync/dbsync/events"
+	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -173,6 +176,126 @@ func TestDryRunEvents(t *testing.T) {
 		tx.Rollback()
 		if got := describeEvents(t, open(t, driver, dsn), "c1", 0); got != "orders/1 purchase 10 {}" {
 			t.Errorf("after the dry run the store holds %s", got)
+		}
+	})
+}
+
+// merge plans and writes one row that merges the person with email into the one with
+// id (SPEC §1 rule 4), in tx.
+func merge(t *testing.T, tx *store.Tx, key, id, email string) {
+	t.Helper()
+	ctx := context.Background()
+	pl := &identity.Planner{Settings: identity.DefaultSettings(), Now: func() time.Time { return time.Unix(1000, 0) }}
+	pl.Settings.MergeDuplicates = true
+	recs := []*record.Record{{Key: key, ID: id, Email: email}}
+	batch, err := pl.Plan(ctx, tx, "test", recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Write(ctx, "test", 0, recs, batch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deleteInBatch writes cio deleted, as a people sync's delete column does, in tx.
+func deleteInBatch(t *testing.T, tx *store.Tx, cio string) {
+	t.Helper()
+	ctx := context.Background()
+	people, err := tx.LoadPeople(ctx, identity.Keys{CioIDs: []string{cio}})
+	if err != nil || len(people) != 1 {
+		t.Fatalf("load %s: %v %v", cio, people, err)
+	}
+	p := people[0]
+	p.Deleted, p.ID, p.Email, p.Attributes = true, "", "", nil
+	if err := tx.Write(ctx, "test", 0, nil, []identity.Write{{Person: &p, ClearKeys: true}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A merge moves the merged person's events to the survivor (SPEC §8); they stay
+// stored once.
+func TestMergeMovesEvents(t *testing.T) {
+	forEachStore(t, func(t *testing.T, driver, dsn string) {
+		st := open(t, driver, dsn)
+		apply(t, st, &record.Record{Key: "1", ID: "a1"}, &record.Record{Key: "2", Email: "b@x.io"})
+		a, b := cioOf(t, st, "a1"), cioOf(t, st, "b@x.io")
+		writeEvents(t, st, ev("orders", "1", a, "purchase", 10, `{}`), ev("orders", "2", b, "purchase", 20, `{}`),
+			ev("logins", "1", b, "login", 5, `{}`))
+		inTx(t, st, func(tx *store.Tx) error { merge(t, tx, "3", "a1", "b@x.io"); return nil })
+		if cioOf(t, st, "b@x.io") != a {
+			t.Fatal("b was not merged into a")
+		}
+		if got, want := describeEvents(t, st, a, 0), "orders/2 purchase 20 {}; orders/1 purchase 10 {}; logins/1 login 5 {}"; got != want {
+			t.Errorf("the survivor's events:\n got %s\nwant %s", got, want)
+		}
+		if got := describeEvents(t, st, b, 0); got != "" {
+			t.Errorf("the merged person kept %s", got)
+		}
+		if got := storedEvents(t, st, "orders", "1", "2"); got != "1,2" {
+			t.Errorf("stored after the merge: %s", got)
+		}
+	})
+}
+
+// Deleting a person erases their events (SPEC §10), by hand or by a batch; a re-read
+// event of theirs is then no longer stored (it would go to whoever the row finds).
+func TestDeletePersonErasesEvents(t *testing.T) {
+	forEachStore(t, func(t *testing.T, driver, dsn string) {
+		st := open(t, driver, dsn)
+		ctx := context.Background()
+		apply(t, st, &record.Record{Key: "1", ID: "u1"}, &record.Record{Key: "2", ID: "u2"}, &record.Record{Key: "3", ID: "u3"})
+		u1, u2, u3 := cioOf(t, st, "u1"), cioOf(t, st, "u2"), cioOf(t, st, "u3")
+		writeEvents(t, st, ev("orders", "1", u1, "purchase", 1, `{}`), ev("orders", "2", u2, "purchase", 2, `{}`),
+			ev("orders", "3", u3, "purchase", 3, `{}`))
+		if err := st.DeletePerson(ctx, u1); err != nil {
+			t.Fatal(err)
+		}
+		inTx(t, st, func(tx *store.Tx) error { deleteInBatch(t, tx, u3); return nil })
+		if got := storedEvents(t, st, "orders", "1", "2", "3"); got != "2" {
+			t.Errorf("stored after deleting u1 and u3: %s, want 2", got)
+		}
+		if got := describeEvents(t, st, u2, 0); got != "orders/2 purchase 2 {}" {
+			t.Errorf("u2's events: %s", got)
+		}
+	})
+}
+
+// In a dry run a merge moves events and a delete erases them in memory: a later
+// batch sees the deleted survivor's events, its own and those merged into it, no
+// longer stored; the store is untouched.
+func TestDryRunMergeAndDeleteEvents(t *testing.T) {
+	forEachStore(t, func(t *testing.T, driver, dsn string) {
+		st := open(t, driver, dsn)
+		ctx := context.Background()
+		apply(t, st, &record.Record{Key: "1", ID: "a1"}, &record.Record{Key: "2", Email: "b@x.io"}, &record.Record{Key: "3", ID: "c1"})
+		a, b, c := cioOf(t, st, "a1"), cioOf(t, st, "b@x.io"), cioOf(t, st, "c1")
+		writeEvents(t, st, ev("orders", "a", a, "purchase", 1, `{}`), ev("orders", "b", b, "purchase", 2, `{}`),
+			ev("orders", "c", c, "purchase", 3, `{}`))
+		dry, err := store.OpenDryRun(ctx, driver, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dry.Close()
+		tx, err := dry.BeginDryRun(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		if err := tx.WriteEvents(ctx, []events.Event{ev("orders", "new-b", b, "purchase", 4, `{}`)}); err != nil {
+			t.Fatal(err)
+		}
+		merge(t, tx, "4", "a1", "b@x.io")
+		deleteInBatch(t, tx, a)
+		got, err := tx.StoredEvents(ctx, "orders", []string{"a", "b", "c", "new-b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := setString(got); s != "c" {
+			t.Errorf("stored after a dry-run merge and delete: %s, want c", s)
+		}
+		tx.Rollback()
+		if got := storedEvents(t, st, "orders", "a", "b", "c", "new-b"); got != "a,b,c" {
+			t.Errorf("the store after the dry run: %s", got)
 		}
 	})
 }
