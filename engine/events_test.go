@@ -107,7 +107,7 @@ func TestEventSync(t *testing.T) {
 			at := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Minute) }
 			rows := []order{
 				1: {id: "u1", email: "other@x.io", name: "purchase", note: "first", total: 19.99}, // by id; the email is not set
-				2: {id: "n1", email: "n1@x.io", name: "purchase", total: int64(5)},                 // a new person
+				2: {id: "n1", email: "n1@x.io", name: "purchase", total: int64(5)},                // a new person
 				3: {cio: "cio_0123456789abcdef", name: "login"},
 				4: {name: "login", note: "no one"},
 				5: {id: "u1"}, // no name
