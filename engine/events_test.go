@@ -16,6 +16,7 @@ import (
 	"github.com/dbsync/dbsync/events"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
 
@@ -72,7 +73,7 @@ func eventsOf(t *testing.T, st *store.Store, cio string) []string {
 }
 
 // storedEvents counts the store's events, and their distinct (sync, id)s.
-func storedEvents(t *testing.T, dsn string, driver string) (n, distinct int) {
+func storedEvents(t *testing.T, dsn, driver string) (n, distinct int) {
 	t.Helper()
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
@@ -413,5 +414,84 @@ func TestEventBatchSizeDoesNotMatter(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// eventsOfUsers makes a faults test's users sync an events sync: each row one signup
+// of its user_id, with the email as data.
+func eventsOfUsers(s config.Sync) config.Sync {
+	s.Kind = config.KindEvents
+	s.Event = &config.Event{Name: "signup"}
+	s.Exclude = nil
+	return s
+}
+
+// A source connection dropped in the middle of an events run costs nothing: the read
+// is opened again after the last batch, and every event is stored once.
+func TestEventsSourceConnectionDroppedMidRun(t *testing.T) {
+	const rows = 20_000
+	src := pgDropper(t, rows)
+	storeDSN := testdb.SQLite(t)
+	_, eng, s, logged := faultSetup(t, "sqlite", storeDSN, src.typ, src.dsn, 1000)
+	s = eventsOfUsers(s)
+	batches, dropped := 0, 0
+	res := eng.Run(context.Background(), s, engine.Options{OnBatch: func([]*record.Record) {
+		if batches++; batches == 3 || batches == 9 {
+			dropped += src.drop(t)
+		}
+	}})
+	if res.Err != nil {
+		t.Fatalf("run: %v\n%s", res.Err, logged.String())
+	}
+	if dropped == 0 {
+		t.Fatal("no source connection was dropped: the test proves nothing")
+	}
+	if res.Created != rows || res.RowsRead != rows {
+		t.Fatalf("read %d, stored %d; want %d each", res.RowsRead, res.Created, rows)
+	}
+	if n, distinct := storedEvents(t, storeDSN, "sqlite"); n != rows || distinct != rows {
+		t.Fatalf("%d events stored (%d distinct), want %d", n, distinct, rows)
+	}
+}
+
+// The store's server restarted in the middle of an events run: the batch in flight
+// is planned and written again in a new transaction once the server is back (or the
+// run fails cleanly and the next completes it); every event is stored once, every
+// person created once.
+func TestEventsStoreRestartedMidRun(t *testing.T) {
+	const rows = 30_000
+	src := pgDropper(t, rows)
+	cluster := testdb.OwnPostgres(t, "")
+	ctx := context.Background()
+	st, eng, s, logged := faultSetup(t, "postgres", cluster.DSN(), "postgres", src.dsn, 1000)
+	s = eventsOfUsers(s)
+	batches := 0
+	restarted := make(chan struct{})
+	res := eng.Run(ctx, s, engine.Options{OnBatch: func([]*record.Record) {
+		if batches++; batches == 5 {
+			go func() { defer close(restarted); cluster.Restart() }()
+		}
+	}})
+	<-restarted
+	t.Logf("run during the restart: %s, %v (read %d)", res.Status, res.Err, res.RowsRead)
+	if res.Err != nil {
+		cluster.Wait()
+		if res = eng.Run(ctx, s, engine.Options{}); res.Err != nil {
+			t.Fatalf("the run after the restart: %v\n%s", res.Err, logged.String())
+		}
+	}
+	if n, distinct := storedEvents(t, cluster.DSN(), "postgres"); n != rows || distinct != rows {
+		t.Fatalf("%d events stored (%d distinct), want %d", n, distinct, rows)
+	}
+	people, creates := 0, 0
+	st.EachPerson(ctx, func(identity.Person) error { people++; return nil })
+	st.EachChange(ctx, func(c record.Change) error {
+		if c.Kind == record.ProfileCreate {
+			creates++
+		}
+		return nil
+	})
+	if people != rows || creates != rows {
+		t.Fatalf("%d people and %d profile_create entries, want %d of each", people, creates, rows)
 	}
 }
