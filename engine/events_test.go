@@ -418,10 +418,11 @@ func TestEventBatchSizeDoesNotMatter(t *testing.T) {
 }
 
 // eventsOfUsers makes a faults test's users sync an events sync: each row one signup
-// of its user_id, with the email as data.
+// of the person of its user_id and email, the id and time its watermark's.
 func eventsOfUsers(s config.Sync) config.Sync {
 	s.Kind = config.KindEvents
 	s.Event = &config.Event{Name: "signup"}
+	s.Identifiers = config.Identifiers{ID: "user_id", Email: "email"}
 	s.Exclude = nil
 	return s
 }
