@@ -2,6 +2,7 @@ package main
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"slices"
@@ -162,6 +163,86 @@ func TestKilledEventsSyncLosesNothing(t *testing.T) {
 			a, b := column(t, backend.Driver, cleanDSN, eventsQ), column(t, backend.Driver, dsn, eventsQ)
 			if len(a) != rows || !slices.Equal(a, b) || hasDuplicates(b) {
 				t.Fatalf("events: %d after a clean run, %d after the kills (or they differ)", len(a), len(b))
+			}
+		})
+	}
+}
+
+// TestEventsSyncMoveOnMerge: events stored by an events sync for a lead move to the
+// customer it merges into (SPEC §8), and `people events` lists them by the survivor's
+// id, the merged email and the retired cio_id, newest first.
+func TestEventsSyncMoveOnMerge(t *testing.T) {
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			srcDSN := testdb.SQLite(t)
+			src, err := sql.Open("sqlite", srcDSN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			exec := func(q string) {
+				t.Helper()
+				if _, err := src.Exec(q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			exec(`CREATE TABLE users (row_id INTEGER PRIMARY KEY, user_id TEXT, email TEXT, updated_at DATETIME)`)
+			exec(`CREATE TABLE orders (order_id INTEGER PRIMARY KEY, user_id TEXT, email TEXT, kind TEXT, total REAL, created_at DATETIME)`)
+			exec(`INSERT INTO users VALUES (1, 'u1', NULL, '2026-01-01 00:00:01'), (2, NULL, 'B@x.io', '2026-01-01 00:00:02')`)
+			exec(`INSERT INTO orders VALUES (1, 'u1', NULL, 'purchase', 10, '2026-01-01 00:00:01'),
+				(2, NULL, 'b@x.io', 'visit', NULL, '2026-01-01 00:00:02'), (3, NULL, 'b@x.io', 'purchase', 2.5, '2026-01-01 00:00:03')`)
+			syncs := fmt.Sprintf(`
+  - name: users
+    source: {type: sqlite, dsn: %[1]q}
+    table: users
+    watermark: {column: updated_at, key: row_id}
+    identifiers: {id: user_id, email: email}
+    exclude: [row_id, updated_at]
+  - name: orders
+    kind: events
+    source: {type: sqlite, dsn: %[1]q}
+    table: orders
+    watermark: {column: created_at, key: order_id}
+    identifiers: {id: user_id, email: email}
+    event: {name_column: kind}`, srcDSN)
+			cfg := writeConfig(t, backend.Driver, backend.DSN(t), "identifiers: [id, email]\n  merge_duplicates: true", syncs)
+			run := func(sync string) {
+				t.Helper()
+				if code, out, errOut := dbsync(t, "run", "-c", cfg, "--sync", sync); code != exitOK {
+					t.Fatalf("run %s: exit %d\n%s%s", sync, code, out, errOut)
+				}
+			}
+			list := func(ident string) string {
+				t.Helper()
+				code, out, errOut := dbsync(t, "people", "events", "-c", cfg, ident)
+				if code != exitOK {
+					t.Fatalf("people events %s: exit %d: %s", ident, code, errOut)
+				}
+				var evs []string
+				for _, l := range jsonLines(t, out) {
+					data, _ := json.Marshal(l["data"])
+					evs = append(evs, fmt.Sprintf("%v/%v %v %s", l["sync"], l["event_id"], l["name"], data))
+				}
+				return strings.Join(evs, ", ")
+			}
+			run("users")
+			run("orders")
+			code, out, _ := dbsync(t, "people", "get", "-c", cfg, "b@x.io")
+			if code != exitOK {
+				t.Fatalf("people get b@x.io: exit %d", code)
+			}
+			lead := "cio_" + jsonLines(t, out)[0]["internal_customer_id"].(string)
+			if got, want := list("b@x.io"), `orders/3 purchase {"total":2.5}, orders/2 visit {}`; got != want {
+				t.Fatalf("the lead's before the merge: %s, want %s", got, want)
+			}
+			exec(`INSERT INTO users VALUES (3, 'u1', 'b@x.io', '2026-01-01 00:00:03')`)
+			run("users")
+			want := `orders/3 purchase {"total":2.5}, orders/2 visit {}, orders/1 purchase {"total":10}`
+			for _, ident := range []string{"u1", "B@X.IO", lead} {
+				if got := list(ident); got != want {
+					t.Errorf("people events %s after the merge: %s, want %s", ident, got, want)
+				}
 			}
 		})
 	}
