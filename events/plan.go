@@ -16,8 +16,14 @@ const (
 	ReasonInvalidEventName = "invalid_event_name" // empty, blank or over MaxNameBytes
 	ReasonEventTooLarge    = "event_too_large"    // data over MaxDataBytes
 	ReasonNoEventID        = "no_event_id"        // the id column is NULL or empty
+	ReasonEventIDTooLong   = "event_id_too_long"  // over MaxIDBytes
 	ReasonNoTimestamp      = "no_event_timestamp" // the timestamp column is NULL
 )
+
+// MaxIDBytes is the longest event id, as the longest person and object id (SPEC §2,
+// §8): a longer one is refused rather than left for the store's index to fail the
+// batch on.
+const MaxIDBytes = 150
 
 // PlanLoader loads what an events batch names: its people and which of its events
 // are stored. A store's transaction is one.
@@ -129,8 +135,11 @@ func check(rec *record.Record) (reason, detail string) {
 	if n := len(rec.Data); n > MaxDataBytes {
 		return ReasonEventTooLarge, fmt.Sprintf("the event's data is %d bytes (> %d)", n, MaxDataBytes)
 	}
-	if rec.EventID == "" {
+	switch n := len(rec.EventID); {
+	case n == 0:
 		return ReasonNoEventID, "the event has no id"
+	case n > MaxIDBytes:
+		return ReasonEventIDTooLong, fmt.Sprintf("the event id is %d bytes (> %d)", n, MaxIDBytes)
 	}
 	if !rec.HasTimestamp {
 		return ReasonNoTimestamp, "the event has no timestamp"
