@@ -276,51 +276,6 @@ func TestValidate(t *testing.T) {
 			[]string{"syncs[0].kind (line 6): must be people, objects, relationships or events"}},
 		{"kind not a string", doc("", src, tbl, "kind: [objects]", "object_type: account", "object_id: account_id"),
 			[]string{"syncs[0].kind (line 5): must be a string"}},
-		{"kind events without event", doc("", src, tbl, ids, "kind: events", wm),
-			[]string{"syncs[0].event (line 2): required for kind events: {name: NAME} or {name_column: COLUMN}"}},
-
-		// events (SPEC §9)
-		{"events", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase}", "exclude: [user_id]"), nil},
-		{"events named by a column", doc("", src, tbl, ids, "kind: events", wm, "event: {name_column: event_name}"), nil},
-		{"events without a watermark", doc("", src, tbl, ids, "kind: events",
-			"event: {name: purchase, id_column: order_id, timestamp_column: created_at}"), nil},
-		{"events without a watermark or columns", doc("", src, tbl, ids, "kind: events", "event: {name: purchase}"),
-			[]string{
-				"syncs[0].event.id_column (line 7): required without a watermark (its default is watermark.key)",
-				"syncs[0].event.timestamp_column (line 7): required without a watermark (its default is watermark.column)",
-			}},
-		{"events with name and name_column", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase, name_column: kind}"),
-			[]string{"syncs[0].event.name_column (line 8): cannot be used together with event.name"}},
-		{"events with neither name", doc("", src, tbl, ids, "kind: events", wm, "event: {id_column: order_id}"),
-			[]string{"syncs[0].event (line 8): needs name (every row's event name) or name_column (the column holding it)"}},
-		{"events name blank", doc("", src, tbl, ids, "kind: events", wm, `event: {name: "  "}`),
-			[]string{"syncs[0].event.name (line 8): must not be blank"}},
-		{"events name 100 bytes", doc("", src, tbl, ids, "kind: events", wm, "event: {name: "+strings.Repeat("é", 50)+"}"), nil},
-		{"events name 101 bytes", doc("", src, tbl, ids, "kind: events", wm, "event: {name: a"+strings.Repeat("é", 50)+"}"),
-			[]string{"syncs[0].event.name (line 8): is longer than 100 bytes"}},
-		{"events name with a newline", doc("", src, tbl, ids, "kind: events", wm, `event: {name: "a\nb"}`),
-			[]string{"syncs[0].event.name (line 8): must not hold control characters"}},
-		{"events without identifiers", doc("", src, tbl, "kind: events", wm, "event: {name: purchase}"),
-			[]string{"syncs[0].identifiers (line 2): map at least one of id, email, cio_id to a column"}},
-		{"events timestamp is the id column", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase, timestamp_column: order_id}"),
-			[]string{"syncs[0].event.timestamp_column (line 8): cannot be the event's id column"}},
-		{"events name column is the timestamp column", doc("", src, tbl, ids, "kind: events", wm, "event: {name_column: created_at}"),
-			[]string{"syncs[0].event.name_column (line 8): cannot be the event's timestamp column"}},
-		{"events nulls unset", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase}", "nulls: unset"),
-			[]string{"syncs[0].nulls (line 9): not used by kind events: an event is stored once and never updated, so a NULL is left out of its data"}},
-		{"events data from the id column", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase}",
-			"attributes: {total: total, order: order_id, at: created_at}"),
-			[]string{
-				"syncs[0].attributes.at (line 9): is the event's timestamp column, which is never event data",
-				"syncs[0].attributes.order (line 9): is the event's id column, which is never event data",
-			}},
-		{"events data from the name column", doc("", src, tbl, ids, "kind: events", wm, "event: {name_column: kind}",
-			"attributes: {kind: kind}"),
-			[]string{"syncs[0].attributes.kind (line 9): is the event's name column, which is never event data"}},
-		{"events with object fields", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase}", "object_id: account_id"),
-			[]string{"syncs[0].object_id (line 9): only used by kinds objects and relationships"}},
-		{"people with event", doc("", src, tbl, ids, "event: {name: purchase}"),
-			[]string{"syncs[0].event (line 6): only used by kind events"}},
 		{"objects without object_type and object_id", doc("", src, tbl, "kind: objects"),
 			[]string{
 				"syncs[0].object_type (line 2): required for kind objects",
@@ -379,6 +334,65 @@ func TestValidate(t *testing.T) {
 		{"relationships attribute from the remove column", doc("", src, tbl, "kind: relationships", "object_type: account",
 			"object_id: account_id", ids, "remove: removed", "attributes: {gone: removed}"),
 			[]string{"syncs[0].attributes.gone (line 10): is the remove column, which is never an attribute"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			check(t, tt.yaml, tt.want...)
+		})
+	}
+}
+
+// TestEventValidate is SPEC §9's fields of an events sync, each problem naming its field.
+func TestEventValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // nil: valid
+	}{
+		{"kind events without event", doc("", src, tbl, ids, "kind: events", wm),
+			[]string{"syncs[0].event (line 2): required for kind events: {name: NAME} or {name_column: COLUMN}"}},
+
+		{"events", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase}", "exclude: [user_id]"), nil},
+		{"events named by a column", doc("", src, tbl, ids, "kind: events", wm, "event: {name_column: event_name}"), nil},
+		{"events without a watermark", doc("", src, tbl, ids, "kind: events",
+			"event: {name: purchase, id_column: order_id, timestamp_column: created_at}"), nil},
+		{"events without a watermark or columns", doc("", src, tbl, ids, "kind: events", "event: {name: purchase}"),
+			[]string{
+				"syncs[0].event.id_column (line 7): required without a watermark (its default is watermark.key)",
+				"syncs[0].event.timestamp_column (line 7): required without a watermark (its default is watermark.column)",
+			}},
+		{"events with name and name_column", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase, name_column: kind}"),
+			[]string{"syncs[0].event.name_column (line 8): cannot be used together with event.name"}},
+		{"events with neither name", doc("", src, tbl, ids, "kind: events", wm, "event: {id_column: order_id}"),
+			[]string{"syncs[0].event (line 8): needs name (every row's event name) or name_column (the column holding it)"}},
+		{"events name blank", doc("", src, tbl, ids, "kind: events", wm, `event: {name: "  "}`),
+			[]string{"syncs[0].event.name (line 8): must not be blank"}},
+		{"events name 100 bytes", doc("", src, tbl, ids, "kind: events", wm, "event: {name: "+strings.Repeat("é", 50)+"}"), nil},
+		{"events name 101 bytes", doc("", src, tbl, ids, "kind: events", wm, "event: {name: a"+strings.Repeat("é", 50)+"}"),
+			[]string{"syncs[0].event.name (line 8): is longer than 100 bytes"}},
+		{"events name with a newline", doc("", src, tbl, ids, "kind: events", wm, `event: {name: "a\nb"}`),
+			[]string{"syncs[0].event.name (line 8): must not hold control characters"}},
+		{"events without identifiers", doc("", src, tbl, "kind: events", wm, "event: {name: purchase}"),
+			[]string{"syncs[0].identifiers (line 2): map at least one of id, email, cio_id to a column"}},
+		{"events timestamp is the id column", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase, timestamp_column: order_id}"),
+			[]string{"syncs[0].event.timestamp_column (line 8): cannot be the event's id column"}},
+		{"events name column is the timestamp column", doc("", src, tbl, ids, "kind: events", wm, "event: {name_column: created_at}"),
+			[]string{"syncs[0].event.name_column (line 8): cannot be the event's timestamp column"}},
+		{"events nulls unset", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase}", "nulls: unset"),
+			[]string{"syncs[0].nulls (line 9): not used by kind events: an event is stored once and never updated, so a NULL is left out of its data"}},
+		{"events data from the id column", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase}",
+			"attributes: {total: total, order: order_id, at: created_at}"),
+			[]string{
+				"syncs[0].attributes.at (line 9): is the event's timestamp column, which is never event data",
+				"syncs[0].attributes.order (line 9): is the event's id column, which is never event data",
+			}},
+		{"events data from the name column", doc("", src, tbl, ids, "kind: events", wm, "event: {name_column: kind}",
+			"attributes: {kind: kind}"),
+			[]string{"syncs[0].attributes.kind (line 9): is the event's name column, which is never event data"}},
+		{"events with object fields", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase}", "object_id: account_id"),
+			[]string{"syncs[0].object_id (line 9): only used by kinds objects and relationships"}},
+		{"people with event", doc("", src, tbl, ids, "event: {name: purchase}"),
+			[]string{"syncs[0].event (line 6): only used by kind events"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

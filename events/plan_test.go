@@ -37,7 +37,7 @@ type eventCase struct {
 	want []string
 }
 
-func TestPlan(t *testing.T) {
+func TestEventPlan(t *testing.T) {
 	long := strings.Repeat("é", 50) // 100 bytes
 	noTime := ev("t1", "login", "k1")
 	noTime.HasTimestamp = false
