@@ -189,7 +189,8 @@ func (m *Mapper) Map(values []any, rec *record.Record) {
 		bad, why = m.mapEvent(values, rec)
 	}
 	if rec.Key == "" {
-		rec.Key = firstNonEmpty(rec.ID, rec.Email, rec.CioID, rec.ObjectID, rec.EventID)
+		// Without a watermark, an event's row is known by its event id.
+		rec.Key = firstNonEmpty(rec.EventID, rec.ID, rec.Email, rec.CioID, rec.ObjectID)
 	}
 	rec.Key = validKey(rec.Key)
 	if bad >= 0 {

@@ -390,6 +390,18 @@ func TestEventsRow(t *testing.T) {
 		}
 	}
 
+	// Without a watermark, the row's key is its event id.
+	s.Watermark = nil
+	m2, err := New(s, cols("row_id", "updated_at", "email", "kind", "event_id", "ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = record.Record{}
+	m2.Map([]any{int64(7), at, "a@x", "login", "e9", int64(1)}, &r)
+	if r.Key != "e9" {
+		t.Errorf("key without a watermark = %q, want the event id e9", r.Key)
+	}
+
 	// A value that cannot be converted rejects the row naming its column.
 	r = record.Record{}
 	m.Map([]any{math.NaN(), at, "a@x", "login", "e1", int64(1)}, &r)
