@@ -496,3 +496,44 @@ func TestEventsStoreRestartedMidRun(t *testing.T) {
 		t.Fatalf("%d people and %d profile_create entries, want %d of each", people, creates, rows)
 	}
 }
+
+// TestEventSyncWithoutWatermark: an events sync with no watermark names its id and
+// timestamp columns and reads every row each run, storing each event once; a row
+// without a timestamp, or with one that is no time, is rejected naming why.
+func TestEventSyncWithoutWatermark(t *testing.T) {
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			b := setup(t, backend)
+			o := b.orders(t)
+			o.Watermark = nil
+			o.Event = &config.Event{Name: "visit", IDColumn: "order_id", TimestampColumn: "created_at"}
+			for i := 1; i <= 5; i++ {
+				b.addOrder(t, i, order{id: fmt.Sprint("u", i)}, t0.Add(time.Duration(i)*time.Second))
+			}
+			b.exec(t, `INSERT INTO orders (order_id, user_id) VALUES (6, 'u6')`)
+			b.exec(t, `INSERT INTO orders (order_id, user_id, created_at) VALUES (7, 'u7', 'not a time')`)
+			if got, want := relCounts(b.runSync(t, o, engine.Options{})), "read 7 created 5 updated 0 unchanged 0 rejected 2 skipped 0 failed 0"; got != want {
+				t.Fatalf("first run: %s, want %s", got, want)
+			}
+			if got, want := relCounts(b.runSync(t, o, engine.Options{})), "read 7 created 0 updated 0 unchanged 5 rejected 2 skipped 0 failed 0"; got != want {
+				t.Fatalf("second run: %s, want %s", got, want)
+			}
+			var refused []string
+			b.st.EachRejected(ctx, "orders", 0, func(r store.Rejection) error {
+				refused = append(refused, fmt.Sprintf("%s %s", r.Key, r.Reason))
+				if r.Reason == "invalid_value" && !strings.Contains(r.Detail, `column "created_at"`) {
+					t.Errorf("the rejection does not name the column: %s", r.Detail)
+				}
+				return nil
+			})
+			if want := []string{"6 no_event_timestamp", "7 invalid_value"}; !slices.Equal(refused, want) {
+				t.Errorf("rejected = %q, want %q", refused, want)
+			}
+			if n, distinct := storedEvents(t, b.stDSN, b.st.Driver()); n != 5 || distinct != 5 {
+				t.Errorf("%d events stored (%d distinct), want 5", n, distinct)
+			}
+		})
+	}
+}
