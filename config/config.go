@@ -67,8 +67,8 @@ func (w Workspace) Settings() identity.Settings {
 	return s
 }
 
-// Kind is what each row of a sync is (SPEC §8): a person, an object, or a relationship
-// between a person and an object. The zero Kind, of a Sync built in code, is people:
+// Kind is what each row of a sync is (SPEC §8, §9): a person, an object, a relationship
+// between a person and an object, or an event that happened to a person. The zero Kind, of a Sync built in code, is people:
 // Parse writes KindPeople when the file leaves kind out.
 type Kind string
 
@@ -77,9 +77,7 @@ const (
 	KindPeople        Kind = "people"
 	KindObjects       Kind = "objects"
 	KindRelationships Kind = "relationships"
-	// KindEvents is SPEC §9's kind. It is known, so a file that names it is told it
-	// is not supported yet rather than that it is misspelt; Validate refuses it.
-	KindEvents Kind = "events"
+	KindEvents        Kind = "events"
 )
 
 // String is the kind's name, "people" for the zero Kind: the name logs, metrics and
@@ -97,7 +95,7 @@ const MaxObjectType = 100
 // Sync is one entry of `syncs:`.
 type Sync struct {
 	Name        string            `yaml:"name"`
-	Kind        Kind              `yaml:"kind"`     // people (default) | objects | relationships
+	Kind        Kind              `yaml:"kind"`     // people (default) | objects | relationships | events
 	Schedule    string            `yaml:"schedule"` // cron, 5 fields or @every 15m; used by serve
 	Source      Source            `yaml:"source"`
 	Table       string            `yaml:"table"` // exactly one of table and query
@@ -116,16 +114,69 @@ type Sync struct {
 	ObjectID   string `yaml:"object_id"`   // the column holding the object's id; required for both kinds
 	Remove     string `yaml:"remove"`      // relationships: a column whose true value removes the relationship; optional
 
+	// Events (SPEC §9): required for kind events, used by no other.
+	Event *Event `yaml:"event"`
+
 	Line int `yaml:"-"` // the line of the sync in the file, for messages
 }
 
-// NonAttributeColumns are the columns of s that are never attributes, whatever
-// exclude says (SPEC §8): object_id and remove. Mapping leaves them out of the
-// attributes it takes from every other selected column. The watermark columns are not
-// among them: like any other column they are attributes unless excluded.
+// Event says what makes a row of an events sync an event (SPEC §9): its name, fixed
+// (Name) or from a column (NameColumn), exactly one of them; and the columns of its id
+// and timestamp, which default to the watermark's key and column.
+type Event struct {
+	Name            string `yaml:"name"`
+	NameColumn      string `yaml:"name_column"`
+	IDColumn        string `yaml:"id_column"`
+	TimestampColumn string `yaml:"timestamp_column"`
+}
+
+// EventIDColumn is the column holding an events sync's event ids: event.id_column, or
+// the watermark key. "" for another kind, or when neither is set.
+func (s Sync) EventIDColumn() string {
+	switch {
+	case s.Kind != KindEvents || s.Event == nil:
+		return ""
+	case s.Event.IDColumn != "":
+		return s.Event.IDColumn
+	case s.Watermark != nil:
+		return s.Watermark.Key
+	}
+	return ""
+}
+
+// EventTimestampColumn is the column holding an events sync's timestamps:
+// event.timestamp_column, or the watermark column. "" for another kind, or when
+// neither is set.
+func (s Sync) EventTimestampColumn() string {
+	switch {
+	case s.Kind != KindEvents || s.Event == nil:
+		return ""
+	case s.Event.TimestampColumn != "":
+		return s.Event.TimestampColumn
+	case s.Watermark != nil:
+		return s.Watermark.Column
+	}
+	return ""
+}
+
+// EventNameColumn is the column holding an events sync's event names, "" when the
+// name is fixed (or for another kind).
+func (s Sync) EventNameColumn() string {
+	if s.Kind != KindEvents || s.Event == nil {
+		return ""
+	}
+	return s.Event.NameColumn
+}
+
+// NonAttributeColumns are the columns of s that are never attributes or event data,
+// whatever exclude says (SPEC §8): object_id, remove, and an event's name, id and
+// timestamp columns. Mapping leaves them out of the attributes (or data) it takes
+// from every other selected column. For people, objects and relationships the
+// watermark columns are not among them: like any other column they are attributes
+// unless excluded; an event's id and timestamp default to them, and are not data.
 func (s Sync) NonAttributeColumns() []string {
 	var cols []string
-	for _, c := range []string{s.ObjectID, s.Remove} {
+	for _, c := range []string{s.ObjectID, s.Remove, s.EventNameColumn(), s.EventIDColumn(), s.EventTimestampColumn()} {
 		if c != "" {
 			cols = append(cols, c)
 		}
@@ -134,8 +185,8 @@ func (s Sync) NonAttributeColumns() []string {
 }
 
 // AttributesFromColumns says whether a sync with no attributes: takes every other
-// selected column as an attribute under its own name: people and objects do; a
-// relationship then has no attributes (SPEC §8).
+// selected column as an attribute under its own name: people and objects do, and
+// events take them as their data; a relationship then has no attributes (SPEC §8).
 func (s Sync) AttributesFromColumns() bool {
 	return s.Attributes == nil && s.Kind != KindRelationships
 }

@@ -18,6 +18,7 @@ import (
 const (
 	src = `source: {type: postgres, dsn: "postgres://db/app"}`
 	tbl = `table: users`
+	wm  = `watermark: {column: created_at, key: order_id}`
 	ids = `identifiers: {id: user_id}`
 )
 
@@ -270,13 +271,11 @@ func TestValidate(t *testing.T) {
 		{"relationships by cio_id, no attributes", doc("", src, tbl, "kind: relationships", "object_type: account",
 			"object_id: account_id", "identifiers: {cio_id: cio}"), nil},
 		{"kind misspelt", doc("", src, tbl, ids, "kind: object", "object_type: account"),
-			[]string{`syncs[0].kind (line 6): must be people, objects or relationships; did you mean "objects"?`}},
+			[]string{`syncs[0].kind (line 6): must be people, objects, relationships or events; did you mean "objects"?`}},
 		{"kind unknown", doc("", src, tbl, ids, "kind: users"),
-			[]string{"syncs[0].kind (line 6): must be people, objects or relationships"}},
+			[]string{"syncs[0].kind (line 6): must be people, objects, relationships or events"}},
 		{"kind not a string", doc("", src, tbl, "kind: [objects]", "object_type: account", "object_id: account_id"),
 			[]string{"syncs[0].kind (line 5): must be a string"}},
-		{"kind events", doc("", src, tbl, ids, "kind: events"),
-			[]string{"syncs[0].kind (line 6): kind events is not supported yet"}},
 		{"objects without object_type and object_id", doc("", src, tbl, "kind: objects"),
 			[]string{
 				"syncs[0].object_type (line 2): required for kind objects",
@@ -335,6 +334,65 @@ func TestValidate(t *testing.T) {
 		{"relationships attribute from the remove column", doc("", src, tbl, "kind: relationships", "object_type: account",
 			"object_id: account_id", ids, "remove: removed", "attributes: {gone: removed}"),
 			[]string{"syncs[0].attributes.gone (line 10): is the remove column, which is never an attribute"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			check(t, tt.yaml, tt.want...)
+		})
+	}
+}
+
+// TestEventValidate is SPEC §9's fields of an events sync, each problem naming its field.
+func TestEventValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // nil: valid
+	}{
+		{"kind events without event", doc("", src, tbl, ids, "kind: events", wm),
+			[]string{"syncs[0].event (line 2): required for kind events: {name: NAME} or {name_column: COLUMN}"}},
+
+		{"events", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase}", "exclude: [user_id]"), nil},
+		{"events named by a column", doc("", src, tbl, ids, "kind: events", wm, "event: {name_column: event_name}"), nil},
+		{"events without a watermark", doc("", src, tbl, ids, "kind: events",
+			"event: {name: purchase, id_column: order_id, timestamp_column: created_at}"), nil},
+		{"events without a watermark or columns", doc("", src, tbl, ids, "kind: events", "event: {name: purchase}"),
+			[]string{
+				"syncs[0].event.id_column (line 7): required without a watermark (its default is watermark.key)",
+				"syncs[0].event.timestamp_column (line 7): required without a watermark (its default is watermark.column)",
+			}},
+		{"events with name and name_column", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase, name_column: kind}"),
+			[]string{"syncs[0].event.name_column (line 8): cannot be used together with event.name"}},
+		{"events with neither name", doc("", src, tbl, ids, "kind: events", wm, "event: {id_column: order_id}"),
+			[]string{"syncs[0].event (line 8): needs name (every row's event name) or name_column (the column holding it)"}},
+		{"events name blank", doc("", src, tbl, ids, "kind: events", wm, `event: {name: "  "}`),
+			[]string{"syncs[0].event.name (line 8): must not be blank"}},
+		{"events name 100 bytes", doc("", src, tbl, ids, "kind: events", wm, "event: {name: "+strings.Repeat("é", 50)+"}"), nil},
+		{"events name 101 bytes", doc("", src, tbl, ids, "kind: events", wm, "event: {name: a"+strings.Repeat("é", 50)+"}"),
+			[]string{"syncs[0].event.name (line 8): is longer than 100 bytes"}},
+		{"events name with a newline", doc("", src, tbl, ids, "kind: events", wm, `event: {name: "a\nb"}`),
+			[]string{"syncs[0].event.name (line 8): must not hold control characters"}},
+		{"events without identifiers", doc("", src, tbl, "kind: events", wm, "event: {name: purchase}"),
+			[]string{"syncs[0].identifiers (line 2): map at least one of id, email, cio_id to a column"}},
+		{"events timestamp is the id column", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase, timestamp_column: order_id}"),
+			[]string{"syncs[0].event.timestamp_column (line 8): cannot be the event's id column"}},
+		{"events name column is the timestamp column", doc("", src, tbl, ids, "kind: events", wm, "event: {name_column: created_at}"),
+			[]string{"syncs[0].event.name_column (line 8): cannot be the event's timestamp column"}},
+		{"events nulls unset", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase}", "nulls: unset"),
+			[]string{"syncs[0].nulls (line 9): not used by kind events: an event is stored once and never updated, so a NULL is left out of its data"}},
+		{"events data from the id column", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase}",
+			"attributes: {total: total, order: order_id, at: created_at}"),
+			[]string{
+				"syncs[0].attributes.at (line 9): is the event's timestamp column, which is never event data",
+				"syncs[0].attributes.order (line 9): is the event's id column, which is never event data",
+			}},
+		{"events data from the name column", doc("", src, tbl, ids, "kind: events", wm, "event: {name_column: kind}",
+			"attributes: {kind: kind}"),
+			[]string{"syncs[0].attributes.kind (line 9): is the event's name column, which is never event data"}},
+		{"events with object fields", doc("", src, tbl, ids, "kind: events", wm, "event: {name: purchase}", "object_id: account_id"),
+			[]string{"syncs[0].object_id (line 9): only used by kinds objects and relationships"}},
+		{"people with event", doc("", src, tbl, ids, "event: {name: purchase}"),
+			[]string{"syncs[0].event (line 6): only used by kind events"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -756,10 +814,14 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Syncs) != 4 {
+	if len(cfg.Syncs) != 5 {
 		t.Fatalf("%d syncs", len(cfg.Syncs))
 	}
-	users, orders, accounts, members := cfg.Syncs[0], cfg.Syncs[1], cfg.Syncs[2], cfg.Syncs[3]
+	users, orders, accounts, members, purchases := cfg.Syncs[0], cfg.Syncs[1], cfg.Syncs[2], cfg.Syncs[3], cfg.Syncs[4]
+	if purchases.Kind != KindEvents || purchases.Event == nil || purchases.Event.Name == "" ||
+		purchases.EventIDColumn() != "order_id" || purchases.EventTimestampColumn() != "created_at" {
+		t.Errorf("fifth sync is not an events sync with a fixed name and its id and timestamp columns: %+v", purchases)
+	}
 	if users.Kind != KindPeople || orders.Kind != KindPeople {
 		t.Errorf("the first two syncs are not people syncs: %q, %q", users.Kind, orders.Kind)
 	}
@@ -997,6 +1059,11 @@ func TestKindAccessors(t *testing.T) {
 		{"people with attributes", Sync{Kind: KindPeople, Attributes: map[string]string{"plan": "plan"}}, nil, false, []string{"id", "email", "cio_id"}},
 		{"objects", Sync{Kind: KindObjects, ObjectType: "account", ObjectID: "account_id"}, []string{"account_id"}, true, []string{"id", "object_id"}},
 		{"relationships", rel, []string{"account_id", "removed"}, false, []string{"id", "email", "cio_id"}},
+		{"events", Sync{Kind: KindEvents, Watermark: &Watermark{Column: "created_at", Key: "order_id"}, Event: &Event{NameColumn: "kind"}},
+			[]string{"kind", "order_id", "created_at"}, true, []string{"id", "email", "cio_id"}},
+		{"events with columns", Sync{Kind: KindEvents, Watermark: &Watermark{Column: "updated_at", Key: "row_id"},
+			Event: &Event{Name: "login", IDColumn: "login_id", TimestampColumn: "at"}},
+			[]string{"login_id", "at"}, true, []string{"id", "email", "cio_id"}},
 	}
 	for _, tt := range tests {
 		if got := tt.s.NonAttributeColumns(); !slices.Equal(got, tt.never) {

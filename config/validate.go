@@ -11,6 +11,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/dbsync/dbsync/events"
 	"github.com/dbsync/dbsync/internal/suggest"
 )
 
@@ -199,12 +200,9 @@ func (c *Config) validateSync(v *validator, i int, firstName map[string]int) {
 	// is built: for a misspelt one, "required for kind people" would mislead.
 	kindKnown := v.readable(p + ".kind")
 	switch s.Kind {
-	case "", KindPeople, KindObjects, KindRelationships:
-	case KindEvents:
-		v.add(p+".kind", "kind events is not supported yet")
-		kindKnown = false
+	case "", KindPeople, KindObjects, KindRelationships, KindEvents:
 	default:
-		msg := "must be people, objects or relationships"
+		msg := "must be people, objects, relationships or events"
 		if near := suggest.Nearest(string(s.Kind), kindNames); near != "" {
 			msg += fmt.Sprintf("; did you mean %q?", near)
 		}
@@ -317,6 +315,12 @@ func (c *Config) validateSync(v *validator, i int, firstName map[string]int) {
 			v.add(ap, "is the object_id column, which is never an attribute")
 		case col == s.Remove:
 			v.add(ap, "is the remove column, which is never an attribute")
+		case col == s.EventNameColumn():
+			v.add(ap, "is the event's name column, which is never event data")
+		case col == s.EventIDColumn():
+			v.add(ap, "is the event's id column, which is never event data")
+		case col == s.EventTimestampColumn():
+			v.add(ap, "is the event's timestamp column, which is never event data")
 		}
 	}
 
@@ -332,7 +336,7 @@ func (c *Config) validateSync(v *validator, i int, firstName map[string]int) {
 }
 
 // kindNames are the kinds a sync may have, for did-you-mean.
-var kindNames = []string{string(KindPeople), string(KindObjects), string(KindRelationships)}
+var kindNames = []string{string(KindPeople), string(KindObjects), string(KindRelationships), string(KindEvents)}
 
 // validateKindFields checks the fields of SPEC §8 against a sync's (known) kind:
 // object_type and object_id for objects and relationships only, remove for
@@ -370,6 +374,61 @@ func validateKindFields(v *validator, p string, s Sync) {
 	}
 	if s.Kind == KindRelationships && s.Attributes == nil && len(s.Exclude) > 0 {
 		v.add(p+".exclude", "not used: a relationship has no attributes unless attributes: maps them")
+	}
+	validateEvent(v, p, s)
+}
+
+// validateEvent checks event: (SPEC §9) against a sync's known kind: required for
+// kind events, with exactly one of name and name_column, and an id and a timestamp
+// column, given or taken from the watermark.
+func validateEvent(v *validator, p string, s Sync) {
+	e := s.Event
+	if s.Kind != KindEvents {
+		if e != nil {
+			v.add(p+".event", "only used by kind events")
+		}
+		return
+	}
+	if e == nil {
+		if v.readable(p + ".event") {
+			v.add(p+".event", "required for kind events: {name: NAME} or {name_column: COLUMN}")
+		}
+		return
+	}
+	ep := p + ".event"
+	switch n := e.Name; {
+	case n == "" && e.NameColumn == "":
+		if v.readable(ep+".name") && v.readable(ep+".name_column") {
+			v.add(ep, "needs name (every row's event name) or name_column (the column holding it)")
+		}
+	case n != "" && e.NameColumn != "":
+		v.add(ep+".name_column", "cannot be used together with event.name")
+	case n == "":
+	case strings.TrimSpace(n) == "":
+		v.add(ep+".name", "must not be blank")
+	case len(n) > events.MaxNameBytes:
+		v.add(ep+".name", fmt.Sprintf("is longer than %d bytes", events.MaxNameBytes))
+	case !utf8.ValidString(n) || strings.ContainsFunc(n, unicode.IsControl):
+		v.add(ep+".name", "must not hold control characters")
+	}
+	if s.Watermark == nil && v.readable(p+".watermark") {
+		if e.IDColumn == "" {
+			v.add(ep+".id_column", "required without a watermark (its default is watermark.key)")
+		}
+		if e.TimestampColumn == "" {
+			v.add(ep+".timestamp_column", "required without a watermark (its default is watermark.column)")
+		}
+	}
+	switch id, ts, name := s.EventIDColumn(), s.EventTimestampColumn(), e.NameColumn; {
+	case id != "" && id == ts:
+		v.add(ep+".timestamp_column", "cannot be the event's id column")
+	case name != "" && name == id:
+		v.add(ep+".name_column", "cannot be the event's id column")
+	case name != "" && name == ts:
+		v.add(ep+".name_column", "cannot be the event's timestamp column")
+	}
+	if s.Nulls == NullsUnset {
+		v.add(p+".nulls", "not used by kind events: an event is stored once and never updated, so a NULL is left out of its data")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/dbsync/dbsync/config"
+	"github.com/dbsync/dbsync/events"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/objects"
 	"github.com/dbsync/dbsync/record"
@@ -13,7 +14,7 @@ import (
 )
 
 // Kind plans and writes one kind of row: people (people.go), and after them objects
-// and relationships (SPEC §8). The engine reads, maps and commits; the kind decides
+// and relationships (SPEC §8) and events (§9). The engine reads, maps and commits; the kind decides
 // what each row does. It is all the engine knows of a kind.
 type Kind interface {
 	// Apply plans a batch and writes it in tx, filling in each record's outcome and
@@ -35,6 +36,8 @@ func (e *Engine) kind(s config.Sync, opt Options) Kind {
 	switch s.Kind {
 	case config.KindObjects:
 		return &objectsKind{planner: &objects.ObjectPlanner{Type: s.ObjectType, Now: e.Now}, sync: s.Name, now: e.now}
+	case config.KindEvents:
+		return &eventsKind{planner: &events.Planner{People: &identity.Planner{Settings: e.Settings, Now: e.Now}}, sync: s.Name, now: e.now}
 	case config.KindRelationships:
 		return &relationships{
 			planner: &objects.RelationshipPlanner{People: &identity.Planner{Settings: e.Settings, Now: e.Now}, ObjectType: s.ObjectType},

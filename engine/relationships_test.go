@@ -80,9 +80,9 @@ func relCounts(r *engine.Result) string {
 		r.RowsRead, r.Created, r.Updated, r.Unchanged, r.Rejected, r.Skipped, r.FailedChanges)
 }
 
-// storeText is everything the store holds of people, objects and relationships, as
-// text: people, the change log, relationships (tombstones too), objects, the object
-// log, and the rejected rows (first seen). Generated cio_ids are named by the order
+// storeText is everything the store holds of people, objects, relationships and
+// events, as text: people, the change log, relationships (tombstones too), objects,
+// the object log, events, and the rejected rows (first seen). Generated cio_ids are named by the order
 // their person first appears in the change log (P1, P2, ...): they are random, the
 // rest must be byte-equal between stores given the same rows.
 func storeText(t *testing.T, b *bundle) []string {
@@ -138,7 +138,8 @@ func storeText(t *testing.T, b *bundle) []string {
 	out := slices.Concat(prefixed("person ", people), prefixed("log ", log),
 		query("relationship", `SELECT internal_id, object_type, object_id, attributes, created_at, updated_at, removed FROM relationships`, 7),
 		query("object", `SELECT object_type, object_id, attributes, created_at, updated_at, deleted FROM objects`, 6),
-		query("object_log", `SELECT at, sync, row_key, object_type, object_id, kind, attribute, from_value, to_value, reason FROM object_log`, 10))
+		query("object_log", `SELECT at, sync, row_key, object_type, object_id, kind, attribute, from_value, to_value, reason FROM object_log`, 10),
+		query("event", `SELECT sync, 'id ' || event_id, internal_id, name, timestamp, data FROM events`, 6))
 	b.st.EachRejected(ctx, "", 0, func(r store.Rejection) error {
 		out = append(out, fmt.Sprintf("rejected %d|%s|%s|%v|%s|%s", r.Time, r.Sync, r.Key, r.Skipped, r.Reason, r.Detail))
 		return nil

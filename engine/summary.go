@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/state"
 )
 
@@ -29,9 +30,14 @@ func (r *Result) WriteSummary(w io.Writer) {
 		rate = float64(r.RowsRead) / d.Seconds()
 	}
 	fmt.Fprintf(w, "  rows read:       %d\n", r.RowsRead)
-	// The counts are of what the kind makes: people, objects, relationships.
-	fmt.Fprintf(w, "  %s%d\n", label(r.Kind.String()+" created:"), r.Created)
-	fmt.Fprintf(w, "  %s%d\n", label(r.Kind.String()+" updated:"), r.Updated)
+	// The counts are of what the kind makes: people, objects, relationships, events.
+	if r.Kind == config.KindEvents {
+		// An event is stored once and never updated; a re-read one is unchanged.
+		fmt.Fprintf(w, "  %s%d\n", label("events stored:"), r.Created)
+	} else {
+		fmt.Fprintf(w, "  %s%d\n", label(r.Kind.String()+" created:"), r.Created)
+		fmt.Fprintf(w, "  %s%d\n", label(r.Kind.String()+" updated:"), r.Updated)
+	}
 	fmt.Fprintf(w, "  unchanged:       %d\n", r.Unchanged)
 	fmt.Fprintf(w, "  rows rejected:   %d%s\n", r.Rejected+r.Skipped, byReason(r.RejectedBy))
 	fmt.Fprintf(w, "  failed changes:  %d%s\n", r.FailedChanges, byReason(r.FailedBy))

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/dbsync/dbsync/events"
 	"github.com/dbsync/dbsync/export"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
@@ -55,8 +56,8 @@ func TestExportCrashAtEachStep(t *testing.T) {
 				run(t, st, dir, false, "parquet", "csv")
 
 				change(10, 20, `"pro"`)
-				// An object and a relationship written before the crashed export are in
-				// exactly one export of the chain: the redone one, or the recorded one.
+				// An object, a relationship and an event written before the crashed export
+				// are in exactly one export of the chain: the redone one, or the recorded one.
 				acct := objects.Object{Type: "account", ID: "A", Attributes: map[string]json.RawMessage{"plan": json.RawMessage(`"pro"`)}, CreatedAt: 1, UpdatedAt: 1}
 				u1, err := st.FindPerson(ctx, settings, "u1")
 				if err != nil {
@@ -69,7 +70,10 @@ func TestExportCrashAtEachStep(t *testing.T) {
 						return err
 					}
 					rel := objects.Relationship{CioID: u1.CioID, ObjectType: "account", ObjectID: "A", CreatedAt: 1, UpdatedAt: 1}
-					return tx.WriteRelationships(ctx, []objects.RelationshipWrite{{Relationship: &rel, Insert: true}})
+					if err := tx.WriteRelationships(ctx, []objects.RelationshipWrite{{Relationship: &rel, Insert: true}}); err != nil {
+						return err
+					}
+					return tx.WriteEvents(ctx, []events.Event{event("orders", "before", u1.CioID, "purchase", 1, `{}`)})
 				})
 				if err != nil {
 					t.Fatal(err)
@@ -89,6 +93,7 @@ func TestExportCrashAtEachStep(t *testing.T) {
 					t.Fatalf("after a crash after %s, manifest 2 is there: %v", step, published)
 				}
 				change(15, 25, `"team"`) // changes while nothing runs
+				writeEvents(t, st, event("orders", "after", u1.CioID, "purchase", 2, `{}`))
 
 				res := run(t, st, dir, false, "parquet", "csv")
 				if step == "publish" {
@@ -106,12 +111,12 @@ func TestExportCrashAtEachStep(t *testing.T) {
 
 				ms := manifests(t, dir)
 				checkChain(t, ms)
-				var objs, objAttrs, rels int64
+				var objs, objAttrs, rels, evs int64
 				for _, m := range ms {
-					objs, objAttrs, rels = objs+m.Objects, objAttrs+m.ObjectAttributes, rels+m.Relationships
+					objs, objAttrs, rels, evs = objs+m.Objects, objAttrs+m.ObjectAttributes, rels+m.Relationships, evs+m.Events
 				}
-				if objs != 1 || objAttrs != 1 || rels != 1 {
-					t.Fatalf("the exports hold %d objects, %d object attributes, %d relationships, want each once", objs, objAttrs, rels)
+				if objs != 1 || objAttrs != 1 || rels != 1 || evs != 2 {
+					t.Fatalf("the exports hold %d objects, %d object attributes, %d relationships, %d events; want each once", objs, objAttrs, rels, evs)
 				}
 				var dumps []dump
 				for _, m := range ms {

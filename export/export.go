@@ -1,10 +1,10 @@
 // Package export writes the warehouse export (SPEC §6): for each export a file of each
-// kind (people, attributes, objects, object_attributes, relationships), in Parquet,
+// kind (people, attributes, objects, object_attributes, relationships, events), in Parquet,
 // CSV or NDJSON, holding what changed since the previous export (or everything), and
 // then a manifest. Files are written under temporary names and renamed into place, the
 // manifest last, so a loader that reads manifests never sees a partial export. The
-// store keeps the export cursor; see store/export.go and store/export_objects.go for
-// how it is claimed, read and moved.
+// store keeps the export cursor; see store/export.go, store/export_objects.go and
+// store/export_events.go for how it is claimed, read and moved.
 package export
 
 import (
@@ -20,6 +20,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/dbsync/dbsync/events"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/objects"
 	"github.com/dbsync/dbsync/state"
@@ -134,8 +135,8 @@ type exporter struct {
 // Export N, step by step, and what a crash after each step leaves:
 //
 //	recover   an unfinished export with its manifest in place is recorded done from it
-//	claim     export N is recorded running; its people, objects and
-//	          relationships are claimed                             -> redone as N
+//	claim     export N is recorded running; its people, objects,
+//	          relationships and events are claimed                            -> redone as N
 //	write     files written and flushed under temporary names       -> redone as N
 //	rename    files renamed into place, no manifest names them      -> redone as N
 //	publish   manifest renamed into place                           -> recorded from the manifest
@@ -173,7 +174,7 @@ func (x *exporter) run(ctx context.Context) (*Result, error) {
 	m := res.Manifest
 	log.WithFields(logrus.Fields{
 		"people": m.People, "attributes": m.Attributes, "objects": m.Objects,
-		"object_attributes": m.ObjectAttributes, "relationships": m.Relationships, "full": ex.Full,
+		"object_attributes": m.ObjectAttributes, "relationships": m.Relationships, "events": m.Events, "full": ex.Full,
 		"manifest": ex.Manifest, "seconds": x.now().Sub(start).Seconds(),
 	}).Info("export done")
 	return res, nil
@@ -234,8 +235,8 @@ func (x *exporter) recover(ctx context.Context) (int64, error) {
 	return ex.Seq, nil
 }
 
-// write streams the export's people, attributes, objects, object attributes and
-// relationships into files, renames them into place and writes the manifest last.
+// write streams the export's people, attributes, objects, object attributes,
+// relationships and events into files, renames them into place and writes the manifest last.
 func (x *exporter) write(ctx context.Context, ex *store.Export) (*Manifest, error) {
 	var tables []closer
 	// The temporary files, if they were not renamed.
@@ -261,6 +262,10 @@ func (x *exporter) write(ctx context.Context, ex *store.Export) (*Manifest, erro
 		return nil, err
 	}
 	rels, err := addTable[RelationshipRow](ctx, x, &tables, "relationships", ex.Seq, relationshipHeader)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := addTable[EventRow](ctx, x, &tables, "events", ex.Seq, eventHeader)
 	if err != nil {
 		return nil, err
 	}
@@ -306,6 +311,10 @@ func (x *exporter) write(ctx context.Context, ex *store.Export) (*Manifest, erro
 	if err != nil {
 		return nil, err
 	}
+	err = x.st.ReadEventsExport(ctx, ex, func(e *events.Event) error { return evs.write(eventRow(e)) })
+	if err != nil {
+		return nil, err
+	}
 	for _, t := range tables {
 		if err := t.close(); err != nil {
 			return nil, err
@@ -343,6 +352,7 @@ func (x *exporter) write(ctx context.Context, ex *store.Export) (*Manifest, erro
 		Objects:          objs.rows,
 		ObjectAttributes: objAttrs.rows,
 		Relationships:    rels.rows,
+		Events:           evs.rows,
 	}
 	for _, t := range tables {
 		m.Files = append(m.Files, t.manifestFiles()...)

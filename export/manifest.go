@@ -22,6 +22,7 @@ type Manifest struct {
 	Objects          int64    `json:"objects"`           // rows of the objects file
 	ObjectAttributes int64    `json:"object_attributes"` // rows of the object_attributes file
 	Relationships    int64    `json:"relationships"`     // rows of the relationships file
+	Events           int64    `json:"events"`            // rows of the events file
 	Files            []File   `json:"files"`
 }
 
@@ -37,7 +38,7 @@ type LogRange struct {
 
 // File is one file of an export, in the manifest's directory.
 type File struct {
-	Table  string `json:"table"` // people, attributes, objects, object_attributes or relationships
+	Table  string `json:"table"` // people, attributes, objects, object_attributes, relationships or events
 	Format string `json:"format"`
 	Name   string `json:"name"`
 	Rows   int64  `json:"rows"`

@@ -21,11 +21,12 @@ import (
 	"github.com/dbsync/dbsync/store"
 )
 
-// The columns of each file of objects and relationships, in order (SPEC §6).
+// The columns of each file of objects, relationships and events, in order (SPEC §6).
 var objectTables = map[string][]string{
 	"objects":           {"object_type", "object_id", "deleted", "created_at", "updated_at"},
 	"object_attributes": {"object_type", "object_id", "attribute_name", "attribute_value", "updated_at"},
 	"relationships":     {"internal_customer_id", "object_type", "object_id", "attributes", "deleted", "created_at", "updated_at"},
+	"events":            {"internal_customer_id", "event_id", "sync", "name", "timestamp", "data"},
 }
 
 // objectsBundle is a store with two people, u1 and u2, and writers of objects and
@@ -298,7 +299,7 @@ func TestExportObjectsAndRelationships(t *testing.T) {
 				names = append(names, f.Name)
 			}
 			wantNames := []string{}
-			for _, table := range []string{"people", "attributes", "objects", "object_attributes", "relationships"} {
+			for _, table := range []string{"people", "attributes", "objects", "object_attributes", "relationships", "events"} {
 				for _, format := range formats {
 					wantNames = append(wantNames, fmt.Sprintf("%s-00000001.%s", table, format))
 				}
@@ -352,8 +353,8 @@ func TestExportObjectsAndRelationships(t *testing.T) {
 			// Nothing changed: every file is still written, with no rows (CSV: the header).
 			third := run(t, b.st, dir, false, formats...).Manifest
 			check(third, map[string][]string{"objects": nil, "object_attributes": nil, "relationships": nil})
-			if len(third.Files) != 15 {
-				t.Errorf("the export with nothing changed lists %d files, want 15", len(third.Files))
+			if len(third.Files) != 18 {
+				t.Errorf("the export with nothing changed lists %d files, want 18", len(third.Files))
 			}
 
 			full := run(t, b.st, dir, true, formats...).Manifest

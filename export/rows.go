@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dbsync/dbsync/events"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/objects"
 	"github.com/dbsync/dbsync/store"
@@ -186,4 +187,26 @@ func (r ObjectAttributeRow) record(f []string) []string {
 func (r RelationshipRow) record(f []string) []string {
 	return append(f[:0], r.InternalCustomerID, r.ObjectType, r.ObjectID, deref(r.Attributes),
 		strconv.FormatBool(r.Deleted), strconv.FormatInt(r.CreatedAt, 10), strconv.FormatInt(r.UpdatedAt, 10))
+}
+
+// EventRow is one row of an events file (SPEC §6): keyed by sync and event_id, the
+// person it happened to, its name, its time (Unix seconds) and its data as one JSON
+// object in text. An event a merge moved comes again under the survivor.
+type EventRow struct {
+	InternalCustomerID string `parquet:"internal_customer_id" json:"internal_customer_id"`
+	EventID            string `parquet:"event_id" json:"event_id"`
+	Sync               string `parquet:"sync" json:"sync"`
+	Name               string `parquet:"name" json:"name"`
+	Timestamp          int64  `parquet:"timestamp" json:"timestamp"`
+	Data               string `parquet:"data" json:"data"`
+}
+
+var eventHeader = []string{"internal_customer_id", "event_id", "sync", "name", "timestamp", "data"}
+
+func eventRow(e *events.Event) EventRow {
+	return EventRow{InternalCustomerID: e.CioID, EventID: e.ID, Sync: e.Sync, Name: e.Name, Timestamp: e.Timestamp, Data: string(e.Data)}
+}
+
+func (r EventRow) record(f []string) []string {
+	return append(f[:0], r.InternalCustomerID, r.EventID, r.Sync, r.Name, strconv.FormatInt(r.Timestamp, 10), r.Data)
 }

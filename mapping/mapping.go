@@ -33,8 +33,11 @@ const ReasonInvalidValue = "invalid_value"
 
 // Mapper maps the rows of one stream, whose columns it resolved once.
 type Mapper struct {
-	key, id, email, cio int // column indexes; -1 when not mapped
-	object, remove      int // objects and relationships (SPEC §8): the object_id and remove columns; -1 when not mapped
+	key, id, email, cio int    // column indexes; -1 when not mapped
+	object, remove      int    // objects and relationships (SPEC §8): the object_id and remove columns; -1 when not mapped
+	events              bool   // an events sync (SPEC §9): the attributes are the event's data
+	eventName           string // the fixed event name, when there is no name column
+	name, eventID, ts   int    // events: the name, id and timestamp columns; -1 when not mapped
 	attrs               []attrColumn
 	unset               bool
 	columns             []value.Column
@@ -55,7 +58,8 @@ func New(s config.Sync, cols []value.Column) (*Mapper, error) {
 	for i, c := range cols {
 		names[i] = c.Name
 	}
-	m := &Mapper{key: -1, id: -1, email: -1, cio: -1, object: -1, remove: -1, unset: s.Nulls == config.NullsUnset, columns: cols, loc: time.UTC}
+	m := &Mapper{key: -1, id: -1, email: -1, cio: -1, object: -1, remove: -1, name: -1, eventID: -1, ts: -1,
+		unset: s.Nulls == config.NullsUnset, columns: cols, loc: time.UTC}
 	if loc := s.Spec().Timezone; loc != nil {
 		m.loc = loc
 	}
@@ -75,6 +79,12 @@ func New(s config.Sync, cols []value.Column) (*Mapper, error) {
 	m.cio = find("identifiers.cio_id", s.Identifiers.CioID)
 	m.object = find("object_id", s.ObjectID)
 	m.remove = find("remove", s.Remove)
+	if s.Kind == config.KindEvents && s.Event != nil {
+		m.events, m.unset, m.eventName = true, false, s.Event.Name
+		m.name = find("event.name_column", s.EventNameColumn())
+		m.eventID = find("event.id_column", s.EventIDColumn())
+		m.ts = find("event.timestamp_column", s.EventTimestampColumn())
+	}
 	if s.Watermark != nil {
 		// The row's key, for the store's records. The source's Read found the
 		// watermark columns by the same rule and hands each batch its cursors.
@@ -91,8 +101,9 @@ func New(s config.Sync, cols []value.Column) (*Mapper, error) {
 			problems = append(problems, fmt.Sprintf("exclude[%d]: %v", i, err))
 		}
 	}
-	// The object_id and remove columns are never attributes (SPEC §8).
-	for _, i := range []int{m.object, m.remove} {
+	// The object_id and remove columns are never attributes, nor an event's name, id
+	// and timestamp columns its data (SPEC §8).
+	for _, i := range []int{m.object, m.remove, m.name, m.eventID, m.ts} {
 		if i >= 0 {
 			excluded[i] = true
 		}
@@ -119,6 +130,15 @@ func New(s config.Sync, cols []value.Column) (*Mapper, error) {
 				continue
 			}
 			m.attrs = append(m.attrs, attrColumn{name: c.Name, col: i})
+		}
+	}
+	if m.events {
+		// The data are one JSON object, canonical: its keys sorted, each once.
+		sort.SliceStable(m.attrs, func(i, j int) bool { return m.attrs[i].name < m.attrs[j].name })
+		for i := 1; i < len(m.attrs); i++ {
+			if m.attrs[i].name == m.attrs[i-1].name {
+				problems = append(problems, fmt.Sprintf("column %q is selected twice: an event's data holds each name once; rename one with AS or exclude it", m.attrs[i].name))
+			}
 		}
 	}
 	if len(problems) > 0 {
@@ -165,12 +185,22 @@ func (m *Mapper) Map(values []any, rec *record.Record) {
 			bad, why = m.remove, err
 		}
 	}
+	if m.events && bad < 0 {
+		bad, why = m.mapEvent(values, rec)
+	}
 	if rec.Key == "" {
-		rec.Key = firstNonEmpty(rec.ID, rec.Email, rec.CioID, rec.ObjectID)
+		// Without a watermark, an event's row is known by its event id.
+		rec.Key = firstNonEmpty(rec.EventID, rec.ID, rec.Email, rec.CioID, rec.ObjectID)
 	}
 	rec.Key = validKey(rec.Key)
 	if bad >= 0 {
 		m.reject(rec, bad, why)
+		return
+	}
+	if m.events {
+		if col, err := m.mapData(values, rec); err != nil {
+			m.reject(rec, col, err)
+		}
 		return
 	}
 	rec.Attrs = make([]record.Attr, 0, len(m.attrs))
@@ -192,6 +222,95 @@ func (m *Mapper) Map(values []any, rec *record.Record) {
 		}
 		rec.Attrs = append(rec.Attrs, record.Attr{Name: a.name, Value: enc})
 	}
+}
+
+// mapEvent fills in an event's id, name and timestamp (SPEC §9). A NULL leaves the
+// field empty, for the planner to refuse; a value that is not what the field takes
+// returns its column and why.
+func (m *Mapper) mapEvent(values []any, rec *record.Record) (int, error) {
+	rec.EventName = m.eventName
+	text := func(i int) (string, error) {
+		if i < 0 {
+			return "", nil
+		}
+		s, err := identifierText(values[i])
+		if err == nil {
+			err = checkText(s)
+		}
+		return s, err
+	}
+	var err error
+	if rec.EventID, err = text(m.eventID); err != nil {
+		return m.eventID, err
+	}
+	if m.name >= 0 {
+		if rec.EventName, err = text(m.name); err != nil {
+			return m.name, err
+		}
+	}
+	if m.ts >= 0 {
+		if rec.Timestamp, rec.HasTimestamp, err = m.timestamp(values[m.ts]); err != nil {
+			return m.ts, err
+		}
+	}
+	return -1, nil
+}
+
+// timestamp reads an event's time as Unix seconds: a date or time (a zone-less one in
+// the sync's zone), or a whole number taken as Unix seconds already. NULL is none.
+func (m *Mapper) timestamp(v any) (int64, bool, error) {
+	switch v := v.(type) {
+	case nil:
+		return 0, false, nil
+	case int64:
+		return v, true, nil
+	case value.Decimal:
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			return 0, false, fmt.Errorf("%q is not a whole number of Unix seconds", string(v))
+		}
+		return n, true, nil
+	case civil.DateTime:
+		return m.timestamp(v.In(m.loc))
+	case time.Time:
+		if v.Before(minTime) || !v.Before(maxTime) {
+			return 0, false, fmt.Errorf("%s is outside the dates the store holds (years 1 to 9999)", v.UTC().Format(time.RFC3339))
+		}
+		return v.Unix(), true, nil
+	case value.Invalid:
+		return 0, false, fmt.Errorf("%s", v.Reason)
+	}
+	return 0, false, fmt.Errorf("a %s is not a timestamp: use a date or time column, or whole Unix seconds", typeName(v))
+}
+
+// mapData makes an event's data: one JSON object of the data columns, keys sorted (New
+// sorted them), values converted as attributes are (SPEC §2) and NULLs left out: an
+// event is never updated, so a NULL has nothing to unset. It returns the column of a
+// value that cannot be converted.
+func (m *Mapper) mapData(values []any, rec *record.Record) (int, error) {
+	b := make([]byte, 0, 16*len(m.attrs)+2)
+	b = append(b, '{')
+	for _, a := range m.attrs {
+		v := values[a.col]
+		if v == nil {
+			continue
+		}
+		if dt, ok := v.(civil.DateTime); ok {
+			v = dt.In(m.loc)
+		}
+		enc, err := Value(v)
+		if err != nil {
+			return a.col, err
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = jsontext.AppendString(b, a.name)
+		b = append(b, ':')
+		b = append(b, enc...)
+	}
+	rec.Data = append(b, '}')
+	return -1, nil
 }
 
 func (m *Mapper) reject(rec *record.Record, col int, err error) {

@@ -324,3 +324,104 @@ func attrNames(attrs []record.Attr) string {
 	}
 	return strings.Join(names, ",")
 }
+
+// An events row (SPEC §9): the id, name and timestamp from their columns (by default
+// the watermark's), never in the data; the data one canonical JSON object of every
+// other column, values converted as §2 says, NULLs left out.
+func TestEventsRow(t *testing.T) {
+	s := config.Sync{Kind: config.KindEvents, Identifiers: config.Identifiers{ID: "user_id"},
+		Watermark: &config.Watermark{Column: "created_at", Key: "order_id"},
+		Event:     &config.Event{Name: "purchase"}, Exclude: []string{"secret"}}
+	m, err := New(s, cols("order_id", "user_id", "total", "created_at", "secret", "meta", "coupon", "at_local"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	var r record.Record
+	m.Map([]any{int64(42), "u1", value.Decimal("19.990"), at, "x", value.JSON(`{"b":1, "a":[true]}`), nil,
+		time.Date(2024, 5, 1, 12, 0, 0, 0, time.FixedZone("y", 7200))}, &r)
+	want := `{"at_local":1714557600,"meta":{"a":[true],"b":1},"total":19.990}`
+	if r.Refused() || r.ID != "u1" || r.EventID != "42" || r.EventName != "purchase" || !r.HasTimestamp ||
+		r.Timestamp != at.Unix() || string(r.Data) != want || len(r.Attrs) != 0 || r.Key != "42" {
+		t.Fatalf("record = %+v (data %s), want event 42 purchase at %d with data %s", r, r.Data, at.Unix(), want)
+	}
+
+	// The name from a column; the id and timestamp from their own; the watermark
+	// columns are data then.
+	s = config.Sync{Kind: config.KindEvents, Identifiers: config.Identifiers{Email: "email"},
+		Watermark: &config.Watermark{Column: "updated_at", Key: "row_id"},
+		Event:     &config.Event{NameColumn: "kind", IDColumn: "event_id", TimestampColumn: "ts"}}
+	m, err = New(s, cols("row_id", "updated_at", "email", "kind", "event_id", "ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name       string
+		kind, ts   any
+		id         any
+		wantName   string
+		wantTS     int64
+		hasTS      bool
+		wantReason string // "" accepted; else the column named
+	}{
+		{"unix seconds", "login", int64(1700000000), "e1", "login", 1700000000, true, ""},
+		{"decimal seconds", "login", value.Decimal("1700000000"), "e1", "login", 1700000000, true, ""},
+		{"NULL timestamp", "login", nil, "e1", "login", 0, false, ""},
+		{"NULL name and id", nil, int64(1), nil, "", 1, true, ""},
+		{"fractional seconds", "login", value.Decimal("1.5"), "e1", "", 0, false, "ts"},
+		{"float timestamp", "login", 1.5, "e1", "", 0, false, "ts"},
+		{"text timestamp", "login", "yesterday", "e1", "", 0, false, "ts"},
+		{"year 10000", "login", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), "e1", "", 0, false, "ts"},
+		{"name not UTF-8", "lo\xffgin", int64(1), "e1", "", 0, false, "kind"},
+		{"id with NUL", "login", int64(1), "e\x001", "", 0, false, "event_id"},
+		{"id a float", "login", int64(1), 1.5, "", 0, false, "event_id"},
+	} {
+		var r record.Record
+		m.Map([]any{int64(7), at, "a@x", c.kind, c.id, c.ts}, &r)
+		if c.wantReason != "" {
+			if r.Result != record.Rejected || r.Reason != ReasonInvalidValue || !strings.Contains(r.Detail, fmt.Sprintf("column %q", c.wantReason)) {
+				t.Errorf("%s: %+v, want rejected naming column %s", c.name, r, c.wantReason)
+			}
+			continue
+		}
+		wantData := fmt.Sprintf(`{"row_id":7,"updated_at":%d}`, at.Unix())
+		if r.Refused() || r.EventName != c.wantName || r.Timestamp != c.wantTS || r.HasTimestamp != c.hasTS || string(r.Data) != wantData {
+			t.Errorf("%s: %+v (data %s)", c.name, r, r.Data)
+		}
+	}
+
+	// Without a watermark, the row's key is its event id.
+	s.Watermark = nil
+	m2, err := New(s, cols("row_id", "updated_at", "email", "kind", "event_id", "ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = record.Record{}
+	m2.Map([]any{int64(7), at, "a@x", "login", "e9", int64(1)}, &r)
+	if r.Key != "e9" {
+		t.Errorf("key without a watermark = %q, want the event id e9", r.Key)
+	}
+
+	// A value that cannot be converted rejects the row naming its column.
+	r = record.Record{}
+	m.Map([]any{math.NaN(), at, "a@x", "login", "e1", int64(1)}, &r)
+	if r.Result != record.Rejected || r.Reason != ReasonInvalidValue || !strings.Contains(r.Detail, `column "row_id"`) {
+		t.Errorf("NaN in data: %+v", r)
+	}
+}
+
+func TestEventsNew(t *testing.T) {
+	s := config.Sync{Kind: config.KindEvents, Identifiers: config.Identifiers{ID: "user_id"},
+		Watermark: &config.Watermark{Column: "created_at", Key: "order_id"}, Event: &config.Event{Name: "purchase"}}
+	// Two columns of the same name would give the data one key twice.
+	if _, err := New(s, cols("order_id", "user_id", "created_at", "total", "total")); err == nil || !strings.Contains(err.Error(), `column "total" is selected twice`) {
+		t.Errorf("two data columns named total: %v", err)
+	}
+	s.Event = &config.Event{Name: "purchase", TimestampColumn: "paid_at"}
+	if _, err := New(s, cols("order_id", "user_id", "created_at")); err == nil || !strings.Contains(err.Error(), "event.timestamp_column") {
+		t.Errorf("missing timestamp column: %v", err)
+	}
+	if _, err := New(s, cols("order_id", "user_id", "paid_at", "email")); err == nil || !strings.Contains(err.Error(), `column "email"`) {
+		t.Errorf("an email column in the data: %v", err)
+	}
+}

@@ -19,6 +19,13 @@ type Record struct {
 	ObjectID string // objects and relationships (SPEC §8)
 	Remove   bool   // relationships: the row removes the relationship
 
+	// Events (SPEC §9). The event's data are in Data, not Attrs.
+	EventID      string          // the id column's value as text
+	EventName    string          // the fixed name or the name column's text
+	Timestamp    int64           // Unix seconds, when HasTimestamp
+	HasTimestamp bool            // false: the timestamp column was NULL
+	Data         json.RawMessage // a JSON object, canonical: keys sorted, NULLs left out
+
 	Outcome
 }
 

@@ -84,6 +84,7 @@ type overlay struct {
 	people        map[string]*overlayPerson // by cio_id
 	byID, byEmail map[string]string         // key -> cio_id
 	obj           *objectOverlay            // objects and relationships (dryrun_objects.go)
+	ev            *eventOverlay             // events (dryrun_events.go)
 }
 
 type overlayPerson struct {

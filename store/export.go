@@ -116,7 +116,7 @@ func (s *Store) UnfinishedExport(ctx context.Context) (*Export, error) {
 }
 
 // StartExport starts the unfinished export again, or else the next one, and claims
-// the pending people for it. manifest names where the export's manifest goes, or
+// the pending people, objects, relationships and events for it. manifest names where the export's manifest goes, or
 // refuses the number with an error.
 func (s *Store) StartExport(ctx context.Context, full bool, format string, manifest func(seq int64) (string, error)) (*Export, error) {
 	var ex Export
@@ -151,6 +151,9 @@ func (s *Store) StartExport(ctx context.Context, full bool, format string, manif
 		return nil, err
 	}
 	if err := s.claimObjectsAndRelationships(ctx, ex.Seq); err != nil {
+		return nil, err
+	}
+	if err := s.claimEvents(ctx, ex.Seq); err != nil {
 		return nil, err
 	}
 	return &ex, nil

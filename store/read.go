@@ -69,7 +69,7 @@ func (s *Store) EachChange(ctx context.Context, fn func(record.Change) error, ci
 
 // DeletePerson marks a person deleted and releases their identifiers, so a later row
 // with the same id or email creates a new person; the cio_id is never reused. Their
-// relationships are erased in the same transaction (SPEC §10).
+// relationships and events are erased in the same transaction (SPEC §10).
 func (s *Store) DeletePerson(ctx context.Context, cioID string) error {
 	err := s.InTx(ctx, func(tx *Tx) error {
 		res, err := tx.tx.ExecContext(ctx, s.d.rebind(
@@ -81,7 +81,10 @@ func (s *Store) DeletePerson(ctx context.Context, cioID string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		return tx.eraseRelationships(ctx, []string{cioID})
+		if err := tx.eraseRelationships(ctx, []string{cioID}); err != nil {
+			return err
+		}
+		return tx.eraseEvents(ctx, []string{cioID})
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("delete person %s: %w", cioID, err)

@@ -127,9 +127,10 @@ func lastRelationshipWrites(writes []objects.RelationshipWrite) []objects.Relati
 	return out
 }
 
-// followPeople keeps the relationships in step with the people a batch wrote, in the
-// batch's transaction: a person merged into another (SPEC §1 rule 4) hands their
-// relationships to the survivor (SPEC §8), and a deleted person's are erased (§10).
+// followPeople keeps the relationships and events in step with the people a batch
+// wrote, in the batch's transaction: a person merged into another (SPEC §1 rule 4)
+// hands their relationships and events to the survivor (SPEC §8), and a deleted
+// person's are erased (§10).
 func (t *Tx) followPeople(ctx context.Context, writes []identity.Write) error {
 	survivor := map[string]string{}
 	at := map[string]int64{}
@@ -148,10 +149,17 @@ func (t *Tx) followPeople(ctx context.Context, writes []identity.Write) error {
 	if err := t.eraseRelationships(ctx, deleted); err != nil {
 		return err
 	}
-	if len(merged) == 0 {
-		return nil
+	if len(merged) > 0 {
+		if err := t.moveRelationships(ctx, merged, survivor, at); err != nil {
+			return err
+		}
 	}
-	return t.moveRelationships(ctx, merged, survivor, at)
+	// Events after the moves, so the events handed to a person the batch also deletes
+	// are erased with theirs.
+	if err := t.moveEvents(ctx, merged, survivor); err != nil {
+		return err
+	}
+	return t.eraseEvents(ctx, deleted)
 }
 
 // moveRelationships moves the live relationships of each merged person to the one

@@ -162,6 +162,7 @@ func TestReadCommandsOnReadOnlyStore(t *testing.T) {
 		{[]string{"people", "get", "u7"}, `"id":"u7"`},
 		{[]string{"people", "log", "u7"}, `"kind":"profile_create"`},
 		{[]string{"people", "relationships", "u7"}, ``},
+		{[]string{"people", "events", "u7"}, ``},
 		{[]string{"rejected"}, ``},
 		{[]string{"runs"}, `"status":"ok"`},
 		{[]string{"state", "show"}, `"cursor":"2026-01-01T00:00:00Z / 30"`},

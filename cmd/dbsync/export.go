@@ -69,8 +69,8 @@ func exportCmd(ctx context.Context, e *env, args []string) error {
 	}
 	m := res.Manifest
 	if e.terminal {
-		fmt.Fprintf(e.stdout, "export %d: %d people, %d attribute rows, %d objects, %d object attribute rows, %d relationships: %s\n",
-			m.Export, m.People, m.Attributes, m.Objects, m.ObjectAttributes, m.Relationships, res.Path)
+		fmt.Fprintf(e.stdout, "export %d: %d people, %d attribute rows, %d objects, %d object attribute rows, %d relationships, %d events: %s\n",
+			m.Export, m.People, m.Attributes, m.Objects, m.ObjectAttributes, m.Relationships, m.Events, res.Path)
 		return nil
 	}
 	return writeJSON(e.stdout, struct {
@@ -81,7 +81,8 @@ func exportCmd(ctx context.Context, e *env, args []string) error {
 		Objects          int64  `json:"objects"`
 		ObjectAttributes int64  `json:"object_attributes"`
 		Relationships    int64  `json:"relationships"`
+		Events           int64  `json:"events"`
 		Manifest         string `json:"manifest"`
 		Recovered        int64  `json:"recovered,omitempty"`
-	}{m.Export, m.Full, m.People, m.Attributes, m.Objects, m.ObjectAttributes, m.Relationships, res.Path, res.Recovered})
+	}{m.Export, m.Full, m.People, m.Attributes, m.Objects, m.ObjectAttributes, m.Relationships, m.Events, res.Path, res.Recovered})
 }

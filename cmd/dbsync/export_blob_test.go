@@ -135,7 +135,7 @@ func sameAsDirectoryExport(t *testing.T, objects map[string][]byte, cfg, formats
 	if err := json.Unmarshal(objects["manifest-00000001.json"], &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Export != 1 || m.People != 3 || m.Objects != 1 || m.Relationships != 1 || len(m.Files) != 5*len(strings.Split(formats, ",")) {
+	if m.Export != 1 || m.People != 3 || m.Objects != 1 || m.Relationships != 1 || m.Events != 1 || len(m.Files) != 6*len(strings.Split(formats, ",")) {
 		t.Fatalf("manifest %+v", m)
 	}
 	for _, f := range m.Files {
@@ -183,6 +183,8 @@ func sameParquet(t *testing.T, f export.File, a, b []byte) bool {
 		return sameRows[export.ObjectAttributeRow](a, b, f.Rows)
 	case "relationships":
 		return sameRows[export.RelationshipRow](a, b, f.Rows)
+	case "events":
+		return sameRows[export.EventRow](a, b, f.Rows)
 	}
 	t.Fatalf("%s: a table the test does not know", f.Name)
 	return false
@@ -225,8 +227,8 @@ func TestExportToS3(t *testing.T) {
 	s3.mu.Lock()
 	done := slices.Clone(s3.done)
 	s3.mu.Unlock()
-	if len(done) != 16 || done[len(done)-1] != "warehouse/daily/manifest-00000001.json" {
-		t.Errorf("uploads completed in order %v: want 15 files, then the manifest", done)
+	if len(done) != 19 || done[len(done)-1] != "warehouse/daily/manifest-00000001.json" {
+		t.Errorf("uploads completed in order %v: want 18 files, then the manifest", done)
 	}
 	sameAsDirectoryExport(t, readBucket(t, "s3://exports"+s3.query(), "warehouse/daily/"), twin, "parquet,csv,ndjson")
 }
@@ -310,9 +312,9 @@ func TestFailedUploadIsRedone(t *testing.T) {
 	noSecrets(t, stdout, stderr)
 
 	out := "s3://exports/p" + s3.query()
-	// Failing early (attributes) or on the last data file (relationships, after the
-	// people and the objects are up).
-	for _, fail := range []string{"attributes-00000001", "relationships-00000001"} {
+	// Failing early (attributes) or on the last data file (events, after the people,
+	// the objects and the relationships are up).
+	for _, fail := range []string{"attributes-00000001", "events-00000001"} {
 		s3.mu.Lock()
 		s3.failKeys = fail
 		s3.mu.Unlock()
@@ -336,7 +338,7 @@ func TestFailedUploadIsRedone(t *testing.T) {
 	objs := readBucket(t, "s3://exports"+s3.query(), "p/")
 	var m export.Manifest
 	if err := json.Unmarshal(objs[fmt.Sprintf("manifest-%08d.json", 1)], &m); err != nil || m.People != 3 || m.Attributes != 6 ||
-		m.Objects != 1 || m.ObjectAttributes != 2 || m.Relationships != 1 {
+		m.Objects != 1 || m.ObjectAttributes != 2 || m.Relationships != 1 || m.Events != 1 {
 		t.Fatalf("manifest %+v (%v); objects %d", m, err, len(objs))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbsync/dbsync/events"
 	"github.com/dbsync/dbsync/export"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
@@ -47,22 +48,22 @@ func TestExportCommand(t *testing.T) {
 	fillObjects(t, storePath)
 	code, out, errOut := dbsync(t, "export", "-c", cfg, "--out", dir, "--format", "csv,ndjson")
 	var got struct {
-		Export, People, Attributes, Objects, Relationships int64
-		ObjectAttributes                                   int64 `json:"object_attributes"`
-		Manifest                                           string
+		Export, People, Attributes, Objects, Relationships, Events int64
+		ObjectAttributes                                           int64 `json:"object_attributes"`
+		Manifest                                                   string
 	}
 	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil {
 		t.Fatalf("export: exit %d, %q, %s", code, out, errOut)
 	}
 	if got.Export != 1 || got.People != 3 || got.Attributes != 6 || got.Objects != 1 || got.ObjectAttributes != 2 ||
-		got.Relationships != 1 || got.Manifest != filepath.Join(dir, "manifest-00000001.json") {
+		got.Relationships != 1 || got.Events != 1 || got.Manifest != filepath.Join(dir, "manifest-00000001.json") {
 		t.Fatalf("export printed %+v", got)
 	}
 	names, _ := filepath.Glob(filepath.Join(dir, "*"))
 	for i := range names {
 		names[i] = filepath.Base(names[i])
 	}
-	want := []string{"attributes-00000001.csv", "attributes-00000001.ndjson", "manifest-00000001.json",
+	want := []string{"attributes-00000001.csv", "attributes-00000001.ndjson", "events-00000001.csv", "events-00000001.ndjson", "manifest-00000001.json",
 		"object_attributes-00000001.csv", "object_attributes-00000001.ndjson", "objects-00000001.csv", "objects-00000001.ndjson",
 		"people-00000001.csv", "people-00000001.ndjson", "relationships-00000001.csv", "relationships-00000001.ndjson"}
 	if !slices.Equal(names, want) {
@@ -73,8 +74,9 @@ func TestExportCommand(t *testing.T) {
 	}
 }
 
-// fillObjects writes an object, account A with two attributes, and a relationship of
-// u0 (fillPeople's) with it, straight through the store as a sync would leave them.
+// fillObjects writes an object, account A with two attributes, a relationship of u0
+// (fillPeople's) with it and an event of u0's, straight through the store as syncs
+// would leave them.
 func fillObjects(t testing.TB, path string) {
 	t.Helper()
 	ctx := context.Background()
@@ -100,7 +102,11 @@ func fillObjects(t testing.TB, path string) {
 		if err := tx.WriteObjects(ctx, []objects.Write{{Object: &acct, Insert: true}}, log); err != nil {
 			return err
 		}
-		return tx.WriteRelationships(ctx, []objects.RelationshipWrite{{Relationship: &rel, Insert: true}})
+		if err := tx.WriteRelationships(ctx, []objects.RelationshipWrite{{Relationship: &rel, Insert: true}}); err != nil {
+			return err
+		}
+		return tx.WriteEvents(ctx, []events.Event{{Sync: "orders", ID: "o-1", CioID: u0.CioID, Name: "purchase", Timestamp: 2,
+			Data: json.RawMessage(`{"note":"a, \"b\"","total":"12.50"}`)}})
 	})
 	if err != nil {
 		t.Fatal(err)

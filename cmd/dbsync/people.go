@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/identity"
@@ -12,15 +13,30 @@ import (
 	"github.com/dbsync/dbsync/store"
 )
 
-// peopleCmd: dbsync people get|log|relationships -c FILE IDENTIFIER
+// peopleCmd: dbsync people get|log|relationships|events -c FILE IDENTIFIER
 func peopleCmd(ctx context.Context, e *env, args []string) error {
-	sub, err := e.subcommand("people", []string{"get", "log", "relationships"}, args)
+	sub, err := e.subcommand("people", []string{"get", "log", "relationships", "events"}, args)
 	if err != nil {
 		return err
 	}
-	fs, path := e.flags("people "+sub, "-c FILE IDENTIFIER")
+	usage := "-c FILE IDENTIFIER"
+	if sub == "events" {
+		usage += " [--limit N]"
+	}
+	fs, path := e.flags("people "+sub, usage)
 	fs.args = 1
-	asJSON := fs.Bool("json", false, "one JSON object a line, even on a terminal (people log; get and relationships always print JSON)")
+	asJSON := fs.Bool("json", false, "one JSON object a line, even on a terminal (people log; get, relationships and events always print JSON)")
+	limit := 0
+	if sub == "events" {
+		fs.Func("limit", "the newest N events only (default: all of them)", func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("want a whole number of at least 1, got %q", v)
+			}
+			limit = n
+			return nil
+		})
+	}
 	positional, err := parse(fs, args[1:])
 	if err != nil {
 		return err
@@ -42,6 +58,8 @@ func peopleCmd(ctx context.Context, e *env, args []string) error {
 		return writeJSON(e.stdout, personJSON(p))
 	case "relationships":
 		return e.personRelationships(ctx, st, p)
+	case "events":
+		return e.personEvents(ctx, st, p, limit)
 	}
 	return e.personLog(ctx, st, p, *asJSON)
 }

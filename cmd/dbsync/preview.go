@@ -72,6 +72,8 @@ type previewOut struct {
 	Result   string      `json:"result"`
 	CioID    string      `json:"cio_id,omitempty"`
 	ObjectID string      `json:"object_id,omitempty"`
+	EventID  string      `json:"event_id,omitempty"`
+	Event    string      `json:"event,omitempty"` // the event's name
 	Reason   string      `json:"reason,omitempty"`
 	Detail   string      `json:"detail,omitempty"`
 	Changes  []changeOut `json:"changes,omitempty"`
@@ -80,10 +82,18 @@ type previewOut struct {
 // writePreview shows one source row from its record: its outcome, what it became
 // (target), and its own changes.
 func writePreview(out *rowWriter, r *record.Record, target string) error {
-	v := previewOut{Key: r.Key, Result: r.Result.String(), CioID: r.Person, ObjectID: r.ObjectID, Reason: r.Reason, Detail: r.Detail}
+	v := previewOut{Key: r.Key, Result: r.Result.String(), CioID: r.Person, ObjectID: r.ObjectID, EventID: r.EventID,
+		Event: r.EventName, Reason: r.Reason, Detail: r.Detail}
 	var desc []string
 	if r.Reason != "" {
 		desc = append(desc, r.Reason+": "+r.Detail)
+	}
+	if r.EventID != "" && !r.Refused() { // an events row (SPEC §9): stored now, or already
+		if r.Result == record.Created {
+			desc = append(desc, fmt.Sprintf("new event %s %q", r.EventID, r.EventName))
+		} else {
+			desc = append(desc, fmt.Sprintf("event %s stored already", r.EventID))
+		}
 	}
 	for _, c := range r.Changes {
 		v.Changes = append(v.Changes, changeOut{c.Time, c.Sync, c.Kind, c.Attribute, c.From, c.To, c.Reason})

@@ -101,6 +101,7 @@ func TestStoreOnlyCommands(t *testing.T) {
 				{"state", "show", "-c", cfg},
 				{"people", "get", "-c", cfg, "nobody"},
 				{"people", "relationships", "-c", cfg, "nobody"},
+				{"people", "events", "-c", cfg, "nobody"},
 				{"objects", "get", "-c", cfg, "account", "nothing"},
 				{"validate", "-c", cfg},
 			} {

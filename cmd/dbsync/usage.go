@@ -31,6 +31,9 @@ var examples = map[string]string{
 	"objects":              "dbsync objects get -c dbsync.yaml account acme-42",
 	"objects get":          "dbsync objects get -c dbsync.yaml account acme-42",
 	"people relationships": "dbsync people relationships -c dbsync.yaml ada@example.com",
+
+	// events (SPEC §9)
+	"people events": "dbsync people events -c dbsync.yaml ada@example.com --limit 20",
 }
 
 // didYouMean returns `; did you mean "x"?` for the valid name nearest to got, when

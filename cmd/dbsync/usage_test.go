@@ -17,7 +17,7 @@ func TestHelp(t *testing.T) {
 		lines = append(lines, []string{c.name})
 	}
 	lines = append(lines, []string{"state", "show"}, []string{"state", "reset"}, []string{"people", "get"}, []string{"people", "log"},
-		[]string{"people", "relationships"}, []string{"objects", "get"})
+		[]string{"people", "relationships"}, []string{"people", "events"}, []string{"objects", "get"})
 	for _, line := range lines {
 		for _, h := range []string{"-h", "--help"} {
 			args := append(append([]string{}, line...), h)
@@ -60,6 +60,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"objects", "get", "-c", cfg, "account", "a", "b"}, `got also "b"`},
 		{[]string{"objects", "get", "-c", cfg, "--jsno", "account", "a"}, `did you mean "--json"?`},
 		{[]string{"people", "relationships", "-c", cfg, "a", "b"}, `got also "b"`},
+		{[]string{"people", "evnets", "-c", cfg, "a"}, `unknown people subcommand "evnets"; did you mean "events"?`},
+		{[]string{"people", "events", "-c", cfg, "a", "b"}, `got also "b"`},
+		{[]string{"people", "events", "-c", cfg, "a", "--limt", "3"}, `did you mean "--limit"?`},
+		{[]string{"people", "events", "-c", cfg, "a", "--limit", "0"}, `invalid value "0" for flag -limit`},
+		{[]string{"people", "events", "-c", cfg, "a", "--limit", "ten"}, `invalid value "ten" for flag -limit`},
+		{[]string{"people", "get", "-c", cfg, "a", "--limit", "3"}, `people get: unknown flag -limit`},
 		{[]string{"run", "-c", cfg, "--log-level", "loud"}, `log level "loud"`},
 	} {
 		code, out, errOut := dbsync(t, tc.args...)
