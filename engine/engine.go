@@ -15,6 +15,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
@@ -58,6 +59,7 @@ type Options struct {
 // Result is one run's summary.
 type Result struct {
 	Sync           string
+	Kind           config.Kind
 	Status         string // store.RunOK, store.RunFailed, store.RunAlreadyRunning
 	Err            error
 	Started, Ended time.Time

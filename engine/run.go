@@ -17,7 +17,7 @@ import (
 // are recorded and counted; the run fails only when the source, the store or the
 // config stop it, and then nothing after the last committed batch is lost.
 func (e *Engine) Run(ctx context.Context, s config.Sync, opt Options) *Result {
-	res := &Result{Sync: s.Name, Started: e.now(), DryRun: opt.DryRun,
+	res := &Result{Sync: s.Name, Kind: s.Kind, Started: e.now(), DryRun: opt.DryRun,
 		RejectedBy: map[string]int64{}, FailedBy: map[string]int64{}}
 	log := e.Log.WithField("sync", s.Name)
 	res.Err = e.run(ctx, s, opt, res, log)
