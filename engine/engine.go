@@ -59,8 +59,8 @@ type Options struct {
 // Result is one run's summary.
 type Result struct {
 	Sync           string
-	Kind           config.Kind
-	Status         string // store.RunOK, store.RunFailed, store.RunAlreadyRunning
+	Kind           config.Kind // what the sync's rows are: what its counts count
+	Status         string      // store.RunOK, store.RunFailed, store.RunAlreadyRunning
 	Err            error
 	Started, Ended time.Time
 	store.Counts                    // as the run's history row has them
