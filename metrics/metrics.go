@@ -21,6 +21,7 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,14 +45,9 @@ const (
 	StatusPanicked       = "panicked"
 )
 
-// RejectedReasons are the reasons of dbsync_rows_rejected_total: rejected rows
-// (identity's checks, mapping's invalid_value, sync's duplicate_key) and skipped ones
-// (cio_id_not_found). Each has a series at 0 from the start, so rate() and alerts see
-// the first rejection instead of a series that appears.
-var RejectedReasons = []string{
-	identity.ReasonNoIdentifier,
-	identity.ReasonInvalidEmail,
-	identity.ReasonIDTooLong,
+// attributeReasons are the reasons any kind's row is rejected for by its attributes
+// (identity's checks, mapping's invalid_value) and the engine's duplicate_key.
+var attributeReasons = []string{
 	identity.ReasonAttributeNameTooLong,
 	identity.ReasonValueTooLong,
 	identity.ReasonTooManyAttributes,
@@ -59,10 +55,34 @@ var RejectedReasons = []string{
 	identity.ReasonInvalidAttributeName,
 	identity.ReasonDuplicateAttribute,
 	engine.ReasonDuplicateKey,
+}
+
+// objectIDReasons are the reasons an objects or relationships row is rejected for by
+// its object_id (SPEC §8); an invalid one is invalid_value.
+var objectIDReasons = []string{"no_object_id", "object_id_too_long"}
+
+// personReasons are the reasons a people or relationships row is rejected for by its
+// identifiers, and the one it is skipped for (cio_id_not_found).
+var personReasons = []string{
+	identity.ReasonNoIdentifier,
+	identity.ReasonInvalidEmail,
+	identity.ReasonIDTooLong,
 	identity.ReasonCioIDNotFound, // skipped
 }
 
-// FailedChangeReasons are the reasons of dbsync_failed_attribute_changes_total.
+// RejectedReasons are, by kind, the reasons of dbsync_rows_rejected_total: rejected
+// and skipped rows. Each sync has a series at 0 for each of its kind's reasons from
+// the start, so rate() and alerts see the first rejection instead of a series that
+// appears.
+var RejectedReasons = map[config.Kind][]string{
+	config.KindPeople:        slices.Concat(personReasons, attributeReasons),
+	config.KindObjects:       slices.Concat(objectIDReasons, attributeReasons),
+	config.KindRelationships: slices.Concat(personReasons, objectIDReasons, attributeReasons),
+}
+
+// FailedChangeReasons are the reasons of dbsync_failed_attribute_changes_total, which
+// has series for people syncs only: an objects row has no identifiers to refuse a
+// change of, and a relationships row never changes its person (SPEC §8).
 var FailedChangeReasons = []string{
 	identity.ReasonInvalidEmail,
 	identity.ReasonIDChangeNotAllowed,
@@ -208,11 +228,13 @@ func New(version string, syncs []Sync, wm Watermarks, log logrus.FieldLogger) *M
 		for _, st := range []string{StatusOK, StatusFailed, StatusAlreadyRunning, StatusStillRunning, StatusPanicked} {
 			m.runs.WithLabelValues(s, st)
 		}
-		for _, r := range RejectedReasons {
+		for _, r := range RejectedReasons[kindOf(sy.Kind)] {
 			m.rejected.WithLabelValues(s, r)
 		}
-		for _, r := range FailedChangeReasons {
-			m.failed.WithLabelValues(s, r)
+		if kindOf(sy.Kind) == config.KindPeople {
+			for _, r := range FailedChangeReasons {
+				m.failed.WithLabelValues(s, r)
+			}
 		}
 	}
 	return m
@@ -267,12 +289,17 @@ func (m *Metrics) Observe(res *engine.Result) {
 	m.duration.WithLabelValues(s).Observe(res.Ended.Sub(res.Started).Seconds())
 }
 
-// outcomes are the counters of a kind's rows; the zero Kind is people.
-func (m *Metrics) outcomes(k config.Kind) outcomes {
-	if o, ok := m.byKind[k]; ok {
-		return o
+// outcomes are the counters of a kind's rows.
+func (m *Metrics) outcomes(k config.Kind) outcomes { return m.byKind[kindOf(k)] }
+
+// kindOf is the kind a sync's rows are counted as: its own, people for the zero Kind
+// (and for a kind config does not run).
+func kindOf(k config.Kind) config.Kind {
+	switch k {
+	case config.KindObjects, config.KindRelationships:
+		return k
 	}
-	return m.byKind[config.KindPeople]
+	return config.KindPeople
 }
 
 // CountRun counts a scheduled run that did not finish with a Result: status is

@@ -3,6 +3,8 @@ package metrics
 import (
 	"context"
 	"errors"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -403,5 +405,64 @@ dbsync_relationships_unchanged_total{sync="memberships"} 2
 `
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), kindFamilies...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestKindReasonsStartAtZero: each sync has a rejected-rows series at 0 for every reason
+// a row of its kind can be rejected or skipped for, and none for the others (no
+// no_identifier for an objects sync, no no_object_id for a people sync); refused
+// attribute changes, which only people rows have, have series for people syncs only.
+func TestKindReasonsStartAtZero(t *testing.T) {
+	st, log := setup(t)
+	m := New("dev", kindSyncs, st, log)
+	attrs := []string{"attribute_name_too_long", "value_too_long", "too_many_attributes", "invalid_value",
+		"invalid_attribute_name", "duplicate_attribute", "duplicate_key"}
+	person := []string{"no_identifier", "invalid_email", "id_too_long", "cio_id_not_found"}
+	object := []string{"no_object_id", "object_id_too_long"}
+	failed := []string{"invalid_email", "id_change_not_allowed", "email_change_not_allowed",
+		"id_belongs_to_another_person", "email_belongs_to_another_person"}
+	want := map[string]map[string][]string{ // metric -> sync -> reasons
+		"dbsync_rows_rejected_total": {
+			"users":       append(append([]string{}, person...), attrs...),
+			"legacy":      append(append([]string{}, person...), attrs...),
+			"accounts":    append(append([]string{}, object...), attrs...),
+			"memberships": append(append(append([]string{}, person...), object...), attrs...),
+		},
+		"dbsync_failed_attribute_changes_total": {"users": failed, "legacy": failed},
+	}
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		bySync, ok := want[mf.GetName()]
+		if !ok {
+			continue
+		}
+		got := map[string][]string{}
+		for _, mt := range mf.Metric {
+			var sync, reason string
+			for _, l := range mt.Label {
+				switch l.GetName() {
+				case "sync":
+					sync = l.GetValue()
+				case "reason":
+					reason = l.GetValue()
+				}
+			}
+			if v := mt.GetCounter().GetValue(); v != 0 {
+				t.Errorf("%s{sync=%q,reason=%q} = %v, want 0", mf.GetName(), sync, reason, v)
+			}
+			got[sync] = append(got[sync], reason)
+		}
+		for _, sy := range kindSyncs {
+			w := append([]string{}, bySync[sy.Name]...)
+			g := got[sy.Name]
+			sort.Strings(w)
+			sort.Strings(g)
+			if !slices.Equal(g, w) {
+				t.Errorf("%s{sync=%q}: reasons %v, want %v", mf.GetName(), sy.Name, g, w)
+			}
+		}
 	}
 }
