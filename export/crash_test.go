@@ -3,6 +3,7 @@ package export_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/dbsync/dbsync/export"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/objects"
 	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
@@ -53,6 +55,25 @@ func TestExportCrashAtEachStep(t *testing.T) {
 				run(t, st, dir, false, "parquet", "csv")
 
 				change(10, 20, `"pro"`)
+				// An object and a relationship written before the crashed export are in
+				// exactly one export of the chain: the redone one, or the recorded one.
+				acct := objects.Object{Type: "account", ID: "A", Attributes: map[string]json.RawMessage{"plan": json.RawMessage(`"pro"`)}, CreatedAt: 1, UpdatedAt: 1}
+				u1, err := st.FindPerson(ctx, settings, "u1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = st.InTx(ctx, func(tx *store.Tx) error {
+					log := []objects.Change{{Time: 1, Sync: "accounts", ObjectType: "account", ObjectID: "A",
+						Kind: objects.KindAttributeChange, Attribute: "plan", To: acct.Attributes["plan"]}}
+					if err := tx.WriteObjects(ctx, []objects.Write{{Object: &acct, Insert: true}}, log); err != nil {
+						return err
+					}
+					rel := objects.Relationship{CioID: u1.CioID, ObjectType: "account", ObjectID: "A", CreatedAt: 1, UpdatedAt: 1}
+					return tx.WriteRelationships(ctx, []objects.RelationshipWrite{{Relationship: &rel, Insert: true}})
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
 				opt := export.WithAfterStep(export.Options{Dir: dir, Formats: []string{"parquet", "csv"}}, func(s string) error {
 					if s == step {
 						return errCrash
@@ -85,6 +106,13 @@ func TestExportCrashAtEachStep(t *testing.T) {
 
 				ms := manifests(t, dir)
 				checkChain(t, ms)
+				var objs, objAttrs, rels int64
+				for _, m := range ms {
+					objs, objAttrs, rels = objs+m.Objects, objAttrs+m.ObjectAttributes, rels+m.Relationships
+				}
+				if objs != 1 || objAttrs != 1 || rels != 1 {
+					t.Fatalf("the exports hold %d objects, %d object attributes, %d relationships, want each once", objs, objAttrs, rels)
+				}
 				var dumps []dump
 				for _, m := range ms {
 					dumps = append(dumps, read(t, dir, m, "csv"))

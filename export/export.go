@@ -1,9 +1,10 @@
-// Package export writes the warehouse export (SPEC §6): for each export a people file
-// and an attributes file, in Parquet, CSV or NDJSON, holding what changed since the
-// previous export (or everything), and then a manifest. Files are written under
-// temporary names and renamed into place, the manifest last, so a loader that reads
-// manifests never sees a partial export. The store keeps the export cursor; see
-// store/export.go for how it is claimed, read and moved.
+// Package export writes the warehouse export (SPEC §6): for each export a file of each
+// kind (people, attributes, objects, object_attributes, relationships), in Parquet,
+// CSV or NDJSON, holding what changed since the previous export (or everything), and
+// then a manifest. Files are written under temporary names and renamed into place, the
+// manifest last, so a loader that reads manifests never sees a partial export. The
+// store keeps the export cursor; see store/export.go and store/export_objects.go for
+// how it is claimed, read and moved.
 package export
 
 import (
@@ -20,6 +21,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/objects"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
 )
@@ -56,7 +58,7 @@ type Options struct {
 	Dir     string             // where the files go: a directory (created if missing) or a URL, as OpenOut reads it
 	Out     *Out               // where the files go, if not Dir; the caller closes it
 	Formats []string           // DefaultFormat when empty
-	Full    bool               // every person and attribute, not only what changed
+	Full    bool               // every person, object and relationship with all attributes, not only what changed
 	Holder  string             // names this process in the export lease; state.Holder() when empty
 	Log     logrus.FieldLogger // nil: no logs
 	Now     func() time.Time   // nil: time.Now
@@ -132,7 +134,8 @@ type exporter struct {
 // Export N, step by step, and what a crash after each step leaves:
 //
 //	recover   an unfinished export with its manifest in place is recorded done from it
-//	claim     export N is recorded running; its people are claimed  -> redone as N
+//	claim     export N is recorded running; its people, objects and
+//	          relationships are claimed                             -> redone as N
 //	write     files written and flushed under temporary names       -> redone as N
 //	rename    files renamed into place, no manifest names them      -> redone as N
 //	publish   manifest renamed into place                           -> recorded from the manifest
@@ -167,8 +170,10 @@ func (x *exporter) run(ctx context.Context) (*Result, error) {
 	if err := x.st.FinishExport(context.WithoutCancel(ctx), ex); err != nil {
 		return nil, err
 	}
+	m := res.Manifest
 	log.WithFields(logrus.Fields{
-		"people": ex.People, "attributes": ex.Attributes, "full": ex.Full,
+		"people": m.People, "attributes": m.Attributes, "objects": m.Objects,
+		"object_attributes": m.ObjectAttributes, "relationships": m.Relationships, "full": ex.Full,
 		"manifest": ex.Manifest, "seconds": x.now().Sub(start).Seconds(),
 	}).Info("export done")
 	return res, nil
@@ -229,19 +234,36 @@ func (x *exporter) recover(ctx context.Context) (int64, error) {
 	return ex.Seq, nil
 }
 
-// write streams the export's people and attributes into files, renames them into
-// place and writes the manifest last.
+// write streams the export's people, attributes, objects, object attributes and
+// relationships into files, renames them into place and writes the manifest last.
 func (x *exporter) write(ctx context.Context, ex *store.Export) (*Manifest, error) {
-	people, err := newTable[PersonRow](ctx, x.out, "people", ex.Seq, x.formats, personHeader)
+	var tables []closer
+	// The temporary files, if they were not renamed.
+	defer func() {
+		for _, t := range tables {
+			t.remove()
+		}
+	}()
+	people, err := addTable[PersonRow](ctx, x, &tables, "people", ex.Seq, personHeader)
 	if err != nil {
 		return nil, err
 	}
-	defer people.remove() // the temporary files, if they were not renamed
-	attrs, err := newTable[AttributeRow](ctx, x.out, "attributes", ex.Seq, x.formats, attributeHeader)
+	attrs, err := addTable[AttributeRow](ctx, x, &tables, "attributes", ex.Seq, attributeHeader)
 	if err != nil {
 		return nil, err
 	}
-	defer attrs.remove()
+	objs, err := addTable[ObjectRow](ctx, x, &tables, "objects", ex.Seq, objectHeader)
+	if err != nil {
+		return nil, err
+	}
+	objAttrs, err := addTable[ObjectAttributeRow](ctx, x, &tables, "object_attributes", ex.Seq, objectAttributeHeader)
+	if err != nil {
+		return nil, err
+	}
+	rels, err := addTable[RelationshipRow](ctx, x, &tables, "relationships", ex.Seq, relationshipHeader)
+	if err != nil {
+		return nil, err
+	}
 
 	through, err := x.st.ReadExport(ctx, ex, func(p *identity.Person, as []store.ExportAttribute) error {
 		if err := people.write(personRow(p)); err != nil {
@@ -257,11 +279,37 @@ func (x *exporter) write(ctx context.Context, ex *store.Export) (*Manifest, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := people.close(); err != nil {
+	// Objects and relationships are read each in a snapshot of their own, after the
+	// people's: what a write changed after its kind's snapshot is pending again and goes
+	// in the next export, as for people.
+	err = x.st.ReadObjectsExport(ctx, ex, func(o *objects.Object, as []store.ExportAttribute) error {
+		if err := objs.write(objectRow(o)); err != nil {
+			return err
+		}
+		for _, a := range as {
+			if err := objAttrs.write(objectAttributeRow(o, a)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	if err := attrs.close(); err != nil {
+	err = x.st.ReadRelationshipsExport(ctx, ex, func(r *objects.Relationship) error {
+		row, err := relationshipRow(r)
+		if err != nil {
+			return err
+		}
+		return rels.write(row)
+	})
+	if err != nil {
 		return nil, err
+	}
+	for _, t := range tables {
+		if err := t.close(); err != nil {
+			return nil, err
+		}
 	}
 	ex.ThroughLogSeq, ex.People, ex.Attributes = through, people.rows, attrs.rows
 	if err := x.step("write"); err != nil {
@@ -272,11 +320,10 @@ func (x *exporter) write(ctx context.Context, ex *store.Export) (*Manifest, erro
 	if err := x.lease.Renew(ctx); err != nil {
 		return nil, err
 	}
-	if err := people.publish(); err != nil {
-		return nil, err
-	}
-	if err := attrs.publish(); err != nil {
-		return nil, err
+	for _, t := range tables {
+		if err := t.publish(); err != nil {
+			return nil, err
+		}
 	}
 	if err := x.out.sync(); err != nil {
 		return nil, err
@@ -286,17 +333,40 @@ func (x *exporter) write(ctx context.Context, ex *store.Export) (*Manifest, erro
 	}
 
 	m := &Manifest{
-		Export:         ex.Seq,
-		PreviousExport: ex.Seq - 1,
-		Full:           ex.Full,
-		CreatedAt:      x.now().Unix(),
-		ChangeLog:      LogRange{AfterSeq: ex.AfterLogSeq, ThroughSeq: ex.ThroughLogSeq},
-		People:         people.rows,
-		Attributes:     attrs.rows,
-		Files:          append(people.manifestFiles(), attrs.manifestFiles()...),
+		Export:           ex.Seq,
+		PreviousExport:   ex.Seq - 1,
+		Full:             ex.Full,
+		CreatedAt:        x.now().Unix(),
+		ChangeLog:        LogRange{AfterSeq: ex.AfterLogSeq, ThroughSeq: ex.ThroughLogSeq},
+		People:           people.rows,
+		Attributes:       attrs.rows,
+		Objects:          objs.rows,
+		ObjectAttributes: objAttrs.rows,
+		Relationships:    rels.rows,
+	}
+	for _, t := range tables {
+		m.Files = append(m.Files, t.manifestFiles()...)
 	}
 	if err := writeManifest(ctx, x.out, m); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// closer is a table of an export whatever its rows' type, for the steps every table takes.
+type closer interface {
+	close() error
+	publish() error
+	remove()
+	manifestFiles() []File
+}
+
+// addTable creates a table's files in every format and adds it to tables.
+func addTable[T record](ctx context.Context, x *exporter, tables *[]closer, name string, seq int64, header []string) (*table[T], error) {
+	t, err := newTable[T](ctx, x.out, name, seq, x.formats, header)
+	if err != nil {
+		return nil, err
+	}
+	*tables = append(*tables, t)
+	return t, nil
 }

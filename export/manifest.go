@@ -12,14 +12,17 @@ import (
 // place, and never rewritten: a loader that reads manifests in export order, and
 // ignores files no manifest names, never sees a partial export.
 type Manifest struct {
-	Export         int64    `json:"export"`          // 1, 2, ... with no gaps
-	PreviousExport int64    `json:"previous_export"` // Export-1; 0 for the first
-	Full           bool     `json:"full"`            // every person and attribute, not only the changed ones
-	CreatedAt      int64    `json:"created_at"`      // Unix seconds
-	ChangeLog      LogRange `json:"change_log"`
-	People         int64    `json:"people"`     // rows of the people file
-	Attributes     int64    `json:"attributes"` // rows of the attributes file
-	Files          []File   `json:"files"`
+	Export           int64    `json:"export"`          // 1, 2, ... with no gaps
+	PreviousExport   int64    `json:"previous_export"` // Export-1; 0 for the first
+	Full             bool     `json:"full"`            // everything, not only what changed
+	CreatedAt        int64    `json:"created_at"`      // Unix seconds
+	ChangeLog        LogRange `json:"change_log"`
+	People           int64    `json:"people"`            // rows of the people file
+	Attributes       int64    `json:"attributes"`        // rows of the attributes file
+	Objects          int64    `json:"objects"`           // rows of the objects file
+	ObjectAttributes int64    `json:"object_attributes"` // rows of the object_attributes file
+	Relationships    int64    `json:"relationships"`     // rows of the relationships file
+	Files            []File   `json:"files"`
 }
 
 // LogRange is where the export stands in the store's change log. Export N holds every
@@ -34,7 +37,7 @@ type LogRange struct {
 
 // File is one file of an export, in the manifest's directory.
 type File struct {
-	Table  string `json:"table"` // people or attributes
+	Table  string `json:"table"` // people, attributes, objects, object_attributes or relationships
 	Format string `json:"format"`
 	Name   string `json:"name"`
 	Rows   int64  `json:"rows"`

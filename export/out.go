@@ -226,6 +226,18 @@ func (o *Out) readManifest(ctx context.Context, p string) (*Manifest, error) {
 	return parseManifest(p, b)
 }
 
+// tables are the kinds of file an export writes, one of each per format.
+var tableNames = []string{"people", "attributes", "objects", "object_attributes", "relationships"}
+
+// tablePatterns match a table's files of export seq (fmt's %08d) in a directory.
+var tablePatterns = func() []string {
+	var out []string
+	for _, t := range tableNames {
+		out = append(out, t+"-%08d.*")
+	}
+	return out
+}()
+
 // removeUnpublished deletes what export seq left in place before it died without a
 // manifest: temporary files, and files in place that no manifest names. dir is the
 // directory an earlier export went to, for a directory.
@@ -234,7 +246,7 @@ func (o *Out) removeUnpublished(ctx context.Context, dir string, seq int64) {
 		if dir == "" {
 			dir = o.dir
 		}
-		for _, pattern := range []string{".*-%08d.*.tmp", "people-%08d.*", "attributes-%08d.*"} {
+		for _, pattern := range append([]string{".*-%08d.*.tmp"}, tablePatterns...) {
 			names, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf(pattern, seq)))
 			for _, name := range names {
 				os.Remove(name)
@@ -242,7 +254,7 @@ func (o *Out) removeUnpublished(ctx context.Context, dir string, seq int64) {
 		}
 		return
 	}
-	for _, table := range []string{"people", "attributes"} {
+	for _, table := range tableNames {
 		it := o.bucket.List(&blob.ListOptions{Prefix: o.prefix + fmt.Sprintf("%s-%08d.", table, seq), Delimiter: "/"})
 		for {
 			obj, err := it.Next(ctx)

@@ -17,7 +17,7 @@ func exportCmd(ctx context.Context, e *env, args []string) error {
 		"an S3-compatible store: s3://bucket/prefix?endpoint=http://host:9000&use_path_style=true\n"+
 		"(AWS credentials from the environment and ~/.aws; gs:// uses Application Default Credentials)")
 	format := fs.String("format", export.DefaultFormat, "file formats, separated by commas: parquet, csv, ndjson")
-	full := fs.Bool("full", false, "every person and attribute, not only what changed since the last export")
+	full := fs.Bool("full", false, "every person, object and relationship with all attributes, not only what changed since the last export")
 	positional, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -69,15 +69,19 @@ func exportCmd(ctx context.Context, e *env, args []string) error {
 	}
 	m := res.Manifest
 	if e.terminal {
-		fmt.Fprintf(e.stdout, "export %d: %d people, %d attribute rows: %s\n", m.Export, m.People, m.Attributes, res.Path)
+		fmt.Fprintf(e.stdout, "export %d: %d people, %d attribute rows, %d objects, %d object attribute rows, %d relationships: %s\n",
+			m.Export, m.People, m.Attributes, m.Objects, m.ObjectAttributes, m.Relationships, res.Path)
 		return nil
 	}
 	return writeJSON(e.stdout, struct {
-		Export     int64  `json:"export"`
-		Full       bool   `json:"full"`
-		People     int64  `json:"people"`
-		Attributes int64  `json:"attributes"`
-		Manifest   string `json:"manifest"`
-		Recovered  int64  `json:"recovered,omitempty"`
-	}{m.Export, m.Full, m.People, m.Attributes, res.Path, res.Recovered})
+		Export           int64  `json:"export"`
+		Full             bool   `json:"full"`
+		People           int64  `json:"people"`
+		Attributes       int64  `json:"attributes"`
+		Objects          int64  `json:"objects"`
+		ObjectAttributes int64  `json:"object_attributes"`
+		Relationships    int64  `json:"relationships"`
+		Manifest         string `json:"manifest"`
+		Recovered        int64  `json:"recovered,omitempty"`
+	}{m.Export, m.Full, m.People, m.Attributes, m.Objects, m.ObjectAttributes, m.Relationships, res.Path, res.Recovered})
 }

@@ -135,7 +135,7 @@ func sameAsDirectoryExport(t *testing.T, objects map[string][]byte, cfg, formats
 	if err := json.Unmarshal(objects["manifest-00000001.json"], &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Export != 1 || m.People != 3 || len(m.Files) != 2*len(strings.Split(formats, ",")) {
+	if m.Export != 1 || m.People != 3 || m.Objects != 1 || m.Relationships != 1 || len(m.Files) != 5*len(strings.Split(formats, ",")) {
 		t.Fatalf("manifest %+v", m)
 	}
 	for _, f := range m.Files {
@@ -145,7 +145,7 @@ func sameAsDirectoryExport(t *testing.T, objects map[string][]byte, cfg, formats
 		}
 		if strings.HasSuffix(f.Name, ".parquet") {
 			// Parquet's bytes may differ between two writes of the same rows: compare rows.
-			if !sameParquet(t, f.Table, objects[f.Name], local) || int64(len(objects[f.Name])) != f.Bytes {
+			if !sameParquet(t, f, objects[f.Name], local) || int64(len(objects[f.Name])) != f.Bytes {
 				t.Errorf("%s: rows differ from the directory export's, or size from the manifest's", f.Name)
 			}
 			continue
@@ -170,16 +170,29 @@ func twinConfig(t *testing.T, path string) string {
 	return writeConfig(t, "sqlite", twin, "", "")
 }
 
-func sameParquet(t *testing.T, table string, a, b []byte) bool {
+func sameParquet(t *testing.T, f export.File, a, b []byte) bool {
 	t.Helper()
-	if table == "people" {
-		ra, err1 := parquet.Read[export.PersonRow](bytes.NewReader(a), int64(len(a)))
-		rb, err2 := parquet.Read[export.PersonRow](bytes.NewReader(b), int64(len(b)))
-		return err1 == nil && err2 == nil && len(ra) > 0 && reflect.DeepEqual(ra, rb)
+	switch f.Table {
+	case "people":
+		return sameRows[export.PersonRow](a, b, f.Rows)
+	case "attributes":
+		return sameRows[export.AttributeRow](a, b, f.Rows)
+	case "objects":
+		return sameRows[export.ObjectRow](a, b, f.Rows)
+	case "object_attributes":
+		return sameRows[export.ObjectAttributeRow](a, b, f.Rows)
+	case "relationships":
+		return sameRows[export.RelationshipRow](a, b, f.Rows)
 	}
-	ra, err1 := parquet.Read[export.AttributeRow](bytes.NewReader(a), int64(len(a)))
-	rb, err2 := parquet.Read[export.AttributeRow](bytes.NewReader(b), int64(len(b)))
-	return err1 == nil && err2 == nil && len(ra) > 0 && reflect.DeepEqual(ra, rb)
+	t.Fatalf("%s: a table the test does not know", f.Name)
+	return false
+}
+
+// sameRows: two Parquet files hold the same rows, as many as the manifest says (at least one).
+func sameRows[T any](a, b []byte, rows int64) bool {
+	ra, err1 := parquet.Read[T](bytes.NewReader(a), int64(len(a)))
+	rb, err2 := parquet.Read[T](bytes.NewReader(b), int64(len(b)))
+	return err1 == nil && err2 == nil && rows > 0 && int64(len(ra)) == rows && reflect.DeepEqual(ra, rb)
 }
 
 func noSecrets(t *testing.T, outputs ...string) {
@@ -197,6 +210,7 @@ func TestExportToS3(t *testing.T) {
 	s3 := startFakeS3(t)
 	storePath := testdb.SQLite(t)
 	fillPeople(t, storePath, 0, 3, "free")
+	fillObjects(t, storePath)
 	cfg := writeConfig(t, "sqlite", storePath, "", "")
 	twin := twinConfig(t, storePath)
 	out := "s3://exports/warehouse/daily" + s3.query()
@@ -211,8 +225,8 @@ func TestExportToS3(t *testing.T) {
 	s3.mu.Lock()
 	done := slices.Clone(s3.done)
 	s3.mu.Unlock()
-	if len(done) != 7 || done[len(done)-1] != "warehouse/daily/manifest-00000001.json" {
-		t.Errorf("uploads completed in order %v: want 6 files, then the manifest", done)
+	if len(done) != 16 || done[len(done)-1] != "warehouse/daily/manifest-00000001.json" {
+		t.Errorf("uploads completed in order %v: want 15 files, then the manifest", done)
 	}
 	sameAsDirectoryExport(t, readBucket(t, "s3://exports"+s3.query(), "warehouse/daily/"), twin, "parquet,csv,ndjson")
 }
@@ -230,6 +244,7 @@ func TestExportToGCS(t *testing.T) {
 
 	storePath := testdb.SQLite(t)
 	fillPeople(t, storePath, 0, 3, "free")
+	fillObjects(t, storePath)
 	cfg := writeConfig(t, "sqlite", storePath, "", "")
 	twin := twinConfig(t, storePath)
 	code, stdout, stderr := dbsync(t, "export", "-c", cfg, "--out", "gs://wh/exports", "--format", "csv,parquet")
@@ -285,6 +300,7 @@ func TestFailedUploadIsRedone(t *testing.T) {
 	s3 := startFakeS3(t)
 	storePath := testdb.SQLite(t)
 	fillPeople(t, storePath, 0, 3, "free")
+	fillObjects(t, storePath)
 	cfg := writeConfig(t, "sqlite", storePath, "", "")
 
 	code, stdout, stderr := dbsync(t, "export", "-c", cfg, "--out", "s3://no-such-bucket/x"+s3.query())
@@ -293,17 +309,21 @@ func TestFailedUploadIsRedone(t *testing.T) {
 	}
 	noSecrets(t, stdout, stderr)
 
-	s3.mu.Lock()
-	s3.failKeys = "attributes-00000001"
-	s3.mu.Unlock()
 	out := "s3://exports/p" + s3.query()
-	code, stdout, stderr = dbsync(t, "export", "-c", cfg, "--out", out, "--format", "csv")
-	if code != exitFailed {
-		t.Fatalf("export with a failing upload: exit %d, %s %s", code, stdout, stderr)
-	}
-	noSecrets(t, stdout, stderr)
-	if objs := readBucket(t, "s3://exports"+s3.query(), "p/"); objs["manifest-00000001.json"] != nil {
-		t.Fatalf("a failed export published its manifest: %v", objs)
+	// Failing early (attributes) or on the last data file (relationships, after the
+	// people and the objects are up).
+	for _, fail := range []string{"attributes-00000001", "relationships-00000001"} {
+		s3.mu.Lock()
+		s3.failKeys = fail
+		s3.mu.Unlock()
+		code, stdout, stderr = dbsync(t, "export", "-c", cfg, "--out", out, "--format", "csv")
+		if code != exitFailed {
+			t.Fatalf("export with a failing upload of %s: exit %d, %s %s", fail, code, stdout, stderr)
+		}
+		noSecrets(t, stdout, stderr)
+		if objs := readBucket(t, "s3://exports"+s3.query(), "p/"); objs["manifest-00000001.json"] != nil {
+			t.Fatalf("a failed export published its manifest: %v", objs)
+		}
 	}
 
 	s3.mu.Lock()
@@ -315,7 +335,8 @@ func TestFailedUploadIsRedone(t *testing.T) {
 	}
 	objs := readBucket(t, "s3://exports"+s3.query(), "p/")
 	var m export.Manifest
-	if err := json.Unmarshal(objs[fmt.Sprintf("manifest-%08d.json", 1)], &m); err != nil || m.People != 3 || m.Attributes != 6 {
+	if err := json.Unmarshal(objs[fmt.Sprintf("manifest-%08d.json", 1)], &m); err != nil || m.People != 3 || m.Attributes != 6 ||
+		m.Objects != 1 || m.ObjectAttributes != 2 || m.Relationships != 1 {
 		t.Fatalf("manifest %+v (%v); objects %d", m, err, len(objs))
 	}
 }

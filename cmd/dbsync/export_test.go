@@ -17,6 +17,7 @@ import (
 	"github.com/dbsync/dbsync/export"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
+	"github.com/dbsync/dbsync/objects"
 	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
@@ -43,27 +44,66 @@ func TestExportCommand(t *testing.T) {
 	}
 
 	fillPeople(t, storePath, 0, 3, "free")
+	fillObjects(t, storePath)
 	code, out, errOut := dbsync(t, "export", "-c", cfg, "--out", dir, "--format", "csv,ndjson")
 	var got struct {
-		Export, People, Attributes int64
-		Manifest                   string
+		Export, People, Attributes, Objects, Relationships int64
+		ObjectAttributes                                   int64 `json:"object_attributes"`
+		Manifest                                           string
 	}
 	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil {
 		t.Fatalf("export: exit %d, %q, %s", code, out, errOut)
 	}
-	if got.Export != 1 || got.People != 3 || got.Attributes != 6 || got.Manifest != filepath.Join(dir, "manifest-00000001.json") {
+	if got.Export != 1 || got.People != 3 || got.Attributes != 6 || got.Objects != 1 || got.ObjectAttributes != 2 ||
+		got.Relationships != 1 || got.Manifest != filepath.Join(dir, "manifest-00000001.json") {
 		t.Fatalf("export printed %+v", got)
 	}
 	names, _ := filepath.Glob(filepath.Join(dir, "*"))
 	for i := range names {
 		names[i] = filepath.Base(names[i])
 	}
-	want := []string{"attributes-00000001.csv", "attributes-00000001.ndjson", "manifest-00000001.json", "people-00000001.csv", "people-00000001.ndjson"}
+	want := []string{"attributes-00000001.csv", "attributes-00000001.ndjson", "manifest-00000001.json",
+		"object_attributes-00000001.csv", "object_attributes-00000001.ndjson", "objects-00000001.csv", "objects-00000001.ndjson",
+		"people-00000001.csv", "people-00000001.ndjson", "relationships-00000001.csv", "relationships-00000001.ndjson"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("files: %v, want %v", names, want)
 	}
 	if code, out, _ := dbsync(t, "export", "-c", cfg, "--out", dir); code != 0 || !strings.Contains(out, `"export":2,"full":false,"people":0`) {
 		t.Fatalf("second export: exit %d, %s", code, out)
+	}
+}
+
+// fillObjects writes an object, account A with two attributes, and a relationship of
+// u0 (fillPeople's) with it, straight through the store as a sync would leave them.
+func fillObjects(t testing.TB, path string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, "sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	u0, err := st.FindPerson(ctx, identity.DefaultSettings(), "u0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := objects.Object{Type: "account", ID: "A", CreatedAt: 1, UpdatedAt: 1,
+		Attributes: map[string]json.RawMessage{"plan": json.RawMessage(`"pro"`), "name": json.RawMessage(`"Acme, \"Inc\""`)}}
+	var log []objects.Change
+	for name, v := range acct.Attributes {
+		log = append(log, objects.Change{Time: 1, Sync: "accounts", ObjectType: "account", ObjectID: "A",
+			Kind: objects.KindAttributeChange, Attribute: name, To: v})
+	}
+	rel := objects.Relationship{CioID: u0.CioID, ObjectType: "account", ObjectID: "A", CreatedAt: 1, UpdatedAt: 1,
+		Attributes: map[string]json.RawMessage{"role": json.RawMessage(`"admin"`)}}
+	err = st.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.WriteObjects(ctx, []objects.Write{{Object: &acct, Insert: true}}, log); err != nil {
+			return err
+		}
+		return tx.WriteRelationships(ctx, []objects.RelationshipWrite{{Relationship: &rel, Insert: true}})
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
