@@ -7,6 +7,7 @@ import (
 
 	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/objects"
 	"github.com/dbsync/dbsync/record"
 	"github.com/dbsync/dbsync/store"
 )
@@ -29,8 +30,18 @@ type Kind interface {
 var errPlanAgain = errors.New("plan the batch again")
 
 // kind picks the Kind that plans a sync's rows: the one place the engine tells kinds
-// apart. Every sync is of people until config gives syncs a kind.
+// apart.
 func (e *Engine) kind(s config.Sync, opt Options) Kind {
+	switch s.Kind {
+	case config.KindObjects:
+		return &objectsKind{planner: &objects.ObjectPlanner{Type: s.ObjectType, Now: e.Now}, sync: s.Name, now: e.now}
+	case config.KindRelationships:
+		return &relationships{
+			planner: &objects.RelationshipPlanner{People: &identity.Planner{Settings: e.Settings, Now: e.Now}, ObjectType: s.ObjectType},
+			sync:    s.Name,
+			now:     e.now,
+		}
+	}
 	return &people{
 		planner: &identity.Planner{Settings: e.Settings, Now: e.Now},
 		sync:    s.Name,

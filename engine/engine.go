@@ -5,8 +5,8 @@
 //
 // A row goes one way: read.go reads and maps it into a record.Record, apply.go hands
 // the batch's records to the Kind and commits them with the cursor, and the run's
-// counts come from the records (run.go keeps the run's history). people.go is the
-// people kind.
+// counts come from the records (run.go keeps the run's history). people.go,
+// objects.go and relationships.go are the kinds.
 package engine
 
 import (

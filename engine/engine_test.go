@@ -26,6 +26,7 @@ type bundle struct {
 	src    *sql.DB
 	srcDSN string
 	st     *store.Store
+	stDSN  string // the store's, to read its tables directly
 	engine *engine.Engine
 	sync   config.Sync
 }
@@ -45,7 +46,8 @@ func setup(t *testing.T, storeBackend testdb.Store) *bundle {
 	t.Cleanup(func() { b.src.Close() })
 	b.exec(t, `CREATE TABLE users (
 		row_id INTEGER PRIMARY KEY, user_id TEXT, email TEXT, plan TEXT, score REAL, updated_at DATETIME)`)
-	if b.st, err = store.Open(ctx, storeBackend.Driver, storeBackend.DSN(t)); err != nil {
+	b.stDSN = storeBackend.DSN(t)
+	if b.st, err = store.Open(ctx, storeBackend.Driver, b.stDSN); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.st.Close() })

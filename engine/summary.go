@@ -29,8 +29,9 @@ func (r *Result) WriteSummary(w io.Writer) {
 		rate = float64(r.RowsRead) / d.Seconds()
 	}
 	fmt.Fprintf(w, "  rows read:       %d\n", r.RowsRead)
-	fmt.Fprintf(w, "  people created:  %d\n", r.Created)
-	fmt.Fprintf(w, "  people updated:  %d\n", r.Updated)
+	// The counts are of what the kind makes: people, objects, relationships.
+	fmt.Fprintf(w, "  %s%d\n", label(r.Kind.String()+" created:"), r.Created)
+	fmt.Fprintf(w, "  %s%d\n", label(r.Kind.String()+" updated:"), r.Updated)
 	fmt.Fprintf(w, "  unchanged:       %d\n", r.Unchanged)
 	fmt.Fprintf(w, "  rows rejected:   %d%s\n", r.Rejected+r.Skipped, byReason(r.RejectedBy))
 	fmt.Fprintf(w, "  failed changes:  %d%s\n", r.FailedChanges, byReason(r.FailedBy))
@@ -39,6 +40,15 @@ func (r *Result) WriteSummary(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  cursor:          %s -> %s\n", state.FormatCursor(r.CursorBefore), state.FormatCursor(r.CursorAfter))
 	fmt.Fprintf(w, "  duration:        %s (%.0f rows/s)\n", d.Round(time.Millisecond), rate)
+}
+
+// label pads a summary line's label so that the values line up, as far as it can.
+func label(s string) string {
+	const width = 17
+	if len(s) >= width {
+		return s + " "
+	}
+	return s + strings.Repeat(" ", width-len(s))
 }
 
 func byReason(m map[string]int64) string {

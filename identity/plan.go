@@ -26,6 +26,32 @@ type Planner struct {
 // names with one call to l, applies the rules in memory and returns the people to
 // write in their final state; it writes nothing itself.
 func (pl *Planner) Plan(ctx context.Context, l Loader, sync string, recs []*record.Record) ([]Write, error) {
+	return pl.plan(ctx, l, sync, recs, false)
+}
+
+// Resolve finds the person of each record of a batch that is not itself a person
+// (a relationship or an event, SPEC §8 and §9) as a people row carrying only the
+// record's identifiers would: the person that row would update, or a new person with
+// the row's identifiers when it would create one. The row's attributes are not the
+// person's and are neither checked nor applied here. An existing person is never
+// changed: no identifier set or moved, no attribute, no merge, and no refused change
+// recorded. The rules' other outcomes hold: no identifier is rejected, an unknown
+// cio_id skipped, an id that is an email is the email, a deleted person is no one;
+// and rows resolve as if one at a time, so a later row finds the person an earlier
+// one created.
+//
+// Each record's Person is its person's cio_id, its Result Created when the person is
+// new (its Changes then hold the profile_create entry) and Unchanged otherwise: the
+// kind's planner decides the row's own result. A record that removes (rec.Remove)
+// creates no one: when no one is found its Person stays empty. Resolve returns the
+// writes of the new people only; it writes nothing itself.
+func (pl *Planner) Resolve(ctx context.Context, l Loader, sync string, recs []*record.Record) ([]Write, error) {
+	return pl.plan(ctx, l, sync, recs, true)
+}
+
+// plan is Plan, or Resolve when resolveOnly: one loading of the batch's people and
+// one working set, so both see the store and earlier rows alike.
+func (pl *Planner) plan(ctx context.Context, l Loader, sync string, recs []*record.Record, resolveOnly bool) ([]Write, error) {
 	now := time.Now
 	if pl.Now != nil {
 		now = pl.Now
@@ -41,6 +67,10 @@ func (pl *Planner) Plan(ctx context.Context, l Loader, sync string, recs []*reco
 		newID:   newID,
 		changes: make([]record.Change, 0, len(recs)),
 	}
+	step := p.apply
+	if resolveOnly {
+		step = p.resolve
+	}
 
 	prepared := make([]row, len(recs))
 	bad := make([]*rejection, len(recs))
@@ -50,16 +80,23 @@ func (pl *Planner) Plan(ctx context.Context, l Loader, sync string, recs []*reco
 			continue
 		}
 		rec.Key = printable(rec.Key)
-		prepared[i], bad[i] = prepare(p.s, rec)
+		if resolveOnly {
+			prepared[i], bad[i] = prepareIdentifiers(p.s, rec)
+		} else {
+			prepared[i], bad[i] = prepare(p.s, rec)
+		}
 		if bad[i] != nil {
 			continue
 		}
-		// Load every identifier a row names: a cio_id row may still set an id or
-		// email, and must see who else holds it.
 		r := &prepared[i]
 		if r.cio != "" {
 			keys.CioIDs = append(keys.CioIDs, r.cio)
 		}
+		if resolveOnly && r.hasCio {
+			continue // only the cio_id finds, and nothing is set
+		}
+		// Load every identifier a row names: a cio_id row may still set an id or
+		// email, and must see who else holds it.
 		if p.s.IDIdentifies && r.id != "" {
 			keys.IDs = append(keys.IDs, r.id)
 		}
@@ -84,7 +121,7 @@ func (pl *Planner) Plan(ctx context.Context, l Loader, sync string, recs []*reco
 			rec.Reject(bad[i].reason, bad[i].detail)
 		case rec.Refused():
 		default:
-			p.apply(rec, &prepared[i])
+			step(rec, &prepared[i])
 		}
 	}
 	return p.collectWrites(), nil
@@ -193,6 +230,23 @@ func (w *workset) findCio(cio string) *entry {
 	return e
 }
 
+// find looks a row's person up as rules 3 and 4 do: by the cio_id alone (ok is false
+// when no one holds it), otherwise A by id and B by email, each nil when no one holds
+// it or when the identifier does not identify in the workspace.
+func (w *workset) find(r *row) (a, b *entry, ok bool) {
+	if r.hasCio {
+		a = w.findCio(r.cio)
+		return a, nil, a != nil
+	}
+	if w.s.IDIdentifies && r.id != "" {
+		a = w.byID[r.id]
+	}
+	if w.s.EmailIdentifies && r.email != "" {
+		b = w.byEmail[r.emailKey]
+	}
+	return a, b, true
+}
+
 func (w *workset) setID(e *entry, id string) {
 	e.ID = id
 	if k := w.idKey(&e.Person); k != "" {
@@ -242,13 +296,14 @@ type decision struct {
 func (p *planner) apply(rec *record.Record, r *row) {
 	d := decision{failed: r.failed}
 	w := p.ws
+	a, b, found := w.find(r)
+	if !found {
+		skipUnknownCio(rec, r)
+		return
+	}
 	if r.hasCio {
 		// Rule 3: only cio_id finds the person.
-		d.target = w.findCio(r.cio)
-		if d.target == nil {
-			rec.Skip(ReasonCioIDNotFound, fmt.Sprintf("no person has cio_id %q", r.cio))
-			return
-		}
+		d.target = a
 		t := d.target
 		if r.id != "" && r.id != t.ID {
 			switch other := w.byID[r.id]; {
@@ -269,13 +324,6 @@ func (p *planner) apply(rec *record.Record, r *row) {
 		}
 	} else {
 		// Rule 4: A by id, B by email.
-		var a, b *entry
-		if p.s.IDIdentifies && r.id != "" {
-			a = w.byID[r.id]
-		}
-		if p.s.EmailIdentifies && r.email != "" {
-			b = w.byEmail[r.emailKey]
-		}
 		switch {
 		case a == nil && b == nil:
 			d.setID, d.setEmail = r.id, r.email
@@ -302,14 +350,43 @@ func (p *planner) apply(rec *record.Record, r *row) {
 		}
 	}
 
-	if why := p.checkCount(&d, r); why != nil {
+	p.carryOut(rec, &d, r)
+}
+
+// carryOut checks a decision against the attribute limit and carries it out, giving
+// the record its outcome and its part of the batch's change log.
+func (p *planner) carryOut(rec *record.Record, d *decision, r *row) {
+	if why := p.checkCount(d, r); why != nil {
 		rec.Reject(why.reason, why.detail)
 		return
 	}
 	start := len(p.changes)
-	rec.Outcome = p.change(&d, r)
+	rec.Outcome = p.change(d, r)
 	if end := len(p.changes); end > start {
 		rec.Changes = p.changes[start:end:end]
+	}
+}
+
+func skipUnknownCio(rec *record.Record, r *row) {
+	rec.Skip(ReasonCioIDNotFound, fmt.Sprintf("no person has cio_id %q", r.cio))
+}
+
+// resolve gives a record the person a people row with only its identifiers would
+// update (rules 3 and 4 find A, else B), or creates the person that row would create;
+// it changes no one found (see Resolve).
+func (p *planner) resolve(rec *record.Record, r *row) {
+	a, b, found := p.ws.find(r)
+	switch {
+	case !found:
+		skipUnknownCio(rec, r)
+	case a != nil: // rule 4 updates A whether or not B differs; nothing is moved or merged
+		rec.Outcome = record.Outcome{Result: record.Unchanged, Person: a.CioID}
+	case b != nil:
+		rec.Outcome = record.Outcome{Result: record.Unchanged, Person: b.CioID}
+	case rec.Remove: // nothing to remove from someone who does not exist
+		rec.Outcome = record.Outcome{Result: record.Unchanged}
+	default:
+		p.carryOut(rec, &decision{setID: r.id, setEmail: r.email}, r)
 	}
 }
 
@@ -360,7 +437,7 @@ func (p *planner) checkCount(d *decision, r *row) *rejection {
 		}
 	}
 	if n > MaxAttributes {
-		return reject(ReasonTooManyAttributes, "the person would have %d attributes (> %d)", n, MaxAttributes)
+		return &rejection{reason: ReasonTooManyAttributes, detail: TooManyAttributes("person", n)}
 	}
 	return nil
 }

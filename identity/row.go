@@ -115,26 +115,20 @@ func prepare(s Settings, in *record.Record) (row, *rejection) {
 		return r, reject(ReasonNoIdentifier, "the row has none of cio_id, %s", strings.Join(s.Identifiers(), ", "))
 	}
 
-	seen := make(map[string]struct{}, len(r.attrs))
-	for _, a := range r.attrs {
-		switch {
-		case a.Name == "":
-			return r, reject(ReasonInvalidAttributeName, "an attribute has an empty name")
-		case len(a.Name) > MaxAttributeNameBytes:
-			return r, reject(ReasonAttributeNameTooLong, "%q (%d bytes > %d)",
-				a.Name[:32]+"…", len(a.Name), MaxAttributeNameBytes)
-		case !utf8.ValidString(a.Name) || strings.IndexByte(a.Name, 0) >= 0:
-			return r, reject(ReasonInvalidAttributeName, "attribute name %q is not valid UTF-8 text", a.Name)
-		}
-		if _, dup := seen[a.Name]; dup {
-			return r, reject(ReasonDuplicateAttribute, "attribute %q is given twice", a.Name)
-		}
-		seen[a.Name] = struct{}{}
-		if n := valueSize(a.Value); n > MaxValueBytes {
-			return r, reject(ReasonValueTooLong, "%s (%d bytes > %d)", a.Name, n, MaxValueBytes)
-		}
+	if why := checkAttributes(r.attrs); why != nil {
+		return r, why
 	}
 	return r, nil
+}
+
+// prepareIdentifiers prepares a record's identifiers alone, as a people row carrying
+// only them would be (Resolve). The record's attributes are not the person's; and a
+// row that changes no one stores no attribute (the id of an [email] workspace) and
+// records no refused change (an email that is not an address) either.
+func prepareIdentifiers(s Settings, in *record.Record) (row, *rejection) {
+	r, bad := prepare(s, &record.Record{Key: in.Key, CioID: in.CioID, ID: in.ID, Email: in.Email})
+	r.attrs, r.failed = nil, nil
+	return r, bad
 }
 
 func checkText(field, s string) *rejection {

@@ -32,6 +32,7 @@ import (
 	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/objects"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
 )
@@ -59,7 +60,7 @@ var attributeReasons = []string{
 
 // objectIDReasons are the reasons an objects or relationships row is rejected for by
 // its object_id (SPEC §8); an invalid one is invalid_value.
-var objectIDReasons = []string{"no_object_id", "object_id_too_long"}
+var objectIDReasons = []string{objects.ReasonNoObjectID, objects.ReasonObjectIDTooLong}
 
 // personReasons are the reasons a people or relationships row is rejected for by its
 // identifiers, and the one it is skipped for (cio_id_not_found).

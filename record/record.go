@@ -80,15 +80,19 @@ func (r Result) String() string {
 
 // Change is one entry of the change log.
 type Change struct {
-	Time      int64 // Unix seconds
-	Sync      string
-	RowKey    string
-	CioID     string // the person it happened to
-	Kind      string // ProfileCreate, AttributeChange, FailedAttributeChange or ProfileMerge
-	Attribute string
-	From      json.RawMessage // nil: no value
-	To        json.RawMessage
-	Reason    string // of a failed attribute change
+	Time   int64 // Unix seconds
+	Sync   string
+	RowKey string
+	CioID  string // the person it happened to
+	// The object it happened to, for an objects row (SPEC §8); then CioID is empty
+	// and Kind is ObjectCreate or AttributeChange.
+	ObjectType string
+	ObjectID   string
+	Kind       string // ProfileCreate, AttributeChange, FailedAttributeChange, ProfileMerge or ObjectCreate
+	Attribute  string
+	From       json.RawMessage // nil: no value
+	To         json.RawMessage
+	Reason     string // of a failed attribute change
 }
 
 // Kinds of change log entries.
@@ -97,4 +101,5 @@ const (
 	AttributeChange       = "attribute_change"
 	FailedAttributeChange = "failed_attribute_change"
 	ProfileMerge          = "profile_merge"
+	ObjectCreate          = "object_create" // objects.KindObjectCreate
 )

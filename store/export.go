@@ -159,6 +159,9 @@ func (s *Store) StartExport(ctx context.Context, full bool, format string, manif
 // claim marks the pending people as export seq's, a chunk to a transaction. A person
 // a batch is writing is claimed once the batch commits (PostgreSQL waits for its row
 // lock); one a batch writes after the claim is pending again.
+// afterClaimRecord, set by a test, runs between a claim's two statements.
+var afterClaimRecord func()
+
 func (s *Store) claim(ctx context.Context, seq int64) error {
 	bound := s.d.rebind(`SELECT internal_id FROM people WHERE export_pending ORDER BY internal_id LIMIT 1 OFFSET ?`)
 	for {
@@ -181,7 +184,14 @@ func (s *Store) claim(ctx context.Context, seq int64) error {
 			if _, err := tx.tx.ExecContext(ctx, tx.d.rebind(record), append([]any{seq}, args...)...); err != nil {
 				return err
 			}
-			_, err := tx.tx.ExecContext(ctx, tx.d.rebind(`UPDATE people SET export_pending = FALSE WHERE `+where), args...)
+			if afterClaimRecord != nil {
+				afterClaimRecord()
+			}
+			// Only the rows just recorded: at PostgreSQL's READ COMMITTED each statement
+			// sees its own moment, and a row a writer made pending after the INSERT's
+			// moment must stay pending for the next export, not be marked unrecorded.
+			_, err := tx.tx.ExecContext(ctx, tx.d.rebind(`UPDATE people SET export_pending = FALSE WHERE `+where+
+				` AND internal_id IN (SELECT internal_id FROM export_people WHERE export_seq = ?)`), append(args, seq)...)
 			return err
 		})
 		if err != nil {

@@ -82,7 +82,9 @@ func (s *Store) claimRows(ctx context.Context, seq int64, k exportKind) error {
 			if _, err := tx.tx.ExecContext(ctx, tx.d.rebind(record), append([]any{seq}, args...)...); err != nil {
 				return err
 			}
-			_, err := tx.tx.ExecContext(ctx, tx.d.rebind(`UPDATE `+k.table+` SET export_pending = FALSE WHERE `+where), args...)
+			// Only the rows just recorded, as claim does the people.
+			_, err := tx.tx.ExecContext(ctx, tx.d.rebind(`UPDATE `+k.table+` SET export_pending = FALSE WHERE `+where+
+				` AND (`+k.keys()+`) IN (SELECT `+k.keys()+` FROM `+k.claims+` WHERE export_seq = ?)`), append(args, seq)...)
 			return err
 		})
 		if err != nil || last {

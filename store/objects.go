@@ -83,23 +83,34 @@ func decodeAttributes(s string) (map[string]json.RawMessage, error) {
 
 // WriteObjects stores objects in their final state after a batch, and their change
 // log. A write that changes neither attributes nor deleted touches nothing (SPEC §2:
-// no updated_at change), even when its times differ. Every object written becomes
-// pending for the warehouse export, as people do (writePeople).
+// no updated_at change), even when its times differ, unless the batch logs changes
+// of that object: rows that changed it and then changed it back, as rows applied one
+// at a time would, move its updated_at and leave it pending with its log entries.
+// Every object written becomes pending for the warehouse export, as people do
+// (writePeople).
 func (t *Tx) WriteObjects(ctx context.Context, writes []objects.Write, changes []objects.Change) error {
 	if t.dry != nil {
 		t.dry.objects().writeObjects(writes)
 		return nil
 	}
 	cols := []string{"object_type", "object_id", "attributes", "created_at", "updated_at", "deleted"}
-	const upsert = ` ON CONFLICT (object_type, object_id) DO UPDATE SET attributes = excluded.attributes,
+	const set = ` ON CONFLICT (object_type, object_id) DO UPDATE SET attributes = excluded.attributes,
 		created_at = excluded.created_at, updated_at = excluded.updated_at, deleted = excluded.deleted,
-		export_pending = TRUE
+		export_pending = TRUE`
+	const upsert = set + `
 		WHERE objects.attributes <> excluded.attributes OR objects.deleted <> excluded.deleted`
-	var inserts, updates []*objects.Object
+	logged := make(map[objects.Key]bool, len(changes))
+	for _, c := range changes {
+		logged[objects.Key{Type: c.ObjectType, ID: c.ObjectID}] = true
+	}
+	var inserts, updates, changed []*objects.Object
 	for _, w := range lastObjectWrites(writes) {
-		if w.Insert {
+		switch {
+		case w.Insert:
 			inserts = append(inserts, w.Object)
-		} else {
+		case logged[w.Object.Key()]:
+			changed = append(changed, w.Object)
+		default:
 			updates = append(updates, w.Object)
 		}
 	}
@@ -115,6 +126,9 @@ func (t *Tx) WriteObjects(ctx context.Context, writes []objects.Write, changes [
 		return err
 	}
 	if err := t.insert(ctx, "objects", cols, upsert, len(updates), values(updates)); err != nil {
+		return err
+	}
+	if err := t.insert(ctx, "objects", cols, set, len(changed), values(changed)); err != nil {
 		return err
 	}
 	return t.writeObjectLog(ctx, changes)
@@ -170,36 +184,7 @@ func (s *Store) FindObject(ctx context.Context, objectType, objectID string) (*o
 
 // EachObjectChange calls fn for each change log entry of an object, oldest first.
 func (s *Store) EachObjectChange(ctx context.Context, objectType, objectID string, fn func(objects.Change) error) error {
-	q := s.d.rebind(`SELECT at, sync, row_key, object_type, object_id, kind, attribute, from_value, to_value, reason
-		FROM object_log WHERE object_type = ? AND object_id = ? ORDER BY seq`)
-	rows, err := s.db.QueryContext(ctx, q, objectType, objectID)
-	if s.d.missing(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read object change log: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			c                              objects.Change
-			rowKey, attr, from, to, reason sql.NullString
-		)
-		if err := rows.Scan(&c.Time, &c.Sync, &rowKey, &c.ObjectType, &c.ObjectID, &c.Kind, &attr, &from, &to, &reason); err != nil {
-			return fmt.Errorf("read object change log: %w", err)
-		}
-		c.RowKey, c.Attribute, c.Reason = rowKey.String, attr.String, reason.String
-		if from.Valid {
-			c.From = json.RawMessage(from.String)
-		}
-		if to.Valid {
-			c.To = json.RawMessage(to.String)
-		}
-		if err := fn(c); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return s.eachObjectLog(ctx, `WHERE object_type = ? AND object_id = ?`, fn, objectType, objectID)
 }
 
 // tupleIn is a condition that (cols...) is one of the rows of a list of text tuples

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/record"
 )
@@ -39,12 +40,17 @@ func previewCmd(ctx context.Context, e *env, args []string) error {
 	}
 	defer st.Close()
 
-	out := newRowWriter(e, *asJSON, "KEY", "RESULT", "PERSON", "CHANGES")
+	// The third column names what the row became: a person, or an object.
+	what, target := "PERSON", personOf
+	if syncs[0].Kind == config.KindObjects {
+		what, target = "OBJECT", func(r *record.Record) string { return r.ObjectID }
+	}
+	out := newRowWriter(e, *asJSON, "KEY", "RESULT", what, "CHANGES")
 	var werr error
 	opt := engine.Options{DryRun: true, Limit: *limit, OnBatch: func(recs []*record.Record) {
 		for _, r := range recs {
 			if werr == nil {
-				werr = writePreview(out, r)
+				werr = writePreview(out, r, target(r))
 			}
 		}
 	}}
@@ -62,17 +68,19 @@ func previewCmd(ctx context.Context, e *env, args []string) error {
 }
 
 type previewOut struct {
-	Key     string      `json:"key"`
-	Result  string      `json:"result"`
-	CioID   string      `json:"cio_id,omitempty"`
-	Reason  string      `json:"reason,omitempty"`
-	Detail  string      `json:"detail,omitempty"`
-	Changes []changeOut `json:"changes,omitempty"`
+	Key      string      `json:"key"`
+	Result   string      `json:"result"`
+	CioID    string      `json:"cio_id,omitempty"`
+	ObjectID string      `json:"object_id,omitempty"`
+	Reason   string      `json:"reason,omitempty"`
+	Detail   string      `json:"detail,omitempty"`
+	Changes  []changeOut `json:"changes,omitempty"`
 }
 
-// writePreview shows one source row from its record: its outcome and its own changes.
-func writePreview(out *rowWriter, r *record.Record) error {
-	v := previewOut{Key: r.Key, Result: r.Result.String(), CioID: r.Person, Reason: r.Reason, Detail: r.Detail}
+// writePreview shows one source row from its record: its outcome, what it became
+// (target), and its own changes.
+func writePreview(out *rowWriter, r *record.Record, target string) error {
+	v := previewOut{Key: r.Key, Result: r.Result.String(), CioID: r.Person, ObjectID: r.ObjectID, Reason: r.Reason, Detail: r.Detail}
 	var desc []string
 	if r.Reason != "" {
 		desc = append(desc, r.Reason+": "+r.Detail)
@@ -88,13 +96,19 @@ func writePreview(out *rowWriter, r *record.Record) error {
 			desc = append(desc, "new person "+string(c.To))
 		case record.ProfileMerge:
 			desc = append(desc, fmt.Sprintf("merges %s into this person", c.From))
+		case record.ObjectCreate:
+			desc = append(desc, "new object")
 		}
 	}
-	person := ""
-	if r.Person != "" {
-		person = "cio_" + r.Person
+	return out.write(v, r.Key, v.Result, target, strings.Join(desc, "; "))
+}
+
+// personOf names the person a row resolved to, as `people get` takes it.
+func personOf(r *record.Record) string {
+	if r.Person == "" {
+		return ""
 	}
-	return out.write(v, r.Key, v.Result, person, strings.Join(desc, "; "))
+	return "cio_" + r.Person
 }
 
 func orNone(v []byte) string {
