@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"slices"
 	"sort"
@@ -16,7 +17,9 @@ import (
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/dbsync/dbsync/config"
+	_ "github.com/dbsync/dbsync/connectors/sqlite"
 	"github.com/dbsync/dbsync/engine"
+	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
@@ -464,5 +467,66 @@ func TestKindReasonsStartAtZero(t *testing.T) {
 				t.Errorf("%s{sync=%q}: reasons %v, want %v", mf.GetName(), sy.Name, g, w)
 			}
 		}
+	}
+}
+
+// TestRunsCountedUnderTheirKind: what engine.Run returns for an objects and a
+// relationships sync is counted under that kind's families, the person a relationship
+// row created under none of the people's.
+func TestRunsCountedUnderTheirKind(t *testing.T) {
+	st, log := setup(t)
+	ctx := context.Background()
+	srcDSN := testdb.SQLite(t)
+	src, err := sql.Open("sqlite", srcDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for _, q := range []string{
+		`CREATE TABLE accounts (row_id INTEGER PRIMARY KEY, account_id TEXT, plan TEXT, updated_at DATETIME)`,
+		`INSERT INTO accounts VALUES (1, 'acme', 'pro', '2026-01-01 00:00:01'), (2, 'globex', 'team', '2026-01-01 00:00:02'),
+			(3, NULL, 'free', '2026-01-01 00:00:03')`,
+		`CREATE TABLE members (m_id INTEGER PRIMARY KEY, user_id TEXT, account_id TEXT, role TEXT, updated_at DATETIME)`,
+		`INSERT INTO members VALUES (1, 'u1', 'acme', 'owner', '2026-01-01 00:00:01'), (2, 'u2', 'acme', 'member', '2026-01-01 00:00:02')`,
+	} {
+		if _, err := src.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	source := config.Source{Type: "sqlite", DSN: srcDSN}
+	accounts := config.Sync{Name: "accounts", Kind: config.KindObjects, Source: source, Table: "accounts",
+		Watermark: &config.Watermark{Column: "updated_at", Key: "row_id"}, BatchSize: 100,
+		ObjectType: "account", ObjectID: "account_id", Exclude: []string{"row_id", "updated_at"}, Nulls: config.NullsIgnore}
+	members := config.Sync{Name: "memberships", Kind: config.KindRelationships, Source: source, Table: "members",
+		Watermark: &config.Watermark{Column: "updated_at", Key: "m_id"}, BatchSize: 100,
+		ObjectType: "account", ObjectID: "account_id", Identifiers: config.Identifiers{ID: "user_id"},
+		Attributes: map[string]string{"role": "role"}, Nulls: config.NullsIgnore}
+	m := New("dev", Syncs([]config.Sync{accounts, members}), st, log)
+	eng := &engine.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log}
+	for _, s := range []config.Sync{accounts, members} {
+		res := eng.Run(ctx, s, engine.Options{})
+		if res.Err != nil {
+			t.Fatalf("run %s: %v", s.Name, res.Err)
+		}
+		m.Observe(res)
+	}
+	want := `
+# HELP dbsync_objects_created_total Objects created by an objects sync.
+# TYPE dbsync_objects_created_total counter
+dbsync_objects_created_total{sync="accounts"} 2
+# HELP dbsync_relationships_created_total Relationships created by a relationships sync.
+# TYPE dbsync_relationships_created_total counter
+dbsync_relationships_created_total{sync="memberships"} 2
+# HELP dbsync_rows_read_total Rows read from the source and committed.
+# TYPE dbsync_rows_read_total counter
+dbsync_rows_read_total{sync="accounts"} 3
+dbsync_rows_read_total{sync="memberships"} 2
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "dbsync_objects_created_total",
+		"dbsync_relationships_created_total", "dbsync_rows_read_total", "dbsync_people_created_total"); err != nil {
+		t.Fatal(err)
+	}
+	if v := testutil.ToFloat64(m.rejected.WithLabelValues("accounts", "no_object_id")); v != 1 {
+		t.Errorf("accounts rejected no_object_id = %v, want 1", v)
 	}
 }
