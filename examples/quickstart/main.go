@@ -13,6 +13,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -75,13 +76,15 @@ syncs:
 `
 
 func main() {
-	if err := run(context.Background()); err != nil {
+	if err := run(context.Background(), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context) error {
+// run makes the sample in ./quickstart, syncs it twice and prints what each run did
+// to w.
+func run(ctx context.Context, w io.Writer) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
@@ -104,7 +107,7 @@ func run(ctx context.Context) error {
 	if err := seedAccounts(ctx, src, start); err != nil {
 		return fmt.Errorf("create the sample accounts: %w", err)
 	}
-	fmt.Printf("Created %s/app.db: a users table with 300 rows (case-variant emails, a lead\n"+
+	fmt.Fprintf(w, "Created %s/app.db: a users table with 300 rows (case-variant emails, a lead\n"+
 		"without an id, a row that tries to change an id), 5 accounts (one without an id) and\n"+
 		"8 account memberships (one of an account and one of a user the tables do not have).\n"+
 		"Config: %s\n\n", dir, cfgPath)
@@ -127,14 +130,14 @@ func run(ctx context.Context) error {
 	runAll := func() error {
 		for _, s := range cfg.Syncs {
 			res := eng.Run(ctx, s, engine.Options{})
-			res.WriteSummary(os.Stdout)
+			res.WriteSummary(w)
 			if res.Err != nil {
 				return res.Err
 			}
 		}
 		return nil
 	}
-	fmt.Println("== First run: every row is new")
+	fmt.Fprintln(w, "== First run: every row is new")
 	if err := runAll(); err != nil {
 		return err
 	}
@@ -155,13 +158,13 @@ func run(ctx context.Context) error {
 			return err
 		}
 	}
-	fmt.Println("\n== Second run, after 3 users changed, a lead signed up, Acme bought seats, u3 left Acme\n" +
+	fmt.Fprintln(w, "\n== Second run, after 3 users changed, a lead signed up, Acme bought seats, u3 left Acme\n"+
 		"   and u8 became an admin of Globex: only those rows are read")
 	if err := runAll(); err != nil {
 		return err
 	}
 
-	fmt.Printf(`
+	fmt.Fprintf(w, `
 Look around:
   go run ./cmd/dbsync people get -c %[1]s u1
   go run ./cmd/dbsync people get -c %[1]s ANN.LEE@example.com
