@@ -1,9 +1,11 @@
 // Command bench measures dbsync against the physical limit on the same machine, in
 // the same run: a users table of N rows is generated in PostgreSQL and MariaDB, and
-// each scenario runs several times; the median is reported.
+// accounts and account_members tables of N rows each in PostgreSQL; each scenario
+// runs several times; the median is reported.
 //
 //	go run ./bench                      # N = 1,000,000, 3 repetitions
 //	go run ./bench -rows 200000 -reps 1 # quicker
+//	go run ./bench -scenarios objects,relationships -rss5x=false
 //
 // Scenarios:
 //
@@ -17,6 +19,16 @@
 //	1%        an incremental run after 1% of the rows changed
 //	half      an update-heavy run: everyone exists, half have a changed attribute
 //	rss       peak RSS of a backfill at N and at 5×N
+//	objects   limit: COPY of the accounts into a table shaped like the store's objects
+//	          table; backfill: an objects sync of them into the PostgreSQL store
+//	relationships
+//	          limit: COPY of the account_members into a table shaped like the store's
+//	          relationships table; backfill: a relationships sync of them into the
+//	          PostgreSQL store, which holds the N people and the accounts by then (each
+//	          row finds its person by id, and its object)
+//
+// -scenarios picks among people (every scenario above objects), objects and
+// relationships; peak RSS is reported for each dbsync run.
 //
 // It needs PostgreSQL (127.0.0.1:5432, user postgres, trust) with psql on the PATH
 // and MariaDB (127.0.0.1:3306, root), as scripts/test sets up.
@@ -30,6 +42,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -56,17 +69,32 @@ type result struct {
 }
 
 func main() {
-	rows := flag.Int("rows", 1_000_000, "rows in the source users table")
+	rows := flag.Int("rows", 1_000_000, "rows in each source table (users, accounts, account_members)")
 	reps := flag.Int("reps", 3, "repetitions of each scenario (the median is reported)")
-	big := flag.Bool("rss5x", true, "also measure peak RSS of a backfill at 5×rows")
+	big := flag.Bool("rss5x", true, "also measure peak RSS of a people backfill at 5×rows")
+	only := flag.String("scenarios", "people,objects,relationships", "which scenarios to run, comma-separated")
 	flag.Parse()
-	if err := run(context.Background(), *rows, *reps, *big); err != nil {
+	var pick []string
+	for _, sc := range strings.Split(*only, ",") {
+		sc = strings.TrimSpace(sc)
+		if !slices.Contains(scenarios, sc) {
+			fmt.Fprintf(os.Stderr, "bench: -scenarios: unknown %q (one of %s)\n", sc, strings.Join(scenarios, ", "))
+			os.Exit(2)
+		}
+		pick = append(pick, sc)
+	}
+	if err := run(context.Background(), *rows, *reps, *big, pick); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, n, reps int, big bool) error {
+// scenarios are what -scenarios picks from.
+var scenarios = []string{"people", "objects", "relationships"}
+
+func run(ctx context.Context, n, reps int, big bool, pick []string) error {
+	people := slices.Contains(pick, "people")
+	kinds := slices.Contains(pick, "objects") || slices.Contains(pick, "relationships")
 	dir, err := os.MkdirTemp("", "dbsync-bench-")
 	if err != nil {
 		return err
@@ -81,9 +109,20 @@ func run(ctx context.Context, n, reps int, big bool) error {
 		return err
 	}
 	defer b.close()
-	fmt.Printf("generating %d rows in PostgreSQL and MariaDB...\n", n)
-	if err := b.generate(ctx, n, true); err != nil {
+	// The users are there for every scenario: relationships find them as people.
+	if people {
+		fmt.Printf("generating %d rows in PostgreSQL and MariaDB...\n", n)
+	} else {
+		fmt.Printf("generating %d users in PostgreSQL...\n", n)
+	}
+	if err := b.generate(ctx, n, people); err != nil {
 		return err
+	}
+	if kinds {
+		fmt.Printf("generating %d accounts and %d account members in PostgreSQL...\n", n, n)
+		if err := b.generateAccounts(ctx, n); err != nil {
+			return err
+		}
 	}
 
 	var results []result
@@ -107,7 +146,8 @@ func run(ctx context.Context, n, reps int, big bool) error {
 		return add(result{name: name, rows: n, seconds: med(secs), rssMiB: maxOf(rss), limit: limit}, nil)
 	}
 
-	steps := []func() error{
+	var steps []func() error
+	peopleSteps := []func() error{
 		func() error { return median("limit: COPY source | COPY people", "", b.copyLimit) },
 		func() error {
 			return median("backfill postgres -> postgres store", "limit: COPY source | COPY people", func() (float64, float64, error) {
@@ -138,12 +178,37 @@ func run(ctx context.Context, n, reps int, big bool) error {
 			})
 		},
 	}
+	if people {
+		steps = append(steps, peopleSteps...)
+	}
+	if kinds {
+		// The people first, untimed, so that the relationships find their persons.
+		steps = append(steps, func() error { return b.kindsStore(ctx) })
+	}
+	if slices.Contains(pick, "objects") {
+		steps = append(steps,
+			func() error { return median(objectsLimit, "", b.copyObjectsLimit) },
+			func() error {
+				return median("objects backfill (postgres store)", objectsLimit, func() (float64, float64, error) {
+					return b.kindBackfill(ctx, "accounts", n)
+				})
+			})
+	}
+	if slices.Contains(pick, "relationships") {
+		steps = append(steps,
+			func() error { return median(relationshipsLimit, "", b.copyRelationshipsLimit) },
+			func() error {
+				return median("relationships backfill (postgres store)", relationshipsLimit, func() (float64, float64, error) {
+					return b.kindBackfill(ctx, "memberships", n)
+				})
+			})
+	}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return err
 		}
 	}
-	if big {
+	if big && people {
 		fmt.Printf("generating %d rows for the 5x memory run...\n", 5*n)
 		if err := b.generate(ctx, 5*n, false); err != nil {
 			return err
@@ -283,18 +348,23 @@ const peopleDDL = `CREATE TABLE %s (internal_id text PRIMARY KEY, external_id te
 
 // copyLimit pipes COPY TO STDOUT into COPY FROM STDIN through two psql processes.
 func (b *bench) copyLimit() (float64, float64, error) {
-	ctx := context.Background()
-	for _, q := range []string{`DROP TABLE IF EXISTS limit_people`, fmt.Sprintf(peopleDDL, "limit_people")} {
-		if _, err := b.pg.ExecContext(ctx, q); err != nil {
-			return 0, 0, err
-		}
-	}
 	out := `COPY (SELECT lpad(to_hex(user_id), 32, '0'), user_id::text, email, user_id::text, lower(email),
 		json_build_object('first_name', first_name, 'last_name', last_name, 'plan', plan, 'country', country,
 			'seats', seats, 'beta', beta, 'created_at', extract(epoch from created_at)::bigint)::text,
 		extract(epoch from now())::bigint, extract(epoch from now())::bigint, NULL, false, false
 		FROM users ORDER BY updated_at, user_id) TO STDOUT`
-	in := `COPY limit_people FROM STDIN`
+	return b.copyInto("limit_people", []string{fmt.Sprintf(peopleDDL, "limit_people")}, out)
+}
+
+// copyInto creates table by ddl and times out, a COPY … TO STDOUT, piped into it.
+func (b *bench) copyInto(table string, ddl []string, out string) (float64, float64, error) {
+	ctx := context.Background()
+	for _, q := range append([]string{`DROP TABLE IF EXISTS ` + table}, ddl...) {
+		if _, err := b.pg.ExecContext(ctx, q); err != nil {
+			return 0, 0, err
+		}
+	}
+	in := `COPY ` + table + ` FROM STDIN`
 	start := time.Now()
 	from := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", pgBench, "-c", out)
 	to := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", pgBench, "-c", in)
@@ -322,7 +392,7 @@ func (b *bench) copyLimit() (float64, float64, error) {
 	}
 	secs := time.Since(start).Seconds()
 	var n int
-	if err := b.pg.QueryRowContext(ctx, `SELECT count(*) FROM limit_people`).Scan(&n); err != nil || n == 0 {
+	if err := b.pg.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil || n == 0 {
 		return 0, 0, fmt.Errorf("the limit copied %d rows: %v", n, err)
 	}
 	return secs, 0, nil
@@ -496,4 +566,169 @@ func (b *bench) incremental(ctx context.Context, n int, fraction float64, col st
 	}
 	defer b.pg.ExecContext(ctx, `VACUUM ANALYZE users`)
 	return b.dbsync("run", "-c", filepath.Join(b.dir, "dbsync.yaml"))
+}
+
+// generateAccounts makes the objects' and relationships' source tables in PostgreSQL:
+// accounts (one object each) and account_members, each with an index on
+// (updated_at, key). Member i is user 1 + (i·7919 mod n), a spread of the people, so
+// the relationships' person lookups do not follow the people table's order; accounts
+// 1 to n/4 have four members each.
+func (b *bench) generateAccounts(ctx context.Context, n int) error {
+	qs := []string{
+		`DROP TABLE IF EXISTS accounts`,
+		`CREATE TABLE accounts (account_id bigint PRIMARY KEY, name text NOT NULL, plan text, seats int,
+			country text, mrr numeric(10, 2), active boolean, created_at timestamptz, updated_at timestamptz NOT NULL)`,
+		fmt.Sprintf(`INSERT INTO accounts SELECT i, 'Account ' || i, (ARRAY['free','pro','team','enterprise'])[1 + i %% 4],
+			1 + i %% 200, (ARRAY['NZ','DE','US','BR','JP'])[1 + i %% 5], (i %% 100000) / 100.0, i %% 7 <> 0,
+			'2020-01-01'::timestamptz + i * interval '1 second', '2026-01-01'::timestamptz + i * interval '1 millisecond'
+			FROM generate_series(1, %d) i`, n),
+		`CREATE INDEX accounts_cursor ON accounts (updated_at, account_id)`,
+		`ANALYZE accounts`,
+		`DROP TABLE IF EXISTS account_members`,
+		`CREATE TABLE account_members (membership_id bigint PRIMARY KEY, user_id bigint NOT NULL, account_id bigint NOT NULL,
+			role text NOT NULL, updated_at timestamptz NOT NULL)`,
+		fmt.Sprintf(`INSERT INTO account_members SELECT i, 1 + (i::bigint * 7919) %% %d, 1 + (i - 1) / 4,
+			(ARRAY['owner','admin','member','member'])[1 + i %% 4], '2026-01-01'::timestamptz + i * interval '1 millisecond'
+			FROM generate_series(1, %d) i`, n, n),
+		`CREATE INDEX account_members_cursor ON account_members (updated_at, membership_id)`,
+		`ANALYZE account_members`,
+	}
+	for _, q := range qs {
+		if _, err := b.pg.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("accounts source: %w", err)
+		}
+	}
+	return nil
+}
+
+// The limits of the objects and relationships backfills.
+const (
+	objectsLimit       = "limit: COPY accounts | COPY objects"
+	relationshipsLimit = "limit: COPY members | COPY relationships"
+)
+
+// objectsDDL and relationshipsDDL are tables shaped like the store's objects and
+// relationships tables (store/migrations/postgres/0005_objects.sql): the same columns,
+// keys and indexes.
+var (
+	objectsDDL = []string{
+		`CREATE TABLE limit_objects (object_type text COLLATE "C" NOT NULL, object_id text COLLATE "C" NOT NULL,
+			attributes text NOT NULL DEFAULT '{}', created_at bigint NOT NULL, updated_at bigint NOT NULL,
+			deleted boolean NOT NULL DEFAULT false, export_pending boolean NOT NULL DEFAULT true, exported_log_seq bigint,
+			PRIMARY KEY (object_type, object_id))`,
+		`CREATE INDEX limit_objects_export_pending ON limit_objects (object_type, object_id) WHERE export_pending`,
+	}
+	relationshipsDDL = []string{
+		`CREATE TABLE limit_relationships (internal_id text NOT NULL, object_type text COLLATE "C" NOT NULL,
+			object_id text COLLATE "C" NOT NULL, attributes text NOT NULL DEFAULT '{}', created_at bigint NOT NULL,
+			updated_at bigint NOT NULL, removed boolean NOT NULL DEFAULT false, export_pending boolean NOT NULL DEFAULT true,
+			PRIMARY KEY (internal_id, object_type, object_id))`,
+		`CREATE INDEX limit_relationships_export_pending ON limit_relationships (internal_id, object_type, object_id) WHERE export_pending`,
+	}
+)
+
+// copyObjectsLimit copies the accounts, shaped as objects with their attributes as
+// JSON, as a hand-written copy would.
+func (b *bench) copyObjectsLimit() (float64, float64, error) {
+	out := `COPY (SELECT 'account', account_id::text,
+		json_build_object('name', name, 'plan', plan, 'seats', seats, 'country', country, 'mrr', mrr,
+			'active', active, 'created_at', extract(epoch from created_at)::bigint)::text,
+		extract(epoch from now())::bigint, extract(epoch from now())::bigint, false, true, NULL
+		FROM accounts ORDER BY updated_at, account_id) TO STDOUT`
+	return b.copyInto("limit_objects", objectsDDL, out)
+}
+
+// copyRelationshipsLimit copies the account members, shaped as relationships. The
+// person's internal id is made from user_id, as the people limit makes it: a
+// hand-written copy that knows it looks no one up.
+func (b *bench) copyRelationshipsLimit() (float64, float64, error) {
+	out := `COPY (SELECT lpad(to_hex(user_id), 32, '0'), 'account', account_id::text,
+		json_build_object('role', role)::text, extract(epoch from now())::bigint, extract(epoch from now())::bigint, false, true
+		FROM account_members ORDER BY updated_at, membership_id) TO STDOUT`
+	return b.copyInto("limit_relationships", relationshipsDDL, out)
+}
+
+// kindsConfig is the config of the objects and relationships scenarios: the users
+// sync of the people backfill, the accounts and the memberships, into the PostgreSQL
+// store's schema.
+const kindsConfig = `store: {driver: postgres, dsn: %[1]q}
+syncs:
+  - name: users
+    source: {type: postgres, dsn: %[2]q}
+    table: users
+    watermark: {column: updated_at, key: user_id}
+    batch_size: 5000
+    identifiers: {id: user_id, email: email}
+    exclude: [user_id, email, updated_at]
+  - name: accounts
+    kind: objects
+    object_type: account
+    source: {type: postgres, dsn: %[2]q}
+    table: accounts
+    watermark: {column: updated_at, key: account_id}
+    batch_size: 5000
+    object_id: account_id
+    exclude: [updated_at]
+  - name: memberships
+    kind: relationships
+    object_type: account
+    source: {type: postgres, dsn: %[2]q}
+    table: account_members
+    watermark: {column: updated_at, key: membership_id}
+    batch_size: 5000
+    object_id: account_id
+    identifiers: {id: user_id}
+    attributes: {role: role}
+`
+
+func (b *bench) kindsConfigPath() string { return filepath.Join(b.dir, "kinds.yaml") }
+
+// kindsStore makes a fresh PostgreSQL store holding the N people (a people backfill,
+// untimed) and, untimed, the accounts, so that the relationships find both.
+func (b *bench) kindsStore(ctx context.Context) error {
+	for _, q := range []string{`DROP SCHEMA IF EXISTS store CASCADE`, `CREATE SCHEMA store`} {
+		if _, err := b.pg.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	cfg := fmt.Sprintf(kindsConfig, pgBench+"&search_path=store", pgBench)
+	if err := os.WriteFile(b.kindsConfigPath(), []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	fmt.Println("  (backfilling the people and the accounts for the objects and relationships scenarios, untimed)")
+	_, _, err := b.dbsync("run", "-c", b.kindsConfigPath(), "--sync", "users", "--sync", "accounts")
+	return err
+}
+
+// kindTables are the store tables a sync of each scenario fills, emptied before each
+// of its backfills; the first holds one row per source row.
+var kindTables = map[string][]string{
+	"accounts":    {"store.objects", "store.object_log"},
+	"memberships": {"store.relationships"},
+}
+
+// kindBackfill empties what the sync wrote before (its store tables and its cursor)
+// and times a run of it alone: a backfill into a store that holds the people, and
+// for the memberships the accounts (each objects backfill writes them again).
+func (b *bench) kindBackfill(ctx context.Context, sync string, n int) (float64, float64, error) {
+	if _, _, err := b.dbsync("state", "reset", "-c", b.kindsConfigPath(), "--sync", sync); err != nil {
+		return 0, 0, err
+	}
+	tables := kindTables[sync]
+	if _, err := b.pg.ExecContext(ctx, `TRUNCATE `+strings.Join(tables, ", ")); err != nil {
+		return 0, 0, fmt.Errorf("empty the store for %s: %w", sync, err)
+	}
+	secs, rss, err := b.dbsync("run", "-c", b.kindsConfigPath(), "--sync", sync)
+	if err != nil {
+		return 0, 0, err
+	}
+	// A backfill that rejected its rows would be quick and measure nothing.
+	var got int
+	if err := b.pg.QueryRowContext(ctx, `SELECT count(*) FROM `+tables[0]).Scan(&got); err != nil {
+		return 0, 0, fmt.Errorf("count %s: %w", tables[0], err)
+	}
+	if got != n {
+		return 0, 0, fmt.Errorf("sync %s wrote %d rows into %s, want %d", sync, got, tables[0], n)
+	}
+	return secs, rss, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
+	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/metrics"
 	"github.com/dbsync/dbsync/state"
@@ -50,7 +51,8 @@ func exported(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	log, _ := logtest.NewNullLogger()
-	m := metrics.New("dev", []string{"users"}, fixedLag{cur}, log)
+	m := metrics.New("dev", []metrics.Sync{{Name: "users"}, {Name: "accounts", Kind: config.KindObjects},
+		{Name: "memberships", Kind: config.KindRelationships}}, fixedLag{cur}, log)
 	now := time.Now()
 	m.Observe(&engine.Result{Sync: "users", Status: store.RunOK, Started: now, Ended: now})
 	mfs, err := m.Registry().Gather()
@@ -169,7 +171,7 @@ type dashboard struct {
 }
 
 // TestDashboard: the dashboard's queries parse and name only metrics dbsync exports,
-// and it shows what tells a quiet source from a sync that is behind.
+// and it shows what tells a quiet source from a sync that is behind, and each kind's rows.
 func TestDashboard(t *testing.T) {
 	b, err := os.ReadFile(dashboardFile)
 	if err != nil {
@@ -217,7 +219,8 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("the dashboard uses metrics dbsync does not export: %v", unknown)
 	}
 	for _, want := range []string{"dbsync_cursor_lag_seconds", "dbsync_last_run_caught_up", "dbsync_last_run_rows_read",
-		"dbsync_last_success_timestamp_seconds", "dbsync_rows_rejected_total", "dbsync_runs_total"} {
+		"dbsync_last_success_timestamp_seconds", "dbsync_rows_rejected_total", "dbsync_runs_total",
+		"dbsync_sync_info", "dbsync_objects_created_total", "dbsync_relationships_created_total"} {
 		if !used[want] {
 			t.Errorf("the dashboard does not show %s", want)
 		}

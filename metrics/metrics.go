@@ -11,11 +11,17 @@
 // its end, so nothing newer was there) and dbsync_last_run_timestamp_seconds (that run
 // is recent): a high lag is a problem only when the last run did not catch up, or when
 // no run ended lately. deploy/prometheus/alerts.yaml follows that rule.
+//
+// What a row did is counted under its sync's kind: dbsync_people_*_total (SPEC §5) for
+// people syncs, dbsync_objects_*_total and dbsync_relationships_*_total for the others,
+// so no series calls an object a person. dbsync_sync_info{sync,kind} is 1 for every
+// configured sync, for dashboards that group or filter syncs by kind.
 package metrics
 
 import (
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,8 +29,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 
+	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/objects"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
 )
@@ -38,14 +46,9 @@ const (
 	StatusPanicked       = "panicked"
 )
 
-// RejectedReasons are the reasons of dbsync_rows_rejected_total: rejected rows
-// (identity's checks, mapping's invalid_value, sync's duplicate_key) and skipped ones
-// (cio_id_not_found). Each has a series at 0 from the start, so rate() and alerts see
-// the first rejection instead of a series that appears.
-var RejectedReasons = []string{
-	identity.ReasonNoIdentifier,
-	identity.ReasonInvalidEmail,
-	identity.ReasonIDTooLong,
+// attributeReasons are the reasons any kind's row is rejected for by its attributes
+// (identity's checks, mapping's invalid_value) and the engine's duplicate_key.
+var attributeReasons = []string{
 	identity.ReasonAttributeNameTooLong,
 	identity.ReasonValueTooLong,
 	identity.ReasonTooManyAttributes,
@@ -53,10 +56,34 @@ var RejectedReasons = []string{
 	identity.ReasonInvalidAttributeName,
 	identity.ReasonDuplicateAttribute,
 	engine.ReasonDuplicateKey,
+}
+
+// objectIDReasons are the reasons an objects or relationships row is rejected for by
+// its object_id (SPEC §8); an invalid one is invalid_value.
+var objectIDReasons = []string{objects.ReasonNoObjectID, objects.ReasonObjectIDTooLong}
+
+// personReasons are the reasons a people or relationships row is rejected for by its
+// identifiers, and the one it is skipped for (cio_id_not_found).
+var personReasons = []string{
+	identity.ReasonNoIdentifier,
+	identity.ReasonInvalidEmail,
+	identity.ReasonIDTooLong,
 	identity.ReasonCioIDNotFound, // skipped
 }
 
-// FailedChangeReasons are the reasons of dbsync_failed_attribute_changes_total.
+// RejectedReasons are, by kind, the reasons of dbsync_rows_rejected_total: rejected
+// and skipped rows. Each sync has a series at 0 for each of its kind's reasons from
+// the start, so rate() and alerts see the first rejection instead of a series that
+// appears.
+var RejectedReasons = map[config.Kind][]string{
+	config.KindPeople:        slices.Concat(personReasons, attributeReasons),
+	config.KindObjects:       slices.Concat(objectIDReasons, attributeReasons),
+	config.KindRelationships: slices.Concat(personReasons, objectIDReasons, attributeReasons),
+}
+
+// FailedChangeReasons are the reasons of dbsync_failed_attribute_changes_total, which
+// has series for people syncs only: an objects row has no identifiers to refuse a
+// change of, and a relationships row never changes its person (SPEC §8).
 var FailedChangeReasons = []string{
 	identity.ReasonInvalidEmail,
 	identity.ReasonIDChangeNotAllowed,
@@ -73,14 +100,37 @@ type Watermarks interface {
 	Watermarks(ctx context.Context) ([]store.Watermark, error)
 }
 
+// Sync is what the metrics need to know of a configured sync.
+type Sync struct {
+	Name string
+	Kind config.Kind // the zero Kind is people, as in config
+}
+
+// Syncs lists the configured syncs' names and kinds.
+func Syncs(syncs []config.Sync) []Sync {
+	out := make([]Sync, len(syncs))
+	for i, s := range syncs {
+		out[i] = Sync{Name: s.Name, Kind: s.Kind}
+	}
+	return out
+}
+
+// outcomes are the counters of what a kind's rows did: created, updated, unchanged.
+type outcomes struct {
+	created, updated, unchanged *prometheus.CounterVec
+}
+
+func (o outcomes) all() []*prometheus.CounterVec {
+	return []*prometheus.CounterVec{o.created, o.updated, o.unchanged}
+}
+
 // Metrics holds the collectors of one process.
 type Metrics struct {
 	reg         *prometheus.Registry
 	log         logrus.FieldLogger
 	rowsRead    *prometheus.CounterVec
-	created     *prometheus.CounterVec
-	updated     *prometheus.CounterVec
-	unchanged   *prometheus.CounterVec
+	byKind      map[config.Kind]outcomes // people, objects, relationships
+	info        *prometheus.GaugeVec
 	rejected    *prometheus.CounterVec
 	failed      *prometheus.CounterVec
 	runs        *prometheus.CounterVec
@@ -92,24 +142,41 @@ type Metrics struct {
 	caughtUp    *prometheus.GaugeVec
 }
 
-// New registers the collectors for the named syncs. Each sync's counters start at 0,
-// so they are there to graph and alert on before its first run. wm is read at every
-// scrape for the cursor lag (nil: no lag metric).
-func New(version string, syncs []string, wm Watermarks, log logrus.FieldLogger) *Metrics {
+// New registers the collectors for the configured syncs. Each sync's counters start
+// at 0, those of its kind only, so they are there to graph and alert on before its
+// first run. wm is read at every scrape for the cursor lag (nil: no lag metric).
+func New(version string, syncs []Sync, wm Watermarks, log logrus.FieldLogger) *Metrics {
 	bySync := []string{"sync"}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, append(bySync, labels...))
 	}
 	m := &Metrics{
-		reg:       prometheus.NewRegistry(),
-		log:       log,
-		rowsRead:  counter("dbsync_rows_read_total", "Rows read from the source and committed."),
-		created:   counter("dbsync_people_created_total", "People created."),
-		updated:   counter("dbsync_people_updated_total", "People updated."),
-		unchanged: counter("dbsync_people_unchanged_total", "Rows that changed nothing."),
-		rejected:  counter("dbsync_rows_rejected_total", "Rows rejected or skipped, by reason.", "reason"),
-		failed:    counter("dbsync_failed_attribute_changes_total", "Attribute changes refused, by reason.", "reason"),
-		runs:      counter("dbsync_runs_total", "Scheduled runs by outcome.", "status"),
+		reg:      prometheus.NewRegistry(),
+		log:      log,
+		rowsRead: counter("dbsync_rows_read_total", "Rows read from the source and committed."),
+		byKind: map[config.Kind]outcomes{
+			config.KindPeople: {
+				counter("dbsync_people_created_total", "People created."),
+				counter("dbsync_people_updated_total", "People updated."),
+				counter("dbsync_people_unchanged_total", "Rows that changed nothing."),
+			},
+			config.KindObjects: {
+				counter("dbsync_objects_created_total", "Objects created by an objects sync."),
+				counter("dbsync_objects_updated_total", "Objects updated by an objects sync."),
+				counter("dbsync_objects_unchanged_total", "Rows of an objects sync that changed nothing."),
+			},
+			config.KindRelationships: {
+				counter("dbsync_relationships_created_total", "Relationships created by a relationships sync."),
+				counter("dbsync_relationships_updated_total", "Relationships updated or removed by a relationships sync."),
+				counter("dbsync_relationships_unchanged_total", "Rows of a relationships sync that changed nothing."),
+			},
+		},
+		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dbsync_sync_info", Help: "Each configured sync's kind (people, objects, relationships); always 1.",
+		}, []string{"sync", "kind"}),
+		rejected: counter("dbsync_rows_rejected_total", "Rows rejected or skipped, by reason.", "reason"),
+		failed:   counter("dbsync_failed_attribute_changes_total", "Attribute changes refused, by reason.", "reason"),
+		runs:     counter("dbsync_runs_total", "Scheduled runs by outcome.", "status"),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "dbsync_run_duration_seconds",
 			Help:    "How long runs that held the lease took, failed ones included.",
@@ -136,25 +203,39 @@ func New(version string, syncs []string, wm Watermarks, log logrus.FieldLogger) 
 		Name: "dbsync_build_info", Help: "The running dbsync's version; always 1.",
 	}, []string{"version"})
 	build.WithLabelValues(version).Set(1)
-	m.reg.MustRegister(m.rowsRead, m.created, m.updated, m.unchanged, m.rejected, m.failed, m.runs,
+	m.reg.MustRegister(m.rowsRead, m.info, m.rejected, m.failed, m.runs,
 		m.duration, m.lastSuccess, m.lastRun, m.lastRows, m.caughtUp, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, k := range []config.Kind{config.KindPeople, config.KindObjects, config.KindRelationships} {
+		for _, c := range m.byKind[k].all() {
+			m.reg.MustRegister(c)
+		}
+	}
+	names := make([]string, len(syncs))
+	for i, sy := range syncs {
+		names[i] = sy.Name
+	}
 	if wm != nil {
-		m.lag = &lagCollector{wm: wm, syncs: syncs, log: log, now: time.Now}
+		m.lag = &lagCollector{wm: wm, syncs: names, log: log, now: time.Now}
 		m.reg.MustRegister(m.lag)
 	}
-	for _, s := range syncs {
-		for _, c := range []*prometheus.CounterVec{m.rowsRead, m.created, m.updated, m.unchanged} {
+	for _, sy := range syncs {
+		s := sy.Name
+		m.info.WithLabelValues(s, sy.Kind.String()).Set(1)
+		m.rowsRead.WithLabelValues(s)
+		for _, c := range m.outcomes(sy.Kind).all() {
 			c.WithLabelValues(s)
 		}
 		for _, st := range []string{StatusOK, StatusFailed, StatusAlreadyRunning, StatusStillRunning, StatusPanicked} {
 			m.runs.WithLabelValues(s, st)
 		}
-		for _, r := range RejectedReasons {
+		for _, r := range RejectedReasons[kindOf(sy.Kind)] {
 			m.rejected.WithLabelValues(s, r)
 		}
-		for _, r := range FailedChangeReasons {
-			m.failed.WithLabelValues(s, r)
+		if kindOf(sy.Kind) == config.KindPeople {
+			for _, r := range FailedChangeReasons {
+				m.failed.WithLabelValues(s, r)
+			}
 		}
 	}
 	return m
@@ -196,9 +277,10 @@ func (m *Metrics) Observe(res *engine.Result) {
 	m.lastRun.WithLabelValues(s).Set(unixSeconds(res.Ended))
 	m.lastRows.WithLabelValues(s).Set(float64(res.RowsRead))
 	m.rowsRead.WithLabelValues(s).Add(float64(res.RowsRead))
-	m.created.WithLabelValues(s).Add(float64(res.Created))
-	m.updated.WithLabelValues(s).Add(float64(res.Updated))
-	m.unchanged.WithLabelValues(s).Add(float64(res.Unchanged))
+	o := m.outcomes(res.Kind)
+	o.created.WithLabelValues(s).Add(float64(res.Created))
+	o.updated.WithLabelValues(s).Add(float64(res.Updated))
+	o.unchanged.WithLabelValues(s).Add(float64(res.Unchanged))
 	for reason, n := range res.RejectedBy {
 		m.rejected.WithLabelValues(s, reason).Add(float64(n))
 	}
@@ -206,6 +288,19 @@ func (m *Metrics) Observe(res *engine.Result) {
 		m.failed.WithLabelValues(s, reason).Add(float64(n))
 	}
 	m.duration.WithLabelValues(s).Observe(res.Ended.Sub(res.Started).Seconds())
+}
+
+// outcomes are the counters of a kind's rows.
+func (m *Metrics) outcomes(k config.Kind) outcomes { return m.byKind[kindOf(k)] }
+
+// kindOf is the kind a sync's rows are counted as: its own, people for the zero Kind
+// (and for a kind config does not run).
+func kindOf(k config.Kind) config.Kind {
+	switch k {
+	case config.KindObjects, config.KindRelationships:
+		return k
+	}
+	return config.KindPeople
 }
 
 // CountRun counts a scheduled run that did not finish with a Result: status is

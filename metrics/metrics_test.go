@@ -2,7 +2,10 @@ package metrics
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +16,10 @@ import (
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
+	"github.com/dbsync/dbsync/config"
+	_ "github.com/dbsync/dbsync/connectors/sqlite"
 	"github.com/dbsync/dbsync/engine"
+	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
 	"github.com/dbsync/dbsync/state"
 	"github.com/dbsync/dbsync/store"
@@ -31,9 +37,18 @@ func setup(t *testing.T) (*store.Store, logrus.FieldLogger) {
 	return st, log
 }
 
+// people lists people syncs by name.
+func people(names ...string) []Sync {
+	out := make([]Sync, len(names))
+	for i, n := range names {
+		out[i] = Sync{Name: n, Kind: config.KindPeople}
+	}
+	return out
+}
+
 func TestObserve(t *testing.T) {
 	st, log := setup(t)
-	m := New("1.2.3", []string{"users", "orders"}, st, log)
+	m := New("1.2.3", people("users", "orders"), st, log)
 	t0 := time.Unix(1_800_000_000, 0)
 	m.Observe(&engine.Result{Sync: "users", Status: store.RunOK, Started: t0, Ended: t0.Add(3 * time.Second),
 		Counts:     store.Counts{RowsRead: 10, Created: 6, Updated: 1, Unchanged: 1, FailedChanges: 1},
@@ -119,7 +134,7 @@ func TestCursorLag(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m := New("dev", []string{"users", "orders", "never"}, st, log)
+	m := New("dev", people("users", "orders", "never"), st, log)
 	save("users", &value.Cursor{Value: time.Now().Add(-time.Hour), Key: int64(7)})
 	save("orders", &value.Cursor{Value: int64(42), Key: int64(42)}) // not a time: no lag
 	save("gone", &value.Cursor{Value: time.Now().Add(-time.Hour)})  // no longer configured
@@ -152,7 +167,7 @@ func TestCursorLag(t *testing.T) {
 // refused for, and for every run status, so rate() and alerts see the first one.
 func TestReasonsStartAtZero(t *testing.T) {
 	st, log := setup(t)
-	m := New("dev", []string{"users", "orders"}, st, log)
+	m := New("dev", people("users", "orders"), st, log)
 	wantRejected := []string{"no_identifier", "invalid_email", "id_too_long", "attribute_name_too_long",
 		"value_too_long", "too_many_attributes", "invalid_value", "invalid_attribute_name",
 		"duplicate_attribute", "duplicate_key", "cio_id_not_found"}
@@ -204,7 +219,7 @@ func TestReasonsStartAtZero(t *testing.T) {
 // dashboard needs to tell a quiet source from a sync that is behind.
 func TestQuietSourceIsNotBehind(t *testing.T) {
 	st, log := setup(t)
-	m := New("dev", []string{"users"}, st, log)
+	m := New("dev", people("users"), st, log)
 	t0 := time.Unix(1_800_000_000, 0)
 	m.Observe(&engine.Result{Sync: "users", Status: store.RunFailed, Started: t0, Ended: t0.Add(time.Second), Counts: store.Counts{RowsRead: 5000}})
 	if v := testutil.ToFloat64(m.caughtUp.WithLabelValues("users")); v != 0 {
@@ -248,7 +263,7 @@ func TestCursorLagWallClock(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m := New("dev", []string{"berlin", "utc"}, st, log)
+	m := New("dev", people("berlin", "utc"), st, log)
 	m.SetTimezones(map[string]*time.Location{"berlin": berlin})
 	m.lag.now = func() time.Time { return time.Date(2024, 3, 31, 2, 30, 0, 0, time.UTC) }
 	want := `# HELP dbsync_cursor_lag_seconds Now minus the time in the sync's committed cursor (the newest applied row's watermark); it also grows on a source with no new rows, see dbsync_last_run_caught_up.
@@ -258,5 +273,260 @@ dbsync_cursor_lag_seconds{sync="utc"} 3600
 `
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "dbsync_cursor_lag_seconds"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// kindSyncs are one sync of each kind; "legacy" is a people sync built in code, whose
+// Kind is the zero one.
+var kindSyncs = []Sync{
+	{Name: "users", Kind: config.KindPeople},
+	{Name: "legacy"},
+	{Name: "accounts", Kind: config.KindObjects},
+	{Name: "memberships", Kind: config.KindRelationships},
+}
+
+// TestKindsStartAtZero: before any run, each sync has its kind's created, updated and
+// unchanged series at 0 and no other kind's, rows read at 0 whatever its kind, and
+// dbsync_sync_info names its kind.
+func TestKindsStartAtZero(t *testing.T) {
+	st, log := setup(t)
+	m := New("dev", kindSyncs, st, log)
+	want := `
+# HELP dbsync_sync_info Each configured sync's kind (people, objects, relationships); always 1.
+# TYPE dbsync_sync_info gauge
+dbsync_sync_info{kind="objects",sync="accounts"} 1
+dbsync_sync_info{kind="people",sync="legacy"} 1
+dbsync_sync_info{kind="people",sync="users"} 1
+dbsync_sync_info{kind="relationships",sync="memberships"} 1
+# HELP dbsync_rows_read_total Rows read from the source and committed.
+# TYPE dbsync_rows_read_total counter
+dbsync_rows_read_total{sync="accounts"} 0
+dbsync_rows_read_total{sync="legacy"} 0
+dbsync_rows_read_total{sync="memberships"} 0
+dbsync_rows_read_total{sync="users"} 0
+# HELP dbsync_people_created_total People created.
+# TYPE dbsync_people_created_total counter
+dbsync_people_created_total{sync="legacy"} 0
+dbsync_people_created_total{sync="users"} 0
+# HELP dbsync_people_updated_total People updated.
+# TYPE dbsync_people_updated_total counter
+dbsync_people_updated_total{sync="legacy"} 0
+dbsync_people_updated_total{sync="users"} 0
+# HELP dbsync_people_unchanged_total Rows that changed nothing.
+# TYPE dbsync_people_unchanged_total counter
+dbsync_people_unchanged_total{sync="legacy"} 0
+dbsync_people_unchanged_total{sync="users"} 0
+# HELP dbsync_objects_created_total Objects created by an objects sync.
+# TYPE dbsync_objects_created_total counter
+dbsync_objects_created_total{sync="accounts"} 0
+# HELP dbsync_objects_updated_total Objects updated by an objects sync.
+# TYPE dbsync_objects_updated_total counter
+dbsync_objects_updated_total{sync="accounts"} 0
+# HELP dbsync_objects_unchanged_total Rows of an objects sync that changed nothing.
+# TYPE dbsync_objects_unchanged_total counter
+dbsync_objects_unchanged_total{sync="accounts"} 0
+# HELP dbsync_relationships_created_total Relationships created by a relationships sync.
+# TYPE dbsync_relationships_created_total counter
+dbsync_relationships_created_total{sync="memberships"} 0
+# HELP dbsync_relationships_updated_total Relationships updated or removed by a relationships sync.
+# TYPE dbsync_relationships_updated_total counter
+dbsync_relationships_updated_total{sync="memberships"} 0
+# HELP dbsync_relationships_unchanged_total Rows of a relationships sync that changed nothing.
+# TYPE dbsync_relationships_unchanged_total counter
+dbsync_relationships_unchanged_total{sync="memberships"} 0
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), kindFamilies...); err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := testutil.GatherAndLint(m.Registry()); err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %+v", err, problems)
+	}
+}
+
+var kindFamilies = []string{"dbsync_sync_info", "dbsync_rows_read_total",
+	"dbsync_people_created_total", "dbsync_people_updated_total", "dbsync_people_unchanged_total",
+	"dbsync_objects_created_total", "dbsync_objects_updated_total", "dbsync_objects_unchanged_total",
+	"dbsync_relationships_created_total", "dbsync_relationships_updated_total", "dbsync_relationships_unchanged_total"}
+
+// TestObserveByKind: a run's created, updated and unchanged rows are counted under its
+// kind's family and no other; a Result of the zero Kind is a people run.
+func TestObserveByKind(t *testing.T) {
+	st, log := setup(t)
+	m := New("dev", kindSyncs, st, log)
+	t0 := time.Unix(1_800_000_000, 0)
+	run := func(sync string, kind config.Kind, c store.Counts) {
+		m.Observe(&engine.Result{Sync: sync, Kind: kind, Status: store.RunOK, Started: t0, Ended: t0.Add(time.Second), Counts: c})
+	}
+	run("users", config.KindPeople, store.Counts{RowsRead: 6, Created: 3, Updated: 2, Unchanged: 1})
+	run("legacy", "", store.Counts{RowsRead: 1, Created: 1})
+	run("accounts", config.KindObjects, store.Counts{RowsRead: 9, Created: 5, Updated: 3, Unchanged: 1})
+	run("memberships", config.KindRelationships, store.Counts{RowsRead: 14, Created: 7, Updated: 4, Unchanged: 2, Rejected: 1})
+	run("memberships", config.KindRelationships, store.Counts{RowsRead: 1, Updated: 1})
+	want := `
+# HELP dbsync_sync_info Each configured sync's kind (people, objects, relationships); always 1.
+# TYPE dbsync_sync_info gauge
+dbsync_sync_info{kind="objects",sync="accounts"} 1
+dbsync_sync_info{kind="people",sync="legacy"} 1
+dbsync_sync_info{kind="people",sync="users"} 1
+dbsync_sync_info{kind="relationships",sync="memberships"} 1
+# HELP dbsync_rows_read_total Rows read from the source and committed.
+# TYPE dbsync_rows_read_total counter
+dbsync_rows_read_total{sync="accounts"} 9
+dbsync_rows_read_total{sync="legacy"} 1
+dbsync_rows_read_total{sync="memberships"} 15
+dbsync_rows_read_total{sync="users"} 6
+# HELP dbsync_people_created_total People created.
+# TYPE dbsync_people_created_total counter
+dbsync_people_created_total{sync="legacy"} 1
+dbsync_people_created_total{sync="users"} 3
+# HELP dbsync_people_updated_total People updated.
+# TYPE dbsync_people_updated_total counter
+dbsync_people_updated_total{sync="legacy"} 0
+dbsync_people_updated_total{sync="users"} 2
+# HELP dbsync_people_unchanged_total Rows that changed nothing.
+# TYPE dbsync_people_unchanged_total counter
+dbsync_people_unchanged_total{sync="legacy"} 0
+dbsync_people_unchanged_total{sync="users"} 1
+# HELP dbsync_objects_created_total Objects created by an objects sync.
+# TYPE dbsync_objects_created_total counter
+dbsync_objects_created_total{sync="accounts"} 5
+# HELP dbsync_objects_updated_total Objects updated by an objects sync.
+# TYPE dbsync_objects_updated_total counter
+dbsync_objects_updated_total{sync="accounts"} 3
+# HELP dbsync_objects_unchanged_total Rows of an objects sync that changed nothing.
+# TYPE dbsync_objects_unchanged_total counter
+dbsync_objects_unchanged_total{sync="accounts"} 1
+# HELP dbsync_relationships_created_total Relationships created by a relationships sync.
+# TYPE dbsync_relationships_created_total counter
+dbsync_relationships_created_total{sync="memberships"} 7
+# HELP dbsync_relationships_updated_total Relationships updated or removed by a relationships sync.
+# TYPE dbsync_relationships_updated_total counter
+dbsync_relationships_updated_total{sync="memberships"} 5
+# HELP dbsync_relationships_unchanged_total Rows of a relationships sync that changed nothing.
+# TYPE dbsync_relationships_unchanged_total counter
+dbsync_relationships_unchanged_total{sync="memberships"} 2
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), kindFamilies...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKindReasonsStartAtZero: each sync has a rejected-rows series at 0 for every reason
+// a row of its kind can be rejected or skipped for, and none for the others (no
+// no_identifier for an objects sync, no no_object_id for a people sync); refused
+// attribute changes, which only people rows have, have series for people syncs only.
+func TestKindReasonsStartAtZero(t *testing.T) {
+	st, log := setup(t)
+	m := New("dev", kindSyncs, st, log)
+	attrs := []string{"attribute_name_too_long", "value_too_long", "too_many_attributes", "invalid_value",
+		"invalid_attribute_name", "duplicate_attribute", "duplicate_key"}
+	person := []string{"no_identifier", "invalid_email", "id_too_long", "cio_id_not_found"}
+	object := []string{"no_object_id", "object_id_too_long"}
+	failed := []string{"invalid_email", "id_change_not_allowed", "email_change_not_allowed",
+		"id_belongs_to_another_person", "email_belongs_to_another_person"}
+	want := map[string]map[string][]string{ // metric -> sync -> reasons
+		"dbsync_rows_rejected_total": {
+			"users":       append(append([]string{}, person...), attrs...),
+			"legacy":      append(append([]string{}, person...), attrs...),
+			"accounts":    append(append([]string{}, object...), attrs...),
+			"memberships": append(append(append([]string{}, person...), object...), attrs...),
+		},
+		"dbsync_failed_attribute_changes_total": {"users": failed, "legacy": failed},
+	}
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		bySync, ok := want[mf.GetName()]
+		if !ok {
+			continue
+		}
+		got := map[string][]string{}
+		for _, mt := range mf.Metric {
+			var sync, reason string
+			for _, l := range mt.Label {
+				switch l.GetName() {
+				case "sync":
+					sync = l.GetValue()
+				case "reason":
+					reason = l.GetValue()
+				}
+			}
+			if v := mt.GetCounter().GetValue(); v != 0 {
+				t.Errorf("%s{sync=%q,reason=%q} = %v, want 0", mf.GetName(), sync, reason, v)
+			}
+			got[sync] = append(got[sync], reason)
+		}
+		for _, sy := range kindSyncs {
+			w := append([]string{}, bySync[sy.Name]...)
+			g := got[sy.Name]
+			sort.Strings(w)
+			sort.Strings(g)
+			if !slices.Equal(g, w) {
+				t.Errorf("%s{sync=%q}: reasons %v, want %v", mf.GetName(), sy.Name, g, w)
+			}
+		}
+	}
+}
+
+// TestRunsCountedUnderTheirKind: what engine.Run returns for an objects and a
+// relationships sync is counted under that kind's families, the person a relationship
+// row created under none of the people's.
+func TestRunsCountedUnderTheirKind(t *testing.T) {
+	st, log := setup(t)
+	ctx := context.Background()
+	srcDSN := testdb.SQLite(t)
+	src, err := sql.Open("sqlite", srcDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for _, q := range []string{
+		`CREATE TABLE accounts (row_id INTEGER PRIMARY KEY, account_id TEXT, plan TEXT, updated_at DATETIME)`,
+		`INSERT INTO accounts VALUES (1, 'acme', 'pro', '2026-01-01 00:00:01'), (2, 'globex', 'team', '2026-01-01 00:00:02'),
+			(3, NULL, 'free', '2026-01-01 00:00:03')`,
+		`CREATE TABLE members (m_id INTEGER PRIMARY KEY, user_id TEXT, account_id TEXT, role TEXT, updated_at DATETIME)`,
+		`INSERT INTO members VALUES (1, 'u1', 'acme', 'owner', '2026-01-01 00:00:01'), (2, 'u2', 'acme', 'member', '2026-01-01 00:00:02')`,
+	} {
+		if _, err := src.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	source := config.Source{Type: "sqlite", DSN: srcDSN}
+	accounts := config.Sync{Name: "accounts", Kind: config.KindObjects, Source: source, Table: "accounts",
+		Watermark: &config.Watermark{Column: "updated_at", Key: "row_id"}, BatchSize: 100,
+		ObjectType: "account", ObjectID: "account_id", Exclude: []string{"row_id", "updated_at"}, Nulls: config.NullsIgnore}
+	members := config.Sync{Name: "memberships", Kind: config.KindRelationships, Source: source, Table: "members",
+		Watermark: &config.Watermark{Column: "updated_at", Key: "m_id"}, BatchSize: 100,
+		ObjectType: "account", ObjectID: "account_id", Identifiers: config.Identifiers{ID: "user_id"},
+		Attributes: map[string]string{"role": "role"}, Nulls: config.NullsIgnore}
+	m := New("dev", Syncs([]config.Sync{accounts, members}), st, log)
+	eng := &engine.Engine{Store: st, Settings: identity.DefaultSettings(), Log: log}
+	for _, s := range []config.Sync{accounts, members} {
+		res := eng.Run(ctx, s, engine.Options{})
+		if res.Err != nil {
+			t.Fatalf("run %s: %v", s.Name, res.Err)
+		}
+		m.Observe(res)
+	}
+	want := `
+# HELP dbsync_objects_created_total Objects created by an objects sync.
+# TYPE dbsync_objects_created_total counter
+dbsync_objects_created_total{sync="accounts"} 2
+# HELP dbsync_relationships_created_total Relationships created by a relationships sync.
+# TYPE dbsync_relationships_created_total counter
+dbsync_relationships_created_total{sync="memberships"} 2
+# HELP dbsync_rows_read_total Rows read from the source and committed.
+# TYPE dbsync_rows_read_total counter
+dbsync_rows_read_total{sync="accounts"} 3
+dbsync_rows_read_total{sync="memberships"} 2
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "dbsync_objects_created_total",
+		"dbsync_relationships_created_total", "dbsync_rows_read_total", "dbsync_people_created_total"); err != nil {
+		t.Fatal(err)
+	}
+	if v := testutil.ToFloat64(m.rejected.WithLabelValues("accounts", "no_object_id")); v != 1 {
+		t.Errorf("accounts rejected no_object_id = %v, want 1", v)
 	}
 }

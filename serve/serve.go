@@ -110,18 +110,16 @@ func New(cfg Config) (*Server, error) {
 	if srv.listen == "" {
 		srv.listen = DefaultListen
 	}
-	names := make([]string, len(cfg.Syncs))
 	zones := make(map[string]*time.Location, len(cfg.Syncs))
-	for i, s := range cfg.Syncs {
+	for _, s := range cfg.Syncs {
 		sched, err := cron.ParseStandard(s.Schedule)
 		if err != nil {
 			return nil, fmt.Errorf("sync %s: schedule: %w", s.Name, err)
 		}
 		srv.jobs = append(srv.jobs, &job{srv: srv, sync: s, schedule: sched})
-		names[i] = s.Name
 		zones[s.Name] = s.Spec().Timezone
 	}
-	srv.metrics = metrics.New(cfg.Version, names, cfg.Engine.Store, cfg.Log)
+	srv.metrics = metrics.New(cfg.Version, metrics.Syncs(cfg.Syncs), cfg.Engine.Store, cfg.Log)
 	srv.metrics.SetTimezones(zones)
 	return srv, nil
 }
