@@ -13,8 +13,9 @@
 // no run ended lately. deploy/prometheus/alerts.yaml follows that rule.
 //
 // What a row did is counted under its sync's kind: dbsync_people_*_total (SPEC §5) for
-// people syncs, dbsync_objects_*_total and dbsync_relationships_*_total for the others,
-// so no series calls an object a person. dbsync_sync_info{sync,kind} is 1 for every
+// people syncs, dbsync_objects_*_total, dbsync_relationships_*_total and
+// dbsync_events_*_total for the others (an event is stored, or was stored already: it is
+// never updated), so no series calls an object a person. dbsync_sync_info{sync,kind} is 1 for every
 // configured sync, for dashboards that group or filter syncs by kind.
 package metrics
 
@@ -31,6 +32,7 @@ import (
 
 	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/engine"
+	"github.com/dbsync/dbsync/events"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/objects"
 	"github.com/dbsync/dbsync/state"
@@ -79,6 +81,9 @@ var RejectedReasons = map[config.Kind][]string{
 	config.KindPeople:        slices.Concat(personReasons, attributeReasons),
 	config.KindObjects:       slices.Concat(objectIDReasons, attributeReasons),
 	config.KindRelationships: slices.Concat(personReasons, objectIDReasons, attributeReasons),
+	config.KindEvents: slices.Concat(personReasons, []string{events.ReasonInvalidEventName, events.ReasonEventTooLarge,
+		events.ReasonNoEventID, events.ReasonEventIDTooLong, events.ReasonNoTimestamp,
+		identity.ReasonInvalidValue, engine.ReasonDuplicateKey}),
 }
 
 // FailedChangeReasons are the reasons of dbsync_failed_attribute_changes_total, which
@@ -121,6 +126,9 @@ type outcomes struct {
 }
 
 func (o outcomes) all() []*prometheus.CounterVec {
+	if o.updated == nil { // events are never updated
+		return []*prometheus.CounterVec{o.created, o.unchanged}
+	}
 	return []*prometheus.CounterVec{o.created, o.updated, o.unchanged}
 }
 
@@ -129,7 +137,7 @@ type Metrics struct {
 	reg         *prometheus.Registry
 	log         logrus.FieldLogger
 	rowsRead    *prometheus.CounterVec
-	byKind      map[config.Kind]outcomes // people, objects, relationships
+	byKind      map[config.Kind]outcomes // people, objects, relationships, events
 	info        *prometheus.GaugeVec
 	rejected    *prometheus.CounterVec
 	failed      *prometheus.CounterVec
@@ -170,9 +178,13 @@ func New(version string, syncs []Sync, wm Watermarks, log logrus.FieldLogger) *M
 				counter("dbsync_relationships_updated_total", "Relationships updated or removed by a relationships sync."),
 				counter("dbsync_relationships_unchanged_total", "Rows of a relationships sync that changed nothing."),
 			},
+			config.KindEvents: {
+				created:   counter("dbsync_events_stored_total", "Events stored by an events sync."),
+				unchanged: counter("dbsync_events_unchanged_total", "Rows of an events sync whose event was stored already."),
+			},
 		},
 		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "dbsync_sync_info", Help: "Each configured sync's kind (people, objects, relationships); always 1.",
+			Name: "dbsync_sync_info", Help: "Each configured sync's kind (people, objects, relationships, events); always 1.",
 		}, []string{"sync", "kind"}),
 		rejected: counter("dbsync_rows_rejected_total", "Rows rejected or skipped, by reason.", "reason"),
 		failed:   counter("dbsync_failed_attribute_changes_total", "Attribute changes refused, by reason.", "reason"),
@@ -206,7 +218,7 @@ func New(version string, syncs []Sync, wm Watermarks, log logrus.FieldLogger) *M
 	m.reg.MustRegister(m.rowsRead, m.info, m.rejected, m.failed, m.runs,
 		m.duration, m.lastSuccess, m.lastRun, m.lastRows, m.caughtUp, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, k := range []config.Kind{config.KindPeople, config.KindObjects, config.KindRelationships} {
+	for _, k := range []config.Kind{config.KindPeople, config.KindObjects, config.KindRelationships, config.KindEvents} {
 		for _, c := range m.byKind[k].all() {
 			m.reg.MustRegister(c)
 		}
@@ -279,7 +291,9 @@ func (m *Metrics) Observe(res *engine.Result) {
 	m.rowsRead.WithLabelValues(s).Add(float64(res.RowsRead))
 	o := m.outcomes(res.Kind)
 	o.created.WithLabelValues(s).Add(float64(res.Created))
-	o.updated.WithLabelValues(s).Add(float64(res.Updated))
+	if o.updated != nil {
+		o.updated.WithLabelValues(s).Add(float64(res.Updated))
+	}
 	o.unchanged.WithLabelValues(s).Add(float64(res.Unchanged))
 	for reason, n := range res.RejectedBy {
 		m.rejected.WithLabelValues(s, reason).Add(float64(n))
@@ -297,7 +311,7 @@ func (m *Metrics) outcomes(k config.Kind) outcomes { return m.byKind[kindOf(k)] 
 // (and for a kind config does not run).
 func kindOf(k config.Kind) config.Kind {
 	switch k {
-	case config.KindObjects, config.KindRelationships:
+	case config.KindObjects, config.KindRelationships, config.KindEvents:
 		return k
 	}
 	return config.KindPeople

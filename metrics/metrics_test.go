@@ -292,7 +292,7 @@ func TestKindsStartAtZero(t *testing.T) {
 	st, log := setup(t)
 	m := New("dev", kindSyncs, st, log)
 	want := `
-# HELP dbsync_sync_info Each configured sync's kind (people, objects, relationships); always 1.
+# HELP dbsync_sync_info Each configured sync's kind (people, objects, relationships, events); always 1.
 # TYPE dbsync_sync_info gauge
 dbsync_sync_info{kind="objects",sync="accounts"} 1
 dbsync_sync_info{kind="people",sync="legacy"} 1
@@ -363,7 +363,7 @@ func TestObserveByKind(t *testing.T) {
 	run("memberships", config.KindRelationships, store.Counts{RowsRead: 14, Created: 7, Updated: 4, Unchanged: 2, Rejected: 1})
 	run("memberships", config.KindRelationships, store.Counts{RowsRead: 1, Updated: 1})
 	want := `
-# HELP dbsync_sync_info Each configured sync's kind (people, objects, relationships); always 1.
+# HELP dbsync_sync_info Each configured sync's kind (people, objects, relationships, events); always 1.
 # TYPE dbsync_sync_info gauge
 dbsync_sync_info{kind="objects",sync="accounts"} 1
 dbsync_sync_info{kind="people",sync="legacy"} 1
@@ -528,5 +528,35 @@ dbsync_rows_read_total{sync="memberships"} 2
 	}
 	if v := testutil.ToFloat64(m.rejected.WithLabelValues("accounts", "no_object_id")); v != 1 {
 		t.Errorf("accounts rejected no_object_id = %v, want 1", v)
+	}
+}
+
+// TestEventsCountedAsStored: an events sync's rows are counted as events stored or
+// stored already (SPEC §9: a stored event is never changed), under families of their
+// own, at 0 from the start with the events' rejection reasons; no updated series.
+func TestEventsCountedAsStored(t *testing.T) {
+	st, log := setup(t)
+	m := New("dev", []Sync{{Name: "orders", Kind: config.KindEvents}}, st, log)
+	t0 := time.Unix(1_800_000_000, 0)
+	m.Observe(&engine.Result{Sync: "orders", Kind: config.KindEvents, Status: store.RunOK, Started: t0, Ended: t0.Add(time.Second),
+		Counts: store.Counts{RowsRead: 6, Created: 4, Unchanged: 1, Rejected: 1}, RejectedBy: map[string]int64{"event_too_large": 1}})
+	want := `
+# HELP dbsync_events_stored_total Events stored by an events sync.
+# TYPE dbsync_events_stored_total counter
+dbsync_events_stored_total{sync="orders"} 4
+# HELP dbsync_events_unchanged_total Rows of an events sync whose event was stored already.
+# TYPE dbsync_events_unchanged_total counter
+dbsync_events_unchanged_total{sync="orders"} 1
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "dbsync_events_stored_total",
+		"dbsync_events_unchanged_total", "dbsync_people_created_total", "dbsync_people_updated_total"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := testutil.GatherAndCount(m.Registry(), "dbsync_rows_rejected_total")
+	if err != nil || got != len(RejectedReasons[config.KindEvents]) {
+		t.Errorf("rejected series %d (%v), want one per events reason: %d", got, err, len(RejectedReasons[config.KindEvents]))
+	}
+	if n := testutil.ToFloat64(m.rejected.WithLabelValues("orders", "event_too_large")); n != 1 {
+		t.Errorf("event_too_large counted %v times, want 1", n)
 	}
 }
