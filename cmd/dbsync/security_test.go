@@ -189,6 +189,7 @@ func TestStoreDSNNeverPrinted(t *testing.T) {
 			for _, args := range [][]string{
 				{"run"}, {"run", "--dry-run"}, {"serve", "--listen", "127.0.0.1:0"}, {"validate"}, {"validate", "--connect"},
 				{"runs"}, {"people", "get", "u1"}, {"people", "log", "u1"}, {"rejected"},
+				{"people", "relationships", "u1"}, {"people", "events", "u1"}, {"objects", "get", "account", "a1"},
 				{"export", "--out", t.TempDir()}, {"preview", "--sync", "s"}, {"state", "show"},
 			} {
 				cmd, out := process(t, append(args, "-c", cfg)...)
@@ -209,12 +210,12 @@ func TestStoreDSNNeverPrinted(t *testing.T) {
 				}
 				want := f.code
 				readsNothing := args[0] == "validate" && len(args) == 1 ||
-					f.driver == "sqlite" && want == exitFailed && (args[0] == "people" || args[0] == "runs" ||
+					f.driver == "sqlite" && want == exitFailed && (args[0] == "people" || args[0] == "objects" || args[0] == "runs" ||
 						args[0] == "rejected" || args[0] == "state")
 				if want == exitFailed && readsNothing {
 					// validate without --connect does not reach the store; a SQLite
 					// store that does not exist is empty for the read commands.
-					want = map[string]int{"people": exitNotFound}[args[0]]
+					want = map[string]int{"people": exitNotFound, "objects": exitNotFound}[args[0]]
 				}
 				if code != want {
 					t.Errorf("dbsync %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, printed)
