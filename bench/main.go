@@ -1,11 +1,12 @@
 // Command bench measures dbsync against the physical limit on the same machine, in
 // the same run: a users table of N rows is generated in PostgreSQL and MariaDB, and
-// accounts and account_members tables of N rows each in PostgreSQL; each scenario
+// accounts, account_members and orders tables of N rows each in PostgreSQL; each scenario
 // runs several times; the median is reported.
 //
 //	go run ./bench                      # N = 1,000,000, 3 repetitions
 //	go run ./bench -rows 200000 -reps 1 # quicker
 //	go run ./bench -scenarios objects,relationships -rss5x=false
+//	go run ./bench -scenarios events -rss5x=false
 //
 // Scenarios:
 //
@@ -18,7 +19,7 @@
 //	          table, the SQLite store's limit
 //	1%        an incremental run after 1% of the rows changed
 //	half      an update-heavy run: everyone exists, half have a changed attribute
-//	rss       peak RSS of a backfill at N and at 5×N
+//	rss       peak RSS of a backfill at N and at 5×N (for events too)
 //	objects   limit: COPY of the accounts into a table shaped like the store's objects
 //	          table; backfill: an objects sync of them into the PostgreSQL store
 //	relationships
@@ -26,9 +27,15 @@
 //	          relationships table; backfill: a relationships sync of them into the
 //	          PostgreSQL store, which holds the N people and the accounts by then (each
 //	          row finds its person by id, and its object)
+//	events    an orders table of N rows, half of them for users who do not exist.
+//	          limit: COPY of the orders into a table shaped like the store's events
+//	          table; backfill: an events sync of them into a PostgreSQL store and into
+//	          a SQLite store, each holding the N people (backfilled untimed), beside a
+//	          batched insert into an equally indexed SQLite table; 1%: an events run
+//	          after 1% new orders
 //
-// -scenarios picks among people (every scenario above objects), objects and
-// relationships; peak RSS is reported for each dbsync run.
+// -scenarios picks among people (every scenario above objects), objects,
+// relationships and events; peak RSS is reported for each dbsync run.
 //
 // It needs PostgreSQL (127.0.0.1:5432, user postgres, trust) with psql on the PATH
 // and MariaDB (127.0.0.1:3306, root), as scripts/test sets up.
@@ -69,10 +76,10 @@ type result struct {
 }
 
 func main() {
-	rows := flag.Int("rows", 1_000_000, "rows in each source table (users, accounts, account_members)")
+	rows := flag.Int("rows", 1_000_000, "rows in each source table (users, accounts, account_members, orders)")
 	reps := flag.Int("reps", 3, "repetitions of each scenario (the median is reported)")
-	big := flag.Bool("rss5x", true, "also measure peak RSS of a people backfill at 5×rows")
-	only := flag.String("scenarios", "people,objects,relationships", "which scenarios to run, comma-separated")
+	big := flag.Bool("rss5x", true, "also measure peak RSS of a people (and an events) backfill at 5×rows")
+	only := flag.String("scenarios", "people,objects,relationships,events", "which scenarios to run, comma-separated")
 	flag.Parse()
 	var pick []string
 	for _, sc := range strings.Split(*only, ",") {
@@ -90,7 +97,7 @@ func main() {
 }
 
 // scenarios are what -scenarios picks from.
-var scenarios = []string{"people", "objects", "relationships"}
+var scenarios = []string{"people", "objects", "relationships", "events"}
 
 func run(ctx context.Context, n, reps int, big bool, pick []string) error {
 	people := slices.Contains(pick, "people")
@@ -121,6 +128,13 @@ func run(ctx context.Context, n, reps int, big bool, pick []string) error {
 	if kinds {
 		fmt.Printf("generating %d accounts and %d account members in PostgreSQL...\n", n, n)
 		if err := b.generateAccounts(ctx, n); err != nil {
+			return err
+		}
+	}
+
+	if slices.Contains(pick, "events") {
+		fmt.Printf("generating %d orders in PostgreSQL...\n", n)
+		if err := b.generateOrders(ctx, n, n); err != nil {
 			return err
 		}
 	}
@@ -203,10 +217,52 @@ func run(ctx context.Context, n, reps int, big bool, pick []string) error {
 				})
 			})
 	}
+	if slices.Contains(pick, "events") {
+		// The SQLite steps come before the 1% run, which adds orders to the source and
+		// continues the PostgreSQL backfill's store.
+		steps = append(steps,
+			func() error { return median(eventsLimit, "", b.copyEventsLimit) },
+			func() error {
+				return median(eventsBackfillPG, eventsLimit, func() (float64, float64, error) {
+					return b.eventsBackfill(ctx, "postgres", n, n)
+				})
+			},
+			func() error {
+				return median(eventsSQLiteLimit, "", func() (float64, float64, error) { return b.sqliteEventsLimit(ctx, n) })
+			},
+			func() error {
+				return median("events backfill (sqlite store)", eventsSQLiteLimit, func() (float64, float64, error) {
+					return b.eventsBackfill(ctx, "sqlite", n, n)
+				})
+			},
+			func() error {
+				err := median("events incremental, 1% new (postgres store)", eventsBackfillPG, func() (float64, float64, error) {
+					return b.eventsIncremental(ctx, n)
+				})
+				if err == nil {
+					results[len(results)-1].rows = max(n/100, 1)
+				}
+				return err
+			})
+	}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return err
 		}
+	}
+	// Before the people's 5x run, which makes 5N users.
+	if big && slices.Contains(pick, "events") {
+		fmt.Printf("generating %d orders for the 5x memory run...\n", 5*n)
+		if err := b.generateOrders(ctx, n, 5*n); err != nil {
+			return err
+		}
+		err := median(fmt.Sprintf("events backfill (postgres store), %dx", 5), "", func() (float64, float64, error) {
+			return b.eventsBackfill(ctx, "postgres", n, 5*n)
+		})
+		if err != nil {
+			return err
+		}
+		results[len(results)-1].rows = 5 * n
 	}
 	if big && people {
 		fmt.Printf("generating %d rows for the 5x memory run...\n", 5*n)
@@ -729,6 +785,278 @@ func (b *bench) kindBackfill(ctx context.Context, sync string, n int) (float64, 
 	}
 	if got != n {
 		return 0, 0, fmt.Errorf("sync %s wrote %d rows into %s, want %d", sync, got, tables[0], n)
+	}
+	return secs, rss, nil
+}
+
+// generateOrders makes the events scenario's source table in PostgreSQL: orders, one
+// purchase event each, with an index on (created_at, order_id). Odd orders belong to
+// user 1 + (i·7919 mod n), a spread of the people; even orders to user n + i, whom no
+// one is: half the events create their person, as issue 16's figures ask. n is the
+// number of users, orders of orders.
+func (b *bench) generateOrders(ctx context.Context, n, orders int) error {
+	qs := []string{
+		`DROP TABLE IF EXISTS orders`,
+		`CREATE TABLE orders (order_id bigint PRIMARY KEY, user_id bigint NOT NULL, created_at timestamptz NOT NULL,
+			amount numeric(12, 2) NOT NULL, sku text NOT NULL, quantity int NOT NULL, currency text NOT NULL)`,
+		b.ordersInsert(n, 1, orders),
+		`CREATE INDEX orders_cursor ON orders (created_at, order_id)`,
+		`ANALYZE orders`,
+	}
+	for _, q := range qs {
+		if _, err := b.pg.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("orders source: %w", err)
+		}
+	}
+	return nil
+}
+
+// ordersInsert inserts orders from to to for n users; later orders are newer, so the
+// incremental run's new ones are past the watermark.
+func (b *bench) ordersInsert(n, from, to int) string {
+	return fmt.Sprintf(`INSERT INTO orders SELECT i,
+			CASE WHEN i %% 2 = 1 THEN 1 + (i::bigint * 7919) %% %[1]d ELSE %[1]d::bigint + i END,
+			'2026-01-01'::timestamptz + i * interval '1 millisecond', 1 + (i %% 100000) / 100.0, 'SKU-' || (i %% 5000),
+			1 + i %% 5, (ARRAY['USD','EUR','NZD'])[1 + i %% 3]
+			FROM generate_series(%[2]d, %[3]d) i`, n, from, to)
+}
+
+// The limits of the events backfills.
+const (
+	eventsLimit       = "limit: COPY orders | COPY events"
+	eventsSQLiteLimit = "sqlite events limit: batched insert"
+	eventsBackfillPG  = "events backfill (postgres store)"
+)
+
+// eventsDDL is a table shaped like the store's events table
+// (store/migrations/postgres/0006_events.sql): the same columns, key and indexes.
+var eventsDDL = []string{
+	`CREATE TABLE limit_events (sync text COLLATE "C" NOT NULL, event_id text COLLATE "C" NOT NULL,
+		internal_id text NOT NULL, name text NOT NULL, timestamp bigint NOT NULL, data text NOT NULL DEFAULT '{}',
+		export_seq bigint, PRIMARY KEY (sync, event_id))`,
+	`CREATE INDEX limit_events_person ON limit_events (internal_id, timestamp, sync, event_id)`,
+	`CREATE INDEX limit_events_export ON limit_events (export_seq)`,
+}
+
+// eventsSQLiteDDL is eventsDDL as the SQLite migration has it (TEXT compares BINARY).
+var eventsSQLiteDDL = []string{
+	`CREATE TABLE events (sync TEXT NOT NULL, event_id TEXT NOT NULL, internal_id TEXT NOT NULL, name TEXT NOT NULL,
+		timestamp BIGINT NOT NULL, data TEXT NOT NULL DEFAULT '{}', export_seq BIGINT, PRIMARY KEY (sync, event_id))`,
+	`CREATE INDEX events_person ON events (internal_id, timestamp, sync, event_id)`,
+	`CREATE INDEX events_export ON events (export_seq)`,
+}
+
+// eventsData is an order's data as the store's events rows hold it, byte for byte: a
+// JSON object of the columns that are not the event's person, id or timestamp, keys
+// sorted, no spaces (json_build_object puts some in; none of the values has them).
+const eventsData = `replace(replace(json_build_object('amount', amount, 'currency', currency, 'quantity', quantity,
+	'sku', sku)::text, '" : ', '":'), ', "', ',"')`
+
+// copyEventsLimit copies the orders, shaped as events, as a hand-written copy would.
+// The person's internal id is made from user_id, as the people limit makes it: a copy
+// that knows it looks no one up and creates no one.
+func (b *bench) copyEventsLimit() (float64, float64, error) {
+	out := `COPY (SELECT 'orders', order_id::text, lpad(to_hex(user_id), 32, '0'), 'purchase',
+		floor(extract(epoch from created_at))::bigint, ` + eventsData + `, NULL
+		FROM orders ORDER BY created_at, order_id) TO STDOUT`
+	return b.copyInto("limit_events", eventsDDL, out)
+}
+
+// sqliteEventsLimit inserts the orders, shaped as events, into an equally indexed
+// SQLite table as sqliteLimit does the people: read first, untimed, then batches of
+// 5000 with 500-row INSERTs.
+func (b *bench) sqliteEventsLimit(ctx context.Context, n int) (float64, float64, error) {
+	path := filepath.Join(b.dir, "limit-events.db")
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		os.Remove(p)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	for _, q := range eventsSQLiteDDL {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return 0, 0, err
+		}
+	}
+	rows, err := b.pg.QueryContext(ctx, `SELECT order_id::text, lpad(to_hex(user_id), 32, '0'),
+		floor(extract(epoch from created_at))::bigint, `+eventsData+` FROM orders ORDER BY created_at, order_id`)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rows.Close()
+	type row struct {
+		id, cio, data string
+		ts            int64
+	}
+	all := make([]row, 0, n)
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.cio, &r.ts, &r.data); err != nil {
+			return 0, 0, err
+		}
+		all = append(all, r)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	const batch, per = 5000, 500
+	insert := func(k int) string {
+		return "INSERT INTO events (sync, event_id, internal_id, name, timestamp, data) VALUES " +
+			strings.TrimSuffix(strings.Repeat("('orders', ?, ?, 'purchase', ?, ?), ", k), ", ")
+	}
+	full := insert(per)
+	for i := 0; i < len(all); i += batch {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return 0, 0, err
+		}
+		for j := i; j < min(i+batch, len(all)); j += per {
+			chunk := all[j:min(j+per, len(all))]
+			args := make([]any, 0, 4*per)
+			for _, r := range chunk {
+				args = append(args, r.id, r.cio, r.ts, r.data)
+			}
+			q := full
+			if len(chunk) < per {
+				q = insert(len(chunk))
+			}
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				tx.Rollback()
+				return 0, 0, err
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return 0, 0, err
+		}
+	}
+	return time.Since(start).Seconds(), 0, nil
+}
+
+// eventsConfig is the config of the events scenario: the users sync of the people
+// backfill and the orders as purchase events.
+const eventsConfig = `store: {driver: %[1]s, dsn: %[2]q}
+syncs:
+  - name: users
+    source: {type: postgres, dsn: %[3]q}
+    table: users
+    watermark: {column: updated_at, key: user_id}
+    batch_size: 5000
+    identifiers: {id: user_id, email: email}
+    exclude: [user_id, email, updated_at]
+  - name: orders
+    kind: events
+    source: {type: postgres, dsn: %[3]q}
+    table: orders
+    watermark: {column: created_at, key: order_id}
+    batch_size: 5000
+    identifiers: {id: user_id}
+    event: {name: purchase}
+    exclude: [user_id]
+`
+
+func (b *bench) eventsConfigPath(driver string) string {
+	return filepath.Join(b.dir, "events-"+driver+".yaml")
+}
+
+// eventsStoreDB opens the events scenario's store of driver, to count what it holds.
+func (b *bench) eventsStoreDB(driver string) (*sql.DB, string, error) {
+	if driver == "postgres" {
+		return b.pg, "store.", nil
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(b.dir, "events.db"))
+	return db, "", err
+}
+
+// eventsBackfill makes a fresh store of driver ("postgres": the store schema,
+// "sqlite": a file) holding the N people, backfilled untimed, and times an events
+// sync of the orders into it: every event new, half of them for a person it creates.
+// n is the number of users, orders of orders.
+func (b *bench) eventsBackfill(ctx context.Context, driver string, n, orders int) (float64, float64, error) {
+	dsn := filepath.Join(b.dir, "events.db")
+	for _, p := range []string{dsn, dsn + "-wal", dsn + "-shm"} {
+		os.Remove(p)
+	}
+	if driver == "postgres" {
+		for _, q := range []string{`DROP SCHEMA IF EXISTS store CASCADE`, `CREATE SCHEMA store`} {
+			if _, err := b.pg.ExecContext(ctx, q); err != nil {
+				return 0, 0, err
+			}
+		}
+		dsn = pgBench + "&search_path=store"
+	}
+	cfg := b.eventsConfigPath(driver)
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(eventsConfig, driver, dsn, pgBench)), 0o600); err != nil {
+		return 0, 0, err
+	}
+	fmt.Printf("  (backfilling the people into the %s store for the events scenario, untimed)\n", driver)
+	if _, _, err := b.dbsync("run", "-c", cfg, "--sync", "users"); err != nil {
+		return 0, 0, err
+	}
+	secs, rss, err := b.dbsync("run", "-c", cfg, "--sync", "orders")
+	if err != nil {
+		return 0, 0, err
+	}
+	// A backfill that rejected its rows, or found people it should have created, would
+	// measure something else.
+	events, people, err := b.eventsCounts(ctx, driver)
+	if err != nil {
+		return 0, 0, err
+	}
+	if events != orders || people != n+orders/2 {
+		return 0, 0, fmt.Errorf("the events backfill left %d events and %d people, want %d and %d", events, people, orders, n+orders/2)
+	}
+	return secs, rss, nil
+}
+
+// eventsCounts counts the events and the people in the events scenario's store.
+func (b *bench) eventsCounts(ctx context.Context, driver string) (events, people int, err error) {
+	db, schema, err := b.eventsStoreDB(driver)
+	if err != nil {
+		return 0, 0, err
+	}
+	if driver != "postgres" {
+		defer db.Close()
+	}
+	err = db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM `+schema+`events), (SELECT count(*) FROM `+schema+`people)`).
+		Scan(&events, &people)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count the events store: %w", err)
+	}
+	return events, people, nil
+}
+
+// eventsIncremental adds 1% new orders (half for new people, as in the backfill) past
+// the PostgreSQL store's watermark and times the events run that follows. Each
+// repetition adds another 1%.
+func (b *bench) eventsIncremental(ctx context.Context, n int) (float64, float64, error) {
+	var last int
+	if err := b.pg.QueryRowContext(ctx, `SELECT max(order_id) FROM orders`).Scan(&last); err != nil {
+		return 0, 0, err
+	}
+	before, _, err := b.eventsCounts(ctx, "postgres")
+	if err != nil {
+		return 0, 0, err
+	}
+	added := max(n/100, 1)
+	if _, err := b.pg.ExecContext(ctx, b.ordersInsert(n, last+1, last+added)); err != nil {
+		return 0, 0, fmt.Errorf("add orders: %w", err)
+	}
+	if _, err := b.pg.ExecContext(ctx, `ANALYZE orders`); err != nil {
+		return 0, 0, err
+	}
+	secs, rss, err := b.dbsync("run", "-c", b.eventsConfigPath("postgres"), "--sync", "orders")
+	if err != nil {
+		return 0, 0, err
+	}
+	after, _, err := b.eventsCounts(ctx, "postgres")
+	if err != nil {
+		return 0, 0, err
+	}
+	if after-before != added {
+		return 0, 0, fmt.Errorf("the incremental events run stored %d events, want %d", after-before, added)
 	}
 	return secs, rss, nil
 }
