@@ -114,6 +114,12 @@ type Sync struct {
 	ObjectID   string `yaml:"object_id"`   // the column holding the object's id; required for both kinds
 	Remove     string `yaml:"remove"`      // relationships: a column whose true value removes the relationship; optional
 
+	// Deletes and suppression (SPEC §10), optional: a column whose true value (or
+	// non-NULL time) deletes what the row finds (people and objects), or suppresses
+	// the person it finds (people).
+	Delete   string `yaml:"delete"`
+	Suppress string `yaml:"suppress"`
+
 	// Events (SPEC §9): required for kind events, used by no other.
 	Event *Event `yaml:"event"`
 
@@ -169,14 +175,14 @@ func (s Sync) EventNameColumn() string {
 }
 
 // NonAttributeColumns are the columns of s that are never attributes or event data,
-// whatever exclude says (SPEC §8): object_id, remove, and an event's name, id and
-// timestamp columns. Mapping leaves them out of the attributes (or data) it takes
+// whatever exclude says (SPEC §8): object_id, remove, delete, suppress, and an
+// event's name, id and timestamp columns. Mapping leaves them out of the attributes (or data) it takes
 // from every other selected column. For people, objects and relationships the
 // watermark columns are not among them: like any other column they are attributes
 // unless excluded; an event's id and timestamp default to them, and are not data.
 func (s Sync) NonAttributeColumns() []string {
 	var cols []string
-	for _, c := range []string{s.ObjectID, s.Remove, s.EventNameColumn(), s.EventIDColumn(), s.EventTimestampColumn()} {
+	for _, c := range []string{s.ObjectID, s.Remove, s.Delete, s.Suppress, s.EventNameColumn(), s.EventIDColumn(), s.EventTimestampColumn()} {
 		if c != "" {
 			cols = append(cols, c)
 		}

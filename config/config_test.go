@@ -334,6 +334,22 @@ func TestValidate(t *testing.T) {
 		{"relationships attribute from the remove column", doc("", src, tbl, "kind: relationships", "object_type: account",
 			"object_id: account_id", ids, "remove: removed", "attributes: {gone: removed}"),
 			[]string{"syncs[0].attributes.gone (line 10): is the remove column, which is never an attribute"}},
+		{"people delete and suppress", doc("", src, tbl, ids, "delete: deleted_at", "suppress: suppressed"), nil},
+		{"objects delete", doc("", src, tbl, "kind: objects", "object_type: account", "object_id: account_id", "delete: archived_at"), nil},
+		{"suppress on objects", doc("", src, tbl, "kind: objects", "object_type: account", "object_id: account_id", "suppress: gone"),
+			[]string{"syncs[0].suppress (line 8): only used by kind people"}},
+		{"delete on relationships and events", doc("", src, tbl, "kind: relationships", "object_type: account",
+			"object_id: account_id", ids, "delete: gone"),
+			[]string{"syncs[0].delete (line 9): only used by kinds people and objects"}},
+		{"objects deleted by the object_id column", doc("", src, tbl, "kind: objects", "object_type: account",
+			"object_id: account_id", "delete: account_id"),
+			[]string{"syncs[0].delete (line 8): cannot be the object_id column"}},
+		{"suppress is the delete column", doc("", src, tbl, ids, "delete: gone", "suppress: gone"),
+			[]string{"syncs[0].suppress (line 7): cannot be the delete column: a row either deletes or suppresses"}},
+		{"delete is an identifier column", doc("", src, tbl, ids, "delete: user_id"),
+			[]string{"syncs[0].delete (line 6): cannot be an identifier column"}},
+		{"attribute from the delete column", doc("", src, tbl, ids, "delete: deleted_at", "attributes: {gone: deleted_at}"),
+			[]string{"syncs[0].attributes.gone (line 7): is the delete column, which is never an attribute"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

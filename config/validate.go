@@ -315,6 +315,10 @@ func (c *Config) validateSync(v *validator, i int, firstName map[string]int) {
 			v.add(ap, "is the object_id column, which is never an attribute")
 		case col == s.Remove:
 			v.add(ap, "is the remove column, which is never an attribute")
+		case col == s.Delete:
+			v.add(ap, "is the delete column, which is never an attribute")
+		case col == s.Suppress:
+			v.add(ap, "is the suppress column, which is never an attribute")
 		case col == s.EventNameColumn():
 			v.add(ap, "is the event's name column, which is never event data")
 		case col == s.EventIDColumn():
@@ -340,7 +344,8 @@ var kindNames = []string{string(KindPeople), string(KindObjects), string(KindRel
 
 // validateKindFields checks the fields of SPEC §8 against a sync's (known) kind:
 // object_type and object_id for objects and relationships only, remove for
-// relationships only.
+// relationships only; and those of §10: delete for people and objects, suppress for
+// people.
 func validateKindFields(v *validator, p string, s Sync) {
 	kind := s.Kind.String()
 	if s.Kind == KindObjects || s.Kind == KindRelationships {
@@ -371,6 +376,30 @@ func validateKindFields(v *validator, p string, s Sync) {
 		v.add(p+".remove", "only used by kind relationships")
 	case s.Remove == s.ObjectID:
 		v.add(p+".remove", "cannot be the object_id column")
+	}
+	switch {
+	case s.Delete == "":
+	case s.Kind != KindPeople && s.Kind != KindObjects:
+		v.add(p+".delete", "only used by kinds people and objects")
+	case s.Delete == s.ObjectID:
+		v.add(p+".delete", "cannot be the object_id column")
+	}
+	switch {
+	case s.Suppress == "":
+	case s.Kind != KindPeople:
+		v.add(p+".suppress", "only used by kind people")
+	case s.Suppress == s.Delete:
+		v.add(p+".suppress", "cannot be the delete column: a row either deletes or suppresses")
+	}
+	for _, flag := range []struct{ field, col string }{{"delete", s.Delete}, {"suppress", s.Suppress}} {
+		if flag.col == "" {
+			continue
+		}
+		for _, ident := range []string{s.Identifiers.ID, s.Identifiers.Email, s.Identifiers.CioID} {
+			if flag.col == ident {
+				v.add(p+"."+flag.field, "cannot be an identifier column")
+			}
+		}
 	}
 	if s.Kind == KindRelationships && s.Attributes == nil && len(s.Exclude) > 0 {
 		v.add(p+".exclude", "not used: a relationship has no attributes unless attributes: maps them")

@@ -129,6 +129,10 @@ func progressOf(recs []*record.Record) store.Counts {
 			p.Rejected++
 		case record.Skipped:
 			p.Skipped++
+		case record.Deleted:
+			p.Deleted++
+		case record.Suppressed:
+			p.Suppressed++
 		}
 		for _, c := range rec.Changes {
 			if c.Kind == record.FailedAttributeChange {
@@ -149,6 +153,8 @@ func (res *Result) add(recs []*record.Record) {
 	res.Rejected += p.Rejected
 	res.Skipped += p.Skipped
 	res.FailedChanges += p.FailedChanges
+	res.Deleted += p.Deleted
+	res.Suppressed += p.Suppressed
 	for _, rec := range recs {
 		if rec.Refused() {
 			res.RejectedBy[rec.Reason]++

@@ -31,6 +31,8 @@ const (
 	ReasonInvalidAttributeName  = "invalid_attribute_name"
 	ReasonDuplicateAttribute    = "duplicate_attribute"
 	ReasonCioIDNotFound         = "cio_id_not_found" // skipped, not rejected
+	ReasonNotFound              = "not_found"        // skipped: a delete or suppress row found no one (SPEC §10)
+	ReasonSuppressed            = "suppressed"       // skipped: the row carries a suppressed id or email (SPEC §10)
 	ReasonIDChangeNotAllowed    = "id_change_not_allowed"
 	ReasonEmailChangeNotAllowed = "email_change_not_allowed"
 	ReasonIDTaken               = "id_belongs_to_another_person"

@@ -35,6 +35,7 @@ const ReasonInvalidValue = "invalid_value"
 type Mapper struct {
 	key, id, email, cio int    // column indexes; -1 when not mapped
 	object, remove      int    // objects and relationships (SPEC §8): the object_id and remove columns; -1 when not mapped
+	del, suppress       int    // SPEC §10: the delete and suppress columns; -1 when not mapped
 	events              bool   // an events sync (SPEC §9): the attributes are the event's data
 	eventName           string // the fixed event name, when there is no name column
 	name, eventID, ts   int    // events: the name, id and timestamp columns; -1 when not mapped
@@ -58,7 +59,7 @@ func New(s config.Sync, cols []value.Column) (*Mapper, error) {
 	for i, c := range cols {
 		names[i] = c.Name
 	}
-	m := &Mapper{key: -1, id: -1, email: -1, cio: -1, object: -1, remove: -1, name: -1, eventID: -1, ts: -1,
+	m := &Mapper{key: -1, id: -1, email: -1, cio: -1, object: -1, remove: -1, del: -1, suppress: -1, name: -1, eventID: -1, ts: -1,
 		unset: s.Nulls == config.NullsUnset, columns: cols, loc: time.UTC}
 	if loc := s.Spec().Timezone; loc != nil {
 		m.loc = loc
@@ -79,6 +80,8 @@ func New(s config.Sync, cols []value.Column) (*Mapper, error) {
 	m.cio = find("identifiers.cio_id", s.Identifiers.CioID)
 	m.object = find("object_id", s.ObjectID)
 	m.remove = find("remove", s.Remove)
+	m.del = find("delete", s.Delete)
+	m.suppress = find("suppress", s.Suppress)
 	if s.Kind == config.KindEvents && s.Event != nil {
 		m.events, m.unset, m.eventName = true, false, s.Event.Name
 		m.name = find("event.name_column", s.EventNameColumn())
@@ -103,7 +106,7 @@ func New(s config.Sync, cols []value.Column) (*Mapper, error) {
 	}
 	// The object_id and remove columns are never attributes, nor an event's name, id
 	// and timestamp columns its data (SPEC §8).
-	for _, i := range []int{m.object, m.remove, m.name, m.eventID, m.ts} {
+	for _, i := range []int{m.object, m.remove, m.del, m.suppress, m.name, m.eventID, m.ts} {
 		if i >= 0 {
 			excluded[i] = true
 		}
@@ -179,10 +182,15 @@ func (m *Mapper) Map(values []any, rec *record.Record) {
 	}
 	rec.ID, rec.Email, rec.CioID = ident(m.id), ident(m.email), ident(m.cio)
 	rec.ObjectID = ident(m.object)
-	if m.remove >= 0 && bad < 0 {
-		var err error
-		if rec.Remove, err = truth(values[m.remove]); err != nil {
-			bad, why = m.remove, err
+	for _, f := range []struct {
+		col int
+		to  *bool
+	}{{m.remove, &rec.Remove}, {m.del, &rec.Delete}, {m.suppress, &rec.Suppress}} {
+		if f.col >= 0 && bad < 0 {
+			var err error
+			if *f.to, err = truth(values[f.col]); err != nil {
+				bad, why = f.col, err
+			}
 		}
 	}
 	if m.events && bad < 0 {

@@ -317,6 +317,43 @@ func TestRelationshipsRow(t *testing.T) {
 	}
 }
 
+// SPEC §10: delete and suppress are flags like remove (true or a set time), never
+// attributes, on people rows; delete on objects rows too.
+func TestDeleteAndSuppressRow(t *testing.T) {
+	s := config.Sync{Identifiers: config.Identifiers{ID: "user_id"}, Delete: "deleted_at", Suppress: "suppressed"}
+	m, err := New(s, cols("user_id", "plan", "deleted_at", "suppressed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		deletedAt, suppressed any
+		del, sup              bool
+	}{{nil, nil, false, false}, {time.Unix(5, 0), nil, true, false}, {nil, true, false, true},
+		{time.Unix(5, 0), "yes", true, true}, {nil, int64(0), false, false}} {
+		var r record.Record
+		m.Map([]any{"u1", "pro", c.deletedAt, c.suppressed}, &r)
+		if r.Refused() || r.Delete != c.del || r.Suppress != c.sup || attrNames(r.Attrs) != "plan" {
+			t.Errorf("deleted_at %#v, suppressed %#v: record = %+v, want delete %v suppress %v", c.deletedAt, c.suppressed, r, c.del, c.sup)
+		}
+	}
+	var r record.Record
+	m.Map([]any{"u1", "pro", nil, "perhaps"}, &r)
+	if r.Result != record.Rejected || r.Reason != ReasonInvalidValue || !strings.Contains(r.Detail, `column "suppressed"`) {
+		t.Errorf("suppressed %q: %+v", "perhaps", r)
+	}
+
+	o := config.Sync{Kind: config.KindObjects, ObjectType: "account", ObjectID: "account_id", Delete: "archived"}
+	om, err := New(o, cols("account_id", "name", "archived"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var or record.Record
+	om.Map([]any{"a1", "Acme", true}, &or)
+	if or.Refused() || !or.Delete || or.ObjectID != "a1" || attrNames(or.Attrs) != "name" {
+		t.Errorf("objects delete: %+v", or)
+	}
+}
+
 func attrNames(attrs []record.Attr) string {
 	var names []string
 	for _, a := range attrs {

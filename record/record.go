@@ -18,6 +18,8 @@ type Record struct {
 	Attrs    []Attr
 	ObjectID string // objects and relationships (SPEC §8)
 	Remove   bool   // relationships: the row removes the relationship
+	Delete   bool   // people and objects (SPEC §10): the row deletes what it finds
+	Suppress bool   // people (SPEC §10): the row suppresses the person it finds
 
 	// Events (SPEC §9). The event's data are in Data, not Attrs.
 	EventID      string          // the id column's value as text
@@ -68,6 +70,8 @@ const (
 	Updated
 	Rejected
 	Skipped
+	Deleted    // a person or object deleted (SPEC §10)
+	Suppressed // a person deleted and their identifiers suppressed (SPEC §10)
 )
 
 func (r Result) String() string {
@@ -80,6 +84,10 @@ func (r Result) String() string {
 		return "rejected"
 	case Skipped:
 		return "skipped"
+	case Deleted:
+		return "deleted"
+	case Suppressed:
+		return "suppressed"
 	default:
 		return "unchanged"
 	}
@@ -109,4 +117,8 @@ const (
 	FailedAttributeChange = "failed_attribute_change"
 	ProfileMerge          = "profile_merge"
 	ObjectCreate          = "object_create" // objects.KindObjectCreate
+	ProfileDelete         = "profile_delete"     // SPEC §10: the last entry of a deleted person's log
+	ProfileSuppress       = "profile_suppress"   // a suppression: the person is deleted, id and email kept
+	ProfileUnsuppress     = "profile_unsuppress" // an operator released a suppression
+	ObjectDelete          = "object_delete"
 )

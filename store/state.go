@@ -104,6 +104,8 @@ type Counts struct {
 	Rejected       int64
 	Skipped        int64
 	FailedChanges  int64 // refused attribute changes
+	Deleted        int64 // people and objects deleted (SPEC §10)
+	Suppressed     int64 // people suppressed (and so deleted)
 	NullCursorRows int64 // rows not read: their watermark column is NULL (the run's, not a batch's)
 }
 
@@ -151,10 +153,10 @@ func (s *Store) StartRun(ctx context.Context, r Run) (int64, error) {
 // FinishRun records a run's end, counts and status.
 func (s *Store) FinishRun(ctx context.Context, r Run) error {
 	_, err := s.db.ExecContext(ctx, s.d.rebind(`UPDATE runs SET ended_ms = ?, status = ?, rows_read = ?, created = ?,
-		updated = ?, unchanged = ?, rejected = ?, skipped = ?, failed_changes = ?, null_cursor_rows = ?,
-		cursor_after = ?, error = ? WHERE id = ?`),
+		updated = ?, unchanged = ?, rejected = ?, skipped = ?, failed_changes = ?, deleted = ?, suppressed = ?,
+		null_cursor_rows = ?, cursor_after = ?, error = ? WHERE id = ?`),
 		nullTime(r.Ended), r.Status, r.RowsRead, r.Created, r.Updated, r.Unchanged, r.Rejected, r.Skipped,
-		r.FailedChanges, r.NullCursorRows, nullable(r.CursorAfter), nullable(r.Error), r.ID)
+		r.FailedChanges, r.Deleted, r.Suppressed, r.NullCursorRows, nullable(r.CursorAfter), nullable(r.Error), r.ID)
 	if err != nil {
 		return fmt.Errorf("record end of run %d: %w", r.ID, err)
 	}
@@ -171,8 +173,10 @@ func (t *Tx) RecordProgress(ctx context.Context, runID int64, p Counts, cursor s
 	}
 	_, err := t.tx.ExecContext(ctx, t.d.rebind(`UPDATE runs SET rows_read = rows_read + ?, created = created + ?,
 		updated = updated + ?, unchanged = unchanged + ?, rejected = rejected + ?, skipped = skipped + ?,
-		failed_changes = failed_changes + ?, cursor_after = COALESCE(?, cursor_after) WHERE id = ?`),
-		p.RowsRead, p.Created, p.Updated, p.Unchanged, p.Rejected, p.Skipped, p.FailedChanges, nullable(cursor), runID)
+		failed_changes = failed_changes + ?, deleted = deleted + ?, suppressed = suppressed + ?,
+		cursor_after = COALESCE(?, cursor_after) WHERE id = ?`),
+		p.RowsRead, p.Created, p.Updated, p.Unchanged, p.Rejected, p.Skipped, p.FailedChanges, p.Deleted, p.Suppressed,
+		nullable(cursor), runID)
 	if err != nil {
 		return fmt.Errorf("record progress of run %d: %w", runID, err)
 	}
@@ -193,8 +197,12 @@ func (s *Store) AbandonRuns(ctx context.Context, sync string, now time.Time) err
 
 // Runs lists the newest runs first; sync "" means every sync.
 func (s *Store) Runs(ctx context.Context, sync string, limit int) ([]Run, error) {
+	deletes := `deleted, suppressed`
+	if v, err := s.schemaVersion(ctx); err == nil && v < 7 {
+		deletes = `0, 0` // a store not yet upgraded, opened for reading: no deletes recorded
+	}
 	q := `SELECT id, sync, started_ms, ended_ms, status, rows_read, created, updated, unchanged, rejected, skipped,
-		failed_changes, null_cursor_rows, cursor_before, cursor_after, error FROM runs`
+		failed_changes, ` + deletes + `, null_cursor_rows, cursor_before, cursor_after, error FROM runs`
 	var args []any
 	if sync != "" {
 		q += ` WHERE sync = ?`
@@ -219,7 +227,8 @@ func (s *Store) Runs(ctx context.Context, sync string, limit int) ([]Run, error)
 			before, after, errorString sql.NullString
 		)
 		err := rows.Scan(&r.ID, &r.Sync, &started, &ended, &r.Status, &r.RowsRead, &r.Created, &r.Updated,
-			&r.Unchanged, &r.Rejected, &r.Skipped, &r.FailedChanges, &r.NullCursorRows, &before, &after, &errorString)
+			&r.Unchanged, &r.Rejected, &r.Skipped, &r.FailedChanges, &r.Deleted, &r.Suppressed, &r.NullCursorRows,
+			&before, &after, &errorString)
 		if err != nil {
 			return nil, fmt.Errorf("read runs: %w", err)
 		}

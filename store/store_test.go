@@ -179,7 +179,7 @@ func TestRunCounts(t *testing.T) {
 		if run.ID, err = st.StartRun(ctx, run); err != nil {
 			t.Fatal(err)
 		}
-		batch := store.Counts{RowsRead: 1, Created: 2, Updated: 3, Unchanged: 4, Rejected: 5, Skipped: 6, FailedChanges: 7}
+		batch := store.Counts{RowsRead: 1, Created: 2, Updated: 3, Unchanged: 4, Rejected: 5, Skipped: 6, FailedChanges: 7, Deleted: 8, Suppressed: 9}
 		for i := 0; i < 2; i++ {
 			if err := st.InTx(ctx, func(tx *store.Tx) error { return tx.RecordProgress(ctx, run.ID, batch, "") }); err != nil {
 				t.Fatal(err)
@@ -189,14 +189,14 @@ func TestRunCounts(t *testing.T) {
 		if err != nil || len(runs) != 1 {
 			t.Fatalf("runs: %v %v", runs, err)
 		}
-		want := store.Counts{RowsRead: 2, Created: 4, Updated: 6, Unchanged: 8, Rejected: 10, Skipped: 12, FailedChanges: 14}
+		want := store.Counts{RowsRead: 2, Created: 4, Updated: 6, Unchanged: 8, Rejected: 10, Skipped: 12, FailedChanges: 14, Deleted: 16, Suppressed: 18}
 		if runs[0].Counts != want {
 			t.Fatalf("after two batches: %+v, want %+v", runs[0].Counts, want)
 		}
 
 		run.Status, run.Ended = store.RunOK, time.Now()
 		run.Counts = store.Counts{RowsRead: 11, Created: 12, Updated: 13, Unchanged: 14, Rejected: 15, Skipped: 16,
-			FailedChanges: 17, NullCursorRows: 18}
+			FailedChanges: 17, Deleted: 18, Suppressed: 19, NullCursorRows: 20}
 		if err := st.FinishRun(ctx, run); err != nil {
 			t.Fatal(err)
 		}
