@@ -116,7 +116,7 @@ const (
 	AttributeChange       = "attribute_change"
 	FailedAttributeChange = "failed_attribute_change"
 	ProfileMerge          = "profile_merge"
-	ObjectCreate          = "object_create" // objects.KindObjectCreate
+	ObjectCreate          = "object_create"      // objects.KindObjectCreate
 	ProfileDelete         = "profile_delete"     // SPEC §10: the last entry of a deleted person's log
 	ProfileSuppress       = "profile_suppress"   // a suppression: the person is deleted, id and email kept
 	ProfileUnsuppress     = "profile_unsuppress" // an operator released a suppression
