@@ -19,6 +19,7 @@ import (
 type stream struct {
 	src   *source
 	batch int
+	bytes int64 // Request.BatchBytes: a batch also ends at this much row data (0: no bound)
 	nulls int64
 
 	jobID  string
@@ -87,7 +88,8 @@ func (st *stream) Next(ctx context.Context) (connectors.Batch, error) {
 	stop := context.AfterFunc(ctx, st.cancel)
 	defer stop()
 	var out [][]any
-	for len(out) < st.batch {
+	var size int64
+	for len(out) < st.batch && (st.bytes <= 0 || len(out) == 0 || size < st.bytes) {
 		var vals []bigquery.Value
 		err := st.it.Next(&vals)
 		if errors.Is(err, iterator.Done) {
@@ -116,6 +118,7 @@ func (st *stream) Next(ctx context.Context) (connectors.Batch, error) {
 				continue // the cursor's own row, read before
 			}
 		}
+		size += connectors.RowBytes(row)
 		out = append(out, row)
 	}
 	if len(out) == 0 {
