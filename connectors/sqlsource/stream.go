@@ -22,6 +22,7 @@ type stream struct {
 	baseArgs   []any // the query's {{last_sync_time}} parameters
 	batch      int
 	bytes      int64 // Request.BatchBytes: a batch also ends at this much row data (0: no bound)
+	rowBytes   int64 // with bytes, the last keyset batch's mean connectors.RowBytes; 0 before the first
 	cols       []Column
 	selectList string
 
@@ -126,7 +127,7 @@ func (st *stream) nextKeyset(ctx context.Context) (connectors.Batch, error) {
 	// tie it, more than a batch, and skips them: a row that ties the cursor on
 	// both column and key (a key that is not unique) is then read, not passed
 	// over, and the sync reports it.
-	limit := st.batch
+	limit := st.keysetRows()
 	atCursor := after != nil && after.key != nil
 	if atCursor {
 		limit += len(st.tied) + st.unseen
@@ -164,6 +165,13 @@ func (st *stream) nextKeyset(ctx context.Context) (connectors.Batch, error) {
 	if len(out) == 0 {
 		return connectors.Batch{}, io.EOF
 	}
+	if st.bytes > 0 {
+		var size int64
+		for _, r := range out {
+			size += connectors.RowBytes(r)
+		}
+		st.rowBytes = max(size/int64(len(out)), 1)
+	}
 	// The first row ties the row before it when it is at the cursor: the rows read
 	// before that tie it are left out above, so it is one more.
 	b := connectors.NewBatch(out, st.wm, st.key, atCursor && st.isCursor(out[0], after))
@@ -182,6 +190,22 @@ func (st *stream) nextKeyset(ctx context.Context) (connectors.Batch, error) {
 		}
 	}
 	return b, nil
+}
+
+// keysetRows is how many rows a keyset query asks for (besides the rows at the
+// cursor read before): BatchSize, or with BatchBytes as many as that many bytes
+// holds at the size of the last batch's rows. A query asking for more would have
+// the driver read the rest of its rows, past the byte bound, only to drop them
+// (lib/pq reads a result to its end to close it); the first one asks for at most
+// 1,000 rows, before any size is known.
+func (st *stream) keysetRows() int {
+	if st.bytes <= 0 {
+		return st.batch
+	}
+	if st.rowBytes == 0 {
+		return min(st.batch, 1000)
+	}
+	return int(min(int64(st.batch), max((st.bytes+st.rowBytes-1)/st.rowBytes, 1)))
 }
 
 // leaveOutRead drops, from the rows at the start of a batch that tie the cursor,
