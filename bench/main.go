@@ -80,6 +80,10 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of each scenario (the median is reported)")
 	big := flag.Bool("rss5x", true, "also measure peak RSS of a people (and an events) backfill at 5×rows")
 	only := flag.String("scenarios", "people,objects,relationships,events", "which scenarios to run, comma-separated")
+	flag.Func("query-rows", "the query scenario's sizes in rows, comma-separated (default 100000,200000)", intsFlag(&queryRows))
+	flag.Func("query-batches", "the query scenario's batch sizes, comma-separated (default 100,1000)", intsFlag(&queryBatches))
+	flag.StringVar(&wideBytes, "wide-bytes", "", "the wide scenario's batch_bytes (default: dbsync's)")
+	flag.Func("wide-batches", "the wide scenario's batch sizes, comma-separated (default 5000,50000)", intsFlag(&wideBatches))
 	flag.Parse()
 	var pick []string
 	for _, sc := range strings.Split(*only, ",") {
@@ -97,7 +101,7 @@ func main() {
 }
 
 // scenarios are what -scenarios picks from.
-var scenarios = []string{"people", "objects", "relationships", "events"}
+var scenarios = []string{"people", "objects", "relationships", "events", "query", "wide"}
 
 func run(ctx context.Context, n, reps int, big bool, pick []string) error {
 	people := slices.Contains(pick, "people")
@@ -116,14 +120,17 @@ func run(ctx context.Context, n, reps int, big bool, pick []string) error {
 		return err
 	}
 	defer b.close()
-	// The users are there for every scenario: relationships find them as people.
-	if people {
-		fmt.Printf("generating %d rows in PostgreSQL and MariaDB...\n", n)
-	} else {
-		fmt.Printf("generating %d users in PostgreSQL...\n", n)
-	}
-	if err := b.generate(ctx, n, people); err != nil {
-		return err
+	// The users are there for every scenario but query and wide (which make their
+	// own tables): relationships find them as people.
+	if people || kinds || slices.Contains(pick, "events") {
+		if people {
+			fmt.Printf("generating %d rows in PostgreSQL and MariaDB...\n", n)
+		} else {
+			fmt.Printf("generating %d users in PostgreSQL...\n", n)
+		}
+		if err := b.generate(ctx, n, people); err != nil {
+			return err
+		}
 	}
 	if kinds {
 		fmt.Printf("generating %d accounts and %d account members in PostgreSQL...\n", n, n)
@@ -244,6 +251,46 @@ func run(ctx context.Context, n, reps int, big bool, pick []string) error {
 				}
 				return err
 			})
+	}
+	if slices.Contains(pick, "query") {
+		for _, users := range queryRows {
+			steps = append(steps, func() error {
+				fmt.Printf("generating %d orders of %d users in PostgreSQL for the query scenario...\n", 2*users, users)
+				return b.generateQueryOrders(ctx, users)
+			})
+			for _, batch := range queryBatches {
+				steps = append(steps, func() error {
+					err := median(fmt.Sprintf("query sync (GROUP BY), batch_size %d", batch), "", func() (float64, float64, error) {
+						return b.queryBackfill(ctx, users, batch)
+					})
+					if err == nil {
+						results[len(results)-1].rows = users
+					}
+					return err
+				})
+			}
+		}
+	}
+	if slices.Contains(pick, "wide") {
+		steps = append(steps, func() error {
+			fmt.Printf("generating %d rows of %d text columns in PostgreSQL for the wide scenario...\n", wideRows, wideColumns)
+			return b.generateWide(ctx)
+		})
+		for _, batch := range wideBatches {
+			steps = append(steps, func() error {
+				name := fmt.Sprintf("wide rows (50 x 200 B), batch_size %d", batch)
+				if wideBytes != "" {
+					name += ", batch_bytes " + wideBytes
+				}
+				err := median(name, "", func() (float64, float64, error) {
+					return b.wideBackfill(ctx, batch)
+				})
+				if err == nil {
+					results[len(results)-1].rows = wideRows
+				}
+				return err
+			})
+		}
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
