@@ -7,6 +7,7 @@
 //	go run ./bench -rows 200000 -reps 1 # quicker
 //	go run ./bench -scenarios objects,relationships -rss5x=false
 //	go run ./bench -scenarios events -rss5x=false
+//	go run ./bench -scenarios query,wide -reps 1
 //
 // Scenarios:
 //
@@ -27,6 +28,14 @@
 //	          relationships table; backfill: a relationships sync of them into the
 //	          PostgreSQL store, which holds the N people and the accounts by then (each
 //	          row finds its person by id, and its object)
+//	query     (issue 18) a query: sync whose query is a GROUP BY over qorders (two orders
+//	          a user), at 100k and 200k users and batch_size 100 and 1000, beside a
+//	          table: sync of the same rows (the query's result as a table): the query is
+//	          read once a run, so its time follows the rows, and the batch size costs
+//	          what the store's commits cost. -query-rows, -query-batches
+//	wide      (issue 18) 60k rows of 50 text columns of 200 bytes, a table: sync at
+//	          batch_size 5000 and 50000: peak RSS, which batch_bytes bounds.
+//	          -wide-batches, -wide-bytes
 //	events    an orders table of N rows, half of them for users who do not exist.
 //	          limit: COPY of the orders into a table shaped like the store's events
 //	          table; backfill: an events sync of them into a PostgreSQL store and into
@@ -35,7 +44,8 @@
 //	          after 1% new orders
 //
 // -scenarios picks among people (every scenario above objects), objects,
-// relationships and events; peak RSS is reported for each dbsync run.
+// relationships and events (the default), query and wide; peak RSS is reported for
+// each dbsync run.
 //
 // It needs PostgreSQL (127.0.0.1:5432, user postgres, trust) with psql on the PATH
 // and MariaDB (127.0.0.1:3306, root), as scripts/test sets up.
@@ -259,15 +269,21 @@ func run(ctx context.Context, n, reps int, big bool, pick []string) error {
 				return b.generateQueryOrders(ctx, users)
 			})
 			for _, batch := range queryBatches {
-				steps = append(steps, func() error {
-					err := median(fmt.Sprintf("query sync (GROUP BY), batch_size %d", batch), "", func() (float64, float64, error) {
-						return b.queryBackfill(ctx, users, batch)
-					})
-					if err == nil {
-						results[len(results)-1].rows = users
+				for _, table := range []bool{false, true} {
+					name := fmt.Sprintf("query sync (GROUP BY), batch_size %d", batch)
+					if table {
+						name = fmt.Sprintf("  table sync of its result, batch_size %d", batch)
 					}
-					return err
-				})
+					steps = append(steps, func() error {
+						err := median(name, "", func() (float64, float64, error) {
+							return b.queryBackfill(ctx, users, batch, table)
+						})
+						if err == nil {
+							results[len(results)-1].rows = users
+						}
+						return err
+					})
+				}
 			}
 		}
 	}
