@@ -564,6 +564,9 @@ func testBatchBytes(t *testing.T, h Harness) {
 				t.Errorf("%s, 1 byte %s: repeated %v, want %v", name, describe(after), res.repeated, repeated[from:])
 			}
 		}
+		// A lookback restart reads from a time inclusive.
+		res := readAll(t, src, connectors.Request{After: &value.Cursor{Value: t0.Add(time.Second)}, BatchSize: 100, BatchBytes: 1})
+		wantKeys(t, name+", 1 byte from t0+1s", keysOf(res.rows, 0), want[9:])
 	}
 }
 
