@@ -317,3 +317,27 @@ func TestBatchBytesAndQueryDoNotMatter(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchBytesEndsBatches: a sync's batch_bytes reaches the source: 1 byte makes
+// a batch of each row, of a table: and a query: sync, and the default holds 20
+// narrow rows in one batch.
+func TestBatchBytesEndsBatches(t *testing.T) {
+	for _, tc := range []struct {
+		bytes   config.ByteSize
+		query   bool
+		batches int
+	}{{1, false, 20}, {1, true, 20}, {config.DefaultBatchBytes, false, 1}, {config.DefaultBatchBytes, true, 1}} {
+		b := setup(t, testdb.Stores()[0])
+		b.insert(t, 1, 21)
+		b.sync.BatchSize, b.sync.BatchBytes = 1000, tc.bytes
+		if tc.query {
+			b.sync.Table, b.sync.Query = "", "SELECT row_id, user_id, email, plan, score, updated_at FROM users"
+		}
+		var sizes []int
+		res := b.run(t, engine.Options{OnBatch: func(recs []*record.Record) { sizes = append(sizes, len(recs)) }})
+		if len(sizes) != tc.batches || res.Created != 20 {
+			t.Errorf("batch_bytes %v, query %v: batches of %v, %d created; want %d batches, 20 created",
+				tc.bytes, tc.query, sizes, res.Created, tc.batches)
+		}
+	}
+}
