@@ -7,6 +7,7 @@
 //	go run ./bench -rows 200000 -reps 1 # quicker
 //	go run ./bench -scenarios objects,relationships -rss5x=false
 //	go run ./bench -scenarios events -rss5x=false
+//	go run ./bench -scenarios query,wide -reps 1
 //
 // Scenarios:
 //
@@ -27,6 +28,14 @@
 //	          relationships table; backfill: a relationships sync of them into the
 //	          PostgreSQL store, which holds the N people and the accounts by then (each
 //	          row finds its person by id, and its object)
+//	query     (issue 18) a query: sync whose query is a GROUP BY over qorders (two orders
+//	          a user), at 100k and 200k users and batch_size 100 and 1000, beside a
+//	          table: sync of the same rows (the query's result as a table): the query is
+//	          read once a run, so its time follows the rows, and the batch size costs
+//	          what the store's commits cost. -query-rows, -query-batches
+//	wide      (issue 18) 60k rows of 50 text columns of 200 bytes, a table: sync at
+//	          batch_size 5000 and 50000: peak RSS, which batch_bytes bounds.
+//	          -wide-batches, -wide-bytes
 //	events    an orders table of N rows, half of them for users who do not exist.
 //	          limit: COPY of the orders into a table shaped like the store's events
 //	          table; backfill: an events sync of them into a PostgreSQL store and into
@@ -35,7 +44,8 @@
 //	          after 1% new orders
 //
 // -scenarios picks among people (every scenario above objects), objects,
-// relationships and events; peak RSS is reported for each dbsync run.
+// relationships and events (the default), query and wide; peak RSS is reported for
+// each dbsync run.
 //
 // It needs PostgreSQL (127.0.0.1:5432, user postgres, trust) with psql on the PATH
 // and MariaDB (127.0.0.1:3306, root), as scripts/test sets up.
@@ -80,6 +90,10 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of each scenario (the median is reported)")
 	big := flag.Bool("rss5x", true, "also measure peak RSS of a people (and an events) backfill at 5×rows")
 	only := flag.String("scenarios", "people,objects,relationships,events", "which scenarios to run, comma-separated")
+	flag.Func("query-rows", "the query scenario's sizes in rows, comma-separated (default 100000,200000)", intsFlag(&queryRows))
+	flag.Func("query-batches", "the query scenario's batch sizes, comma-separated (default 100,1000)", intsFlag(&queryBatches))
+	flag.StringVar(&wideBytes, "wide-bytes", "", "the wide scenario's batch_bytes (default: dbsync's)")
+	flag.Func("wide-batches", "the wide scenario's batch sizes, comma-separated (default 5000,50000)", intsFlag(&wideBatches))
 	flag.Parse()
 	var pick []string
 	for _, sc := range strings.Split(*only, ",") {
@@ -97,7 +111,7 @@ func main() {
 }
 
 // scenarios are what -scenarios picks from.
-var scenarios = []string{"people", "objects", "relationships", "events"}
+var scenarios = []string{"people", "objects", "relationships", "events", "query", "wide"}
 
 func run(ctx context.Context, n, reps int, big bool, pick []string) error {
 	people := slices.Contains(pick, "people")
@@ -116,14 +130,17 @@ func run(ctx context.Context, n, reps int, big bool, pick []string) error {
 		return err
 	}
 	defer b.close()
-	// The users are there for every scenario: relationships find them as people.
-	if people {
-		fmt.Printf("generating %d rows in PostgreSQL and MariaDB...\n", n)
-	} else {
-		fmt.Printf("generating %d users in PostgreSQL...\n", n)
-	}
-	if err := b.generate(ctx, n, people); err != nil {
-		return err
+	// The users are there for every scenario but query and wide (which make their
+	// own tables): relationships find them as people.
+	if people || kinds || slices.Contains(pick, "events") {
+		if people {
+			fmt.Printf("generating %d rows in PostgreSQL and MariaDB...\n", n)
+		} else {
+			fmt.Printf("generating %d users in PostgreSQL...\n", n)
+		}
+		if err := b.generate(ctx, n, people); err != nil {
+			return err
+		}
 	}
 	if kinds {
 		fmt.Printf("generating %d accounts and %d account members in PostgreSQL...\n", n, n)
@@ -244,6 +261,52 @@ func run(ctx context.Context, n, reps int, big bool, pick []string) error {
 				}
 				return err
 			})
+	}
+	if slices.Contains(pick, "query") {
+		for _, users := range queryRows {
+			steps = append(steps, func() error {
+				fmt.Printf("generating %d orders of %d users in PostgreSQL for the query scenario...\n", 2*users, users)
+				return b.generateQueryOrders(ctx, users)
+			})
+			for _, batch := range queryBatches {
+				for _, table := range []bool{false, true} {
+					name := fmt.Sprintf("query sync (GROUP BY), batch_size %d", batch)
+					if table {
+						name = fmt.Sprintf("  table sync of its result, batch_size %d", batch)
+					}
+					steps = append(steps, func() error {
+						err := median(name, "", func() (float64, float64, error) {
+							return b.queryBackfill(ctx, users, batch, table)
+						})
+						if err == nil {
+							results[len(results)-1].rows = users
+						}
+						return err
+					})
+				}
+			}
+		}
+	}
+	if slices.Contains(pick, "wide") {
+		steps = append(steps, func() error {
+			fmt.Printf("generating %d rows of %d text columns in PostgreSQL for the wide scenario...\n", wideRows, wideColumns)
+			return b.generateWide(ctx)
+		})
+		for _, batch := range wideBatches {
+			steps = append(steps, func() error {
+				name := fmt.Sprintf("wide rows (50 x 200 B), batch_size %d", batch)
+				if wideBytes != "" {
+					name += ", batch_bytes " + wideBytes
+				}
+				err := median(name, "", func() (float64, float64, error) {
+					return b.wideBackfill(ctx, batch)
+				})
+				if err == nil {
+					results[len(results)-1].rows = wideRows
+				}
+				return err
+			})
+		}
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {

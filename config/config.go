@@ -102,7 +102,8 @@ type Sync struct {
 	Query       string            `yaml:"query"`
 	Watermark   *Watermark        `yaml:"watermark"` // nil: every run reads every row
 	Lookback    Duration          `yaml:"lookback"`
-	BatchSize   int               `yaml:"batch_size"` // default 5000
+	BatchSize   int               `yaml:"batch_size"`  // default 5000
+	BatchBytes  ByteSize          `yaml:"batch_bytes"` // default DefaultBatchBytes: a batch ends at batch_size rows or this much row data
 	Identifiers Identifiers       `yaml:"identifiers"`
 	Attributes  map[string]string `yaml:"attributes"` // attribute name -> column; nil: every other column under its own name
 	Exclude     []string          `yaml:"exclude"`

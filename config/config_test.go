@@ -227,6 +227,25 @@ func TestValidate(t *testing.T) {
 		{"batch_size 1", doc("", src, tbl, ids, "batch_size: 1"), nil},
 		{"batch_size max", doc("", src, tbl, ids, "batch_size: 1000000"), nil},
 
+		// batch_bytes
+		{"batch_bytes MiB", doc("", src, tbl, ids, "batch_bytes: 8MiB"), nil},
+		{"batch_bytes MB with a blank", doc("", src, tbl, ids, "batch_bytes: 16 MB"), nil},
+		{"batch_bytes bytes", doc("", src, tbl, ids, "batch_bytes: 1"), nil},
+		{"batch_bytes 0", doc("", src, tbl, ids, "batch_bytes: 0"),
+			[]string{"syncs[0].batch_bytes (line 6): must be positive"}},
+		{"batch_bytes 0MiB", doc("", src, tbl, ids, "batch_bytes: 0MiB"),
+			[]string{"syncs[0].batch_bytes (line 6): must be positive"}},
+		{"batch_bytes negative", doc("", src, tbl, ids, "batch_bytes: -1"),
+			[]string{"syncs[0].batch_bytes (line 6): must be a size like 8MiB, 16MB or 1048576 (bytes)"}},
+		{"batch_bytes unknown unit", doc("", src, tbl, ids, "batch_bytes: 8 megs"),
+			[]string{"syncs[0].batch_bytes (line 6): must be a size like 8MiB, 16MB or 1048576 (bytes)"}},
+		{"batch_bytes fraction", doc("", src, tbl, ids, "batch_bytes: 1.5GiB"),
+			[]string{"syncs[0].batch_bytes (line 6): must be a size like 8MiB, 16MB or 1048576 (bytes)"}},
+		{"batch_bytes overflow", doc("", src, tbl, ids, "batch_bytes: 9999999999999GiB"),
+			[]string{"syncs[0].batch_bytes (line 6): must be a size like 8MiB, 16MB or 1048576 (bytes)"}},
+		{"batch_bytes list", doc("", src, tbl, ids, "batch_bytes: [1]"),
+			[]string{"syncs[0].batch_bytes (line 6): must be a size like 8MiB, 16MB or 1048576 (bytes)"}},
+
 		// identifiers
 		{"identifiers absent", doc("", src, tbl),
 			[]string{"syncs[0].identifiers (line 2): map at least one of id, email, cio_id to a column"}},
@@ -1091,5 +1110,30 @@ func TestKindAccessors(t *testing.T) {
 		if got := tt.s.ReservedAttributeNames(); !slices.Equal(got, tt.reserved) {
 			t.Errorf("%s: ReservedAttributeNames() = %q, want %q", tt.name, got, tt.reserved)
 		}
+	}
+}
+
+func TestBatchBytes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want ByteSize
+	}{
+		{"8MiB", 8 << 20}, {"8mib", 8 << 20}, {"16MB", 16_000_000}, {"512 KiB", 512 << 10},
+		{"1048576", 1 << 20}, {"100B", 100}, {"2GiB", 2 << 30}, {"1kb", 1000},
+	} {
+		got, err := ParseByteSize(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+		if back, err := ParseByteSize(got.String()); err != nil || back != got {
+			t.Errorf("%q: String %q reads back as %d, %v", tc.in, got.String(), back, err)
+		}
+	}
+	cfg, err := Parse([]byte("syncs:\n  - name: a\n    source: {type: sqlite, dsn: a.db}\n    table: t\n    identifiers: {id: id}\n"), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Syncs[0].BatchBytes; got != DefaultBatchBytes {
+		t.Errorf("default batch_bytes %v, want %v", got, DefaultBatchBytes)
 	}
 }

@@ -142,6 +142,9 @@ func (c *Config) setDefaults() {
 		if _, set := c.lines[fmt.Sprintf("syncs[%d].batch_size", i)]; !set && s.BatchSize == 0 {
 			s.BatchSize = DefaultBatchSize
 		}
+		if _, set := c.lines[fmt.Sprintf("syncs[%d].batch_bytes", i)]; !set && s.BatchBytes == 0 {
+			s.BatchBytes = DefaultBatchBytes
+		}
 		if s.Nulls == "" {
 			s.Nulls = NullsIgnore
 		}
@@ -180,6 +183,8 @@ type mergeKey struct {
 }
 
 var durationType = reflect.TypeFor[Duration]()
+
+var byteSizeType = reflect.TypeFor[ByteSize]()
 
 func (w *walker) add(path string, line int, msg string) {
 	w.errs = append(w.errs, FieldError{Path: path, Line: line, Msg: msg})
@@ -383,6 +388,8 @@ func (w *walker) scalar(n *yaml.Node, t reflect.Type, path string) bool {
 	switch {
 	case t == durationType:
 		msg = errDuration.Error()
+	case t == byteSizeType:
+		msg = errByteSize.Error()
 	case t.Kind() == reflect.Bool:
 		msg = "must be true or false"
 	case t.Kind() == reflect.Int:

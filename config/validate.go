@@ -270,6 +270,9 @@ func (c *Config) validateSync(v *validator, i int, firstName map[string]int) {
 	if s.BatchSize < 1 || s.BatchSize > MaxBatchSize {
 		v.add(p+".batch_size", fmt.Sprintf("must be between 1 and %d", MaxBatchSize))
 	}
+	if s.BatchBytes <= 0 && v.readable(p+".batch_bytes") {
+		v.add(p+".batch_bytes", "must be positive")
+	}
 
 	ids := s.Identifiers
 	switch {

@@ -91,3 +91,30 @@ func sameValue(a, b any) bool {
 	}
 	return false
 }
+
+// ValueBytes is what RowBytes counts for each value besides the bytes it points
+// at: its interface and the Go value's own header (a time.Time, an int64, a string's
+// pointer and length).
+const ValueBytes = 24
+
+// RowBytes estimates, cheaply, the memory a row read holds: ValueBytes for each
+// value, and the bytes of each string, []byte, JSON document, decimal and
+// Invalid reason.
+func RowBytes(row []any) int64 {
+	n := int64(24 + ValueBytes*len(row)) // the slice's header, the values
+	for _, v := range row {
+		switch v := v.(type) {
+		case string:
+			n += int64(len(v))
+		case []byte:
+			n += int64(len(v))
+		case value.JSON:
+			n += int64(len(v))
+		case value.Decimal:
+			n += int64(len(v))
+		case value.Invalid:
+			n += int64(len(v.Reason))
+		}
+	}
+	return n
+}

@@ -74,8 +74,11 @@ type Watermark struct {
 
 // Request is one run's read.
 type Request struct {
-	After        *value.Cursor // nil: from the first row
-	BatchSize    int
+	After     *value.Cursor // nil: from the first row
+	BatchSize int
+	// BatchBytes, when positive, also ends a batch: at the row that brings its
+	// RowBytes to BatchBytes or more (a batch has at least one row). 0: rows only.
+	BatchBytes   int64
 	LastSyncTime int64 // Unix seconds for {{last_sync_time}}, bound as a parameter
 }
 
@@ -103,7 +106,9 @@ type Source interface {
 type Stream interface {
 	Columns() []value.Column
 	// Next returns the next batch of 1 to BatchSize rows, each in Columns order, or
-	// io.EOF after the last one. The slices are the caller's to keep.
+	// io.EOF after the last one. The slices are the caller's to keep. A batch ends
+	// early at the row that brings its RowBytes to Request.BatchBytes, and may end
+	// anywhere else: the cursors say where the next Read goes on.
 	//
 	// With a watermark, the batch carries each row's (column, key) in
 	// Batch.Cursors, so its Cursor is the last row's, and flags in Batch.Repeated

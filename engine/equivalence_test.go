@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbsync/dbsync/config"
 	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
@@ -263,5 +264,80 @@ func TestBatchSizeDoesNotMatterAcrossRuns(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestBatchBytesAndQueryDoNotMatter is SPEC §1 rule 6 for batches that batch_bytes
+// ends (one row, a few rows of varying size) and for a query: sync read once,
+// streamed, into batches: several runs give the same people and change log as
+// batches of one row of the table.
+func TestBatchBytesAndQueryDoNotMatter(t *testing.T) {
+	s := identity.Settings{IDIdentifies: true, EmailIdentifies: true, AllowEmailUpdateByID: true, MergeDuplicates: true}
+	variants := []struct {
+		name  string
+		batch int
+		bytes config.ByteSize
+		query bool
+	}{
+		{"table, batch 1", 1, 0, false},
+		{"table, batch 1000, 1 byte", 1000, 1, false},
+		{"table, batch 1000, 400 bytes", 1000, 400, false},
+		{"query, batch 7", 7, 0, true},
+		{"query, batch 1000, 400 bytes", 1000, 400, true},
+		{"query, batch 1000", 1000, 0, true},
+	}
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			runs := randomRuns(1918, 3, 60)
+			bundles := make([]*equivBundle, len(variants))
+			for j, v := range variants {
+				b := newEquivBundle(t, backend, s, v.batch)
+				b.sync.BatchBytes = v.bytes
+				if v.query {
+					b.sync.Table, b.sync.Query = "", "SELECT row_id, user_id, email, plan, score, updated_at FROM users"
+				}
+				bundles[j] = b
+			}
+			for n, rows := range runs {
+				for j, b := range bundles {
+					b.add(t, rows...)
+					b.run(t, engine.Options{})
+					if j == 0 {
+						continue
+					}
+					if d := compareStores(t, bundles[0].st, b.st); d != "" {
+						t.Fatalf("after run %d, %q and %q differ: %s", n+1, variants[0].name, variants[j].name, d)
+					}
+				}
+			}
+			if people, _ := canonical(t, bundles[0].st); len(people) < 50 {
+				t.Fatalf("too little happened to prove anything: %d people", len(people))
+			}
+		})
+	}
+}
+
+// TestBatchBytesEndsBatches: a sync's batch_bytes reaches the source: 1 byte makes
+// a batch of each row, of a table: and a query: sync, and the default holds 20
+// narrow rows in one batch.
+func TestBatchBytesEndsBatches(t *testing.T) {
+	for _, tc := range []struct {
+		bytes   config.ByteSize
+		query   bool
+		batches int
+	}{{1, false, 20}, {1, true, 20}, {config.DefaultBatchBytes, false, 1}, {config.DefaultBatchBytes, true, 1}} {
+		b := setup(t, testdb.Stores()[0])
+		b.insert(t, 1, 21)
+		b.sync.BatchSize, b.sync.BatchBytes = 1000, tc.bytes
+		if tc.query {
+			b.sync.Table, b.sync.Query = "", "SELECT row_id, user_id, email, plan, score, updated_at FROM users"
+		}
+		var sizes []int
+		res := b.run(t, engine.Options{OnBatch: func(recs []*record.Record) { sizes = append(sizes, len(recs)) }})
+		if len(sizes) != tc.batches || res.Created != 20 {
+			t.Errorf("batch_bytes %v, query %v: batches of %v, %d created; want %d batches, 20 created",
+				tc.bytes, tc.query, sizes, res.Created, tc.batches)
+		}
 	}
 }

@@ -96,7 +96,9 @@ func mustExec(t *testing.T, db *sql.DB, q string) {
 // KILL) costs nothing: the driver's pool reconnects, or the read is opened again
 // after the last batch read. The run completes with every row once.
 func TestSourceConnectionDroppedMidRun(t *testing.T) {
-	for name, source := range map[string]func(*testing.T, int) dropper{"postgres": pgDropper, "mariadb": myDropper} {
+	for name, source := range map[string]func(*testing.T, int) dropper{
+		"postgres": pgDropper, "mariadb": myDropper, "postgres query": pgDropper, "mariadb query": myDropper,
+	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			const rows = 20_000
@@ -104,6 +106,9 @@ func TestSourceConnectionDroppedMidRun(t *testing.T) {
 			st, eng, s, logged := faultSetup(t, "sqlite", testdb.SQLite(t), src.typ, src.dsn, 1000)
 			eng.RetryPause = 10 * time.Millisecond
 			s.Identifiers = config.Identifiers{ID: "user_id", Email: "email"}
+			if strings.HasSuffix(name, "query") { // read once, streamed
+				s.Table, s.Query = "", "SELECT id, user_id, email, updated_at FROM users"
+			}
 			batches, dropped := 0, 0
 			res := eng.Run(context.Background(), s, engine.Options{OnBatch: func([]*record.Record) {
 				if batches++; batches == 3 || batches == 9 {
@@ -164,20 +169,24 @@ func TestSourceDownMidRunFailsCleanly(t *testing.T) {
 
 // A read whose connection is cut while its query runs (pg_terminate_backend) is
 // opened again after the last batch read, with a growing pause, and the run completes.
+// The query is read once, streamed: its rows are many batches and wide enough (15 MB
+// in all) that the cut comes before the client has them all.
 func TestSourceReadRetriedAfterLostConnection(t *testing.T) {
 	const rows = 3_000
 	src := pgDropper(t, rows)
-	_, eng, s, logged := faultSetup(t, "sqlite", testdb.SQLite(t), "postgres", src.dsn, 1000)
+	_, eng, s, logged := faultSetup(t, "sqlite", testdb.SQLite(t), "postgres", src.dsn, 100)
 	eng.RetryPause = 10 * time.Millisecond
-	s.Table, s.Query = "", `SELECT u.id, u.user_id, u.updated_at FROM users u CROSS JOIN (SELECT pg_sleep(0.2)) AS pause`
+	s.Table, s.Query = "", `SELECT u.id, u.user_id, u.updated_at, repeat(u.user_id, 1000) AS pad
+		FROM users u CROSS JOIN (SELECT pg_sleep(0.2)) AS pause`
+	s.Exclude = append(s.Exclude, "pad")
 	cut := make(chan int, 1)
 	first := make(chan struct{})
-	go func() { // after the first batch, cut the next batch query found running
+	go func() { // after the first batch, cut the query's connection
 		<-first
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 			var n int
 			src.admin.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-				WHERE application_name = $1 AND state = 'active' AND query LIKE '%pg_sleep%'`,
+				WHERE application_name = $1 AND query LIKE '%pg_sleep%'`,
 				strings.TrimPrefix(src.dsn[strings.Index(src.dsn, "application_name="):], "application_name=")).Scan(&n)
 			if n > 0 {
 				cut <- n

@@ -50,7 +50,7 @@ func (r *reader) read(ctx, readCtx context.Context, wm store.Watermark) error {
 	}
 	defer src.Close()
 	read := func(after *value.Cursor) (connectors.Stream, error) {
-		return src.Read(readCtx, connectors.Request{After: after, BatchSize: s.BatchSize, LastSyncTime: wm.LastSyncTime})
+		return src.Read(readCtx, connectors.Request{After: after, BatchSize: s.BatchSize, BatchBytes: int64(s.BatchBytes), LastSyncTime: wm.LastSyncTime})
 	}
 	stream, err := read(after)
 	if err != nil {

@@ -16,7 +16,9 @@ import (
 )
 
 // TestLongPreviewDoesNotBlockRun: a preview that reads for about 12 s (a source
-// that answers each batch after a second) and a run of another sync started while
+// that sends a row every 0.1 s: a query is read once, streamed, and PostgreSQL
+// calls the napping function after the query's own sort, as it sends each row;
+// each row outgrows the server's send buffer) and a run of another sync started while
 // it goes, on one SQLite store: the run finishes while the preview still reads, and
 // both succeed. The preview used to hold the store's write lock throughout, and the
 // run failed after the 10 s busy timeout.
@@ -29,15 +31,20 @@ func TestLongPreviewDoesNotBlockRun(t *testing.T) {
 		FROM generate_series(31, 120) i`); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := src.Exec(`CREATE FUNCTION nap(i bigint) RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+		BEGIN PERFORM pg_sleep(0.1); RETURN i; END $$`); err != nil {
+		t.Fatal(err)
+	}
 	storePath := testdb.SQLite(t)
 	cfg := writeConfig(t, "sqlite", storePath, "", usersSync("users", srcDSN, 100)+fmt.Sprintf(`
   - name: slow
     source: {type: postgres, dsn: %q}
-    query: SELECT id, user_id, email, updated_at FROM slow, (SELECT pg_sleep(1)) AS s
+    query: SELECT id, user_id, email, updated_at, nap(id::bigint) AS n, repeat(email, 1000) AS pad
+      FROM slow ORDER BY updated_at, id LIMIT 1000
     watermark: {column: updated_at, key: id}
     batch_size: 10
     identifiers: {id: user_id, email: email}
-    exclude: [id, updated_at]`, srcDSN))
+    exclude: [id, updated_at, n, pad]`, srcDSN))
 	// The store exists and holds people, as it would in production.
 	if code, out, errOut := dbsyncTerm(t, "run", "-c", cfg, "--sync", "users"); code != 0 {
 		t.Fatalf("first run: exit %d\n%s%s", code, out, errOut)

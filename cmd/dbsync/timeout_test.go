@@ -13,9 +13,14 @@ import (
 	"github.com/dbsync/dbsync/internal/testdb"
 )
 
-// slowSource makes a users table of 4 rows whose query sleeps 30 s on rows 3 and
-// 4 only (the sleep is in a function the database postpones past ORDER BY …
-// LIMIT, so a batch of rows 1–2 is read at once). It returns the sync's YAML.
+// slowSource makes a users table of 4 rows whose query sends rows 1–2 at once and
+// then sleeps 30 s, so a batch of rows 1–2 is read and the next waits. The query
+// is read once, streamed, so the sleep must come after the database has sent rows
+// 1 and 2: PostgreSQL postpones the sleeping function past the query's own ORDER
+// BY … LIMIT, which the read's ORDER BY then needs no sort for, and sleeps from row
+// 4 (the end of each row waits in its send buffer until the next row comes);
+// MariaDB evaluates it as it sends each row, and sleeps from row 3. Each row is
+// 28 KB, more than either server buffers. It returns the sync's YAML.
 func slowSource(t *testing.T, typ string, extra string) (yaml string, db *sql.DB) {
 	t.Helper()
 	var dsn, q string
@@ -27,9 +32,9 @@ func slowSource(t *testing.T, typ string, extra string) (yaml string, db *sql.DB
 			`CREATE TABLE users (id int PRIMARY KEY, email text, updated_at timestamptz)`,
 			`INSERT INTO users SELECT i, 'u' || i || '@x.io', '2026-01-01'::timestamptz + i * interval '1 second' FROM generate_series(1, 4) i`,
 			`CREATE FUNCTION slow(i int) RETURNS int LANGUAGE plpgsql STABLE AS $$
-			 BEGIN IF i >= 3 THEN PERFORM pg_sleep(30); END IF; RETURN i; END $$`,
+			 BEGIN IF i >= 4 THEN PERFORM pg_sleep(30); END IF; RETURN i; END $$`,
 		}
-		q = `SELECT id, email, updated_at, slow(id) AS s FROM users`
+		q = `SELECT id, email, updated_at, slow(id) AS s, repeat(email, 4000) AS pad FROM users ORDER BY updated_at, id LIMIT 1000`
 	case "mysql":
 		dsn = testdb.MySQL(t)
 		setup = []string{
@@ -37,7 +42,7 @@ func slowSource(t *testing.T, typ string, extra string) (yaml string, db *sql.DB
 			`INSERT INTO users VALUES (1, 'u1@x.io', '2026-01-01 00:00:01'), (2, 'u2@x.io', '2026-01-01 00:00:02'),
 			 (3, 'u3@x.io', '2026-01-01 00:00:03'), (4, 'u4@x.io', '2026-01-01 00:00:04')`,
 		}
-		q = `SELECT id, email, updated_at, CASE WHEN id >= 3 THEN SLEEP(30) ELSE 0 END AS s FROM users`
+		q = `SELECT id, email, updated_at, CASE WHEN id >= 3 THEN SLEEP(30) ELSE 0 END AS s, REPEAT(email, 4000) AS pad FROM users`
 	}
 	driver := map[string]string{"postgres": "postgres", "mysql": "mysql"}[typ]
 	db, err := sql.Open(driver, dsn)
@@ -57,7 +62,7 @@ func slowSource(t *testing.T, typ string, extra string) (yaml string, db *sql.DB
     watermark: {column: updated_at, key: id}
     batch_size: 2
     identifiers: {email: email}
-    exclude: [id, updated_at, s]`, typ, dsn, extra, q), db
+    exclude: [id, updated_at, s, pad]`, typ, dsn, extra, q), db
 }
 
 // lastRun is the newest entry of `dbsync runs --json`.

@@ -152,7 +152,10 @@ func (s *source) Read(ctx context.Context, req connectors.Request) (connectors.S
 	if err != nil {
 		return nil, err
 	}
-	st := &stream{src: s, batch: batch}
+	if req.BatchBytes < 0 {
+		return nil, s.errorf("batch bytes %d: must not be negative", req.BatchBytes)
+	}
+	st := &stream{src: s, batch: batch, bytes: req.BatchBytes}
 	if p.count != nil {
 		if st.nulls, err = s.count(ctx, p.count); err != nil {
 			return nil, err

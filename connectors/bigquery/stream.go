@@ -19,6 +19,7 @@ import (
 type stream struct {
 	src   *source
 	batch int
+	bytes int64 // Request.BatchBytes: a batch also ends at this much row data (0: no bound)
 	nulls int64
 
 	jobID  string
@@ -48,7 +49,7 @@ func (st *stream) start(ctx context.Context, p *plan) error {
 		}
 		return err
 	}
-	it.PageInfo().MaxSize = st.batch
+	it.PageInfo().MaxSize = st.pageRows(0)
 	st.it, st.cancel = it, cancel
 	st.wm = [2]int{-1, -1}
 	for i, f := range it.Schema {
@@ -87,7 +88,8 @@ func (st *stream) Next(ctx context.Context) (connectors.Batch, error) {
 	stop := context.AfterFunc(ctx, st.cancel)
 	defer stop()
 	var out [][]any
-	for len(out) < st.batch {
+	var size int64
+	for len(out) < st.batch && (st.bytes <= 0 || len(out) == 0 || size < st.bytes) {
 		var vals []bigquery.Value
 		err := st.it.Next(&vals)
 		if errors.Is(err, iterator.Done) {
@@ -116,10 +118,14 @@ func (st *stream) Next(ctx context.Context) (connectors.Batch, error) {
 				continue // the cursor's own row, read before
 			}
 		}
+		size += connectors.RowBytes(row)
 		out = append(out, row)
 	}
 	if len(out) == 0 {
 		return connectors.Batch{}, io.EOF
+	}
+	if st.bytes > 0 && st.it != nil {
+		st.it.PageInfo().MaxSize = st.pageRows(max(size/int64(len(out)), 1))
 	}
 	if st.wm[0] < 0 {
 		return connectors.Batch{Rows: out}, nil
@@ -127,6 +133,19 @@ func (st *stream) Next(ctx context.Context) (connectors.Batch, error) {
 	b := connectors.NewBatch(out, st.wm[0], st.wm[1], st.ties(out[0], st.after))
 	st.after = b.Cursor()
 	return b, nil
+}
+
+// pageRows is how many rows a result page holds: BatchSize, or with BatchBytes as
+// many as that many bytes holds at rowBytes a row (at most 1,000 before any row is
+// read), so a page of wide rows is not fetched whole past the byte bound.
+func (st *stream) pageRows(rowBytes int64) int {
+	switch {
+	case st.bytes <= 0:
+		return st.batch
+	case rowBytes == 0:
+		return min(st.batch, 1000)
+	}
+	return int(min(int64(st.batch), max((st.bytes+rowBytes-1)/rowBytes, 1)))
 }
 
 // Close stops the stream; the job has already finished on BigQuery's side.

@@ -30,6 +30,7 @@ func Run(t *testing.T, h Harness) {
 		{"Types", testTypes},
 		{"TiesAcrossBatches", testTies},
 		{"DuplicateKeys", testDuplicateKeys},
+		{"BatchBytes", testBatchBytes},
 		{"UpdatedRows", testUpdatedRows},
 		{"Lookback", testLookback},
 		{"Microseconds", testMicroseconds},
@@ -486,6 +487,86 @@ func testDuplicateKeys(t *testing.T, h Harness) {
 		if !reflect.DeepEqual(res.repeated, repeated[3:]) {
 			t.Errorf("after key 3, batch %d: repeated %v, want %v", batch, res.repeated, repeated[3:])
 		}
+	}
+}
+
+// testBatchBytes reads with byte bounds so small that batches hold one or two
+// rows (Request.BatchBytes), from a table: and a query: sync, over rows that tie
+// on the watermark column and keys that repeat: each row once, in order, flagged as
+// it would be in one batch, and the bound counts no row read before (a Read after
+// a repeated key still moves on).
+func testBatchBytes(t *testing.T, h Harness) {
+	f := setup(t, h)
+	cols := []ColumnDef{{Name: "id", Kind: BigInt}, {Name: "updated_at", Kind: TimestampTZ}, {Name: "note", Kind: Text}}
+	wm := connectors.Watermark{Column: "updated_at", Key: "id"}
+	table := f.table(t, "sized", cols, wm) // no primary key: a key may repeat
+	ids := []int64{1, 2, 3, 3, 4, 5, 5, 5, 6, 7, 8, 9}
+	repeated := []bool{false, false, false, true, false, false, true, true, false, false, false, false}
+	var rows [][]any
+	for i, id := range ids {
+		at := t0
+		if id > 6 {
+			at = t0.Add(time.Second)
+		}
+		rows = append(rows, []any{id, at, fmt.Sprintf("row %02d", i)}) // each row as long
+	}
+	f.db.Insert(t, "sized", cols, rows)
+	want := make([]any, len(ids))
+	for i, id := range ids {
+		want[i] = id
+	}
+	query := f.spec
+	query.Query = fmt.Sprintf("SELECT id, updated_at, note FROM %s", f.db.TableRef("sized"))
+	query.Watermark = wm
+
+	for _, spec := range []connectors.Spec{table, query} {
+		name := "table"
+		if spec.Query != "" {
+			name = "query"
+		}
+		src := open(t, spec)
+		one := readAll(t, src, connectors.Request{BatchSize: 100, BatchBytes: 1})
+		wantKeys(t, name+", 1 byte", keysOf(one.rows, 0), want)
+		if !reflect.DeepEqual(one.repeated, repeated) {
+			t.Errorf("%s, 1 byte: repeated %v, want %v", name, one.repeated, repeated)
+		}
+		for _, n := range one.batches {
+			if n != 1 {
+				t.Fatalf("%s, 1 byte: batches of %v rows, want 1 each", name, one.batches)
+			}
+		}
+		size := connectors.RowBytes(one.rows[0])
+		for _, tc := range []struct {
+			req     connectors.Request
+			batches []int
+		}{
+			{connectors.Request{BatchSize: 100, BatchBytes: size + 1}, []int{2, 2, 2, 2, 2, 2}},
+			{connectors.Request{BatchSize: 5, BatchBytes: 2 * size}, []int{2, 2, 2, 2, 2, 2}},
+			{connectors.Request{BatchSize: 2, BatchBytes: 100 * size}, []int{2, 2, 2, 2, 2, 2}},
+			{connectors.Request{BatchSize: 5, BatchBytes: 4*size + 1}, []int{5, 5, 2}},
+		} {
+			what := fmt.Sprintf("%s, batch %d, %d bytes (rows of %d)", name, tc.req.BatchSize, tc.req.BatchBytes, size)
+			res := readAll(t, src, tc.req)
+			wantKeys(t, what, keysOf(res.rows, 0), want)
+			if !reflect.DeepEqual(res.repeated, repeated) {
+				t.Errorf("%s: repeated %v, want %v", what, res.repeated, repeated)
+			}
+			if !reflect.DeepEqual(res.batches, tc.batches) {
+				t.Errorf("%s: batches %v, want %v", what, res.batches, tc.batches)
+			}
+		}
+		// A run that ended on a row with key 3 or 5 reads the others next, a row a batch.
+		for i, after := range []*value.Cursor{{Value: t0, Key: int64(3)}, {Value: t0, Key: int64(5)}} {
+			from := []int{3, 6}[i]
+			res := readAll(t, src, connectors.Request{After: after, BatchSize: 100, BatchBytes: 1})
+			wantKeys(t, fmt.Sprintf("%s, 1 byte %s", name, describe(after)), keysOf(res.rows, 0), want[from:])
+			if !reflect.DeepEqual(res.repeated, repeated[from:]) {
+				t.Errorf("%s, 1 byte %s: repeated %v, want %v", name, describe(after), res.repeated, repeated[from:])
+			}
+		}
+		// A lookback restart reads from a time inclusive.
+		res := readAll(t, src, connectors.Request{After: &value.Cursor{Value: t0.Add(time.Second)}, BatchSize: 100, BatchBytes: 1})
+		wantKeys(t, name+", 1 byte from t0+1s", keysOf(res.rows, 0), want[9:])
 	}
 }
 

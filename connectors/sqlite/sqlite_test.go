@@ -3,14 +3,18 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"modernc.org/sqlite"
 
 	"github.com/dbsync/dbsync/connectors"
 	"github.com/dbsync/dbsync/connectors/conformance"
@@ -263,5 +267,43 @@ func TestWAL(t *testing.T) {
 	_, rows, err := read(t, spec, connectors.Request{BatchSize: 1})
 	if err != nil || len(rows) != 2 {
 		t.Errorf("read: %v %v", rows, err)
+	}
+}
+
+// statements counts the calls of dbsync_test_statements(), a function the test
+// source's query calls once a statement (an uncorrelated scalar subquery).
+var statements atomic.Int64
+
+func init() {
+	sqlite.MustRegisterScalarFunction("dbsync_test_statements", 0,
+		func(*sqlite.FunctionContext, []driver.Value) (driver.Value, error) { return statements.Add(1), nil })
+}
+
+// A query: sync runs its query as many times whatever the batch size: once, streamed
+// into batches (plus the column probe and the NULL count), not once a batch (issue 18).
+func TestQueryReadOnce(t *testing.T) {
+	db := newDB(t)
+	if _, err := db.SQL.Exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, updated_at INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQL.Exec(`WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 50)
+		INSERT INTO t SELECT i, i / 5 FROM s`); err != nil {
+		t.Fatal(err)
+	}
+	spec := db.Source
+	spec.Sync = "once"
+	spec.Query = "SELECT id, updated_at FROM t WHERE (SELECT dbsync_test_statements()) > 0"
+	spec.Watermark = connectors.Watermark{Column: "updated_at", Key: "id"}
+	runs := map[int]int64{}
+	for _, batch := range []int{1, 7, 1000} {
+		before := statements.Load()
+		_, rows, err := conformance.ReadAll(t, spec, connectors.Request{BatchSize: batch})
+		if err != nil || len(rows) != 50 {
+			t.Fatalf("batch %d: %d rows, %v", batch, len(rows), err)
+		}
+		runs[batch] = statements.Load() - before
+	}
+	if runs[1] != runs[1000] || runs[7] != runs[1000] || runs[1000] > 3 {
+		t.Errorf("the query ran %v times by batch size, want as often for each, at most 3 (probe, NULL count, read)", runs)
 	}
 }

@@ -11,11 +11,17 @@
 //     values are bound in the source's own type and time zone (a column may
 //     first look at the data to choose how: Column.Adapt); one COUNT query
 //     counts the rows left out for a NULL watermark column or key;
-//   - with a watermark, each Stream.Next is one query: the rows strictly after the
-//     last row of the previous batch in (column, key) order, LIMIT BatchSize, so
-//     memory stays flat whatever the table size; each batch carries its rows'
-//     cursors and flags a key repeated at the cursor (connectors.NewBatch);
-//     without one, one streaming query is handed out in batches;
+//   - a `table:` sync with a watermark reads each batch with a query of its own:
+//     the rows strictly after the last row of the previous batch in (column, key)
+//     order, LIMIT BatchSize, which an index on (column, key) serves, in a short
+//     transaction; memory stays flat whatever the table size;
+//   - a `query:` sync reads its query once per Read, as one streaming statement
+//     (the rows after the cursor in (column, key) order, no LIMIT) handed out in
+//     batches: a keyset query per batch would run a GROUP BY or a join again for
+//     each batch. A read without a watermark is one streaming query too;
+//   - a batch ends at BatchSize rows or at Request.BatchBytes of row data
+//     (connectors.RowBytes); each carries its rows' cursors and flags a key
+//     repeated at the cursor (connectors.NewBatch);
 //   - every query runs in a read-only transaction that is rolled back.
 package sqlsource
 
@@ -239,7 +245,10 @@ func (s *source) Read(ctx context.Context, req connectors.Request) (connectors.S
 	if err != nil {
 		return nil, err
 	}
-	st := &stream{src: s, from: from, baseArgs: baseArgs, batch: batch, cols: cols, wm: -1, key: -1}
+	if req.BatchBytes < 0 {
+		return nil, s.errorf("batch bytes %d: must not be negative", req.BatchBytes)
+	}
+	st := &stream{src: s, from: from, baseArgs: baseArgs, batch: batch, bytes: req.BatchBytes, cols: cols, wm: -1, key: -1}
 	st.selectList = selectList(d, cols)
 	if spec.Watermark.Column == "" {
 		if err := st.startStreamed(ctx); err != nil {
@@ -279,6 +288,13 @@ func (s *source) Read(ctx context.Context, req connectors.Request) (connectors.S
 	}
 	if err := st.countNulls(ctx); err != nil {
 		return nil, err
+	}
+	if table == nil {
+		// A query is read once, streamed: a keyset query per batch would run the
+		// whole query again for each batch (a GROUP BY, a join).
+		if err := st.startStreamed(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return st, nil
 }

@@ -107,7 +107,7 @@ func orderExpr(d Dialect, c Column) string {
 
 // keysetQuery is one batch: the rows after the cursor (from the first when after
 // is nil; from after.Value inclusive when after.Key is nil) in (column, key)
-// order. NULL columns and keys are left out.
+// order. NULL columns and keys are left out. A limit of 0 reads every row.
 func keysetQuery(d Dialect, sel, from string, base []any, wmExpr, keyExpr string, after *boundCursor, limit int) (string, []any) {
 	p := &params{placeholder: d.Placeholder, args: append([]any(nil), base...)}
 	var b strings.Builder
@@ -119,7 +119,10 @@ func keysetQuery(d Dialect, sel, from string, base []any, wmExpr, keyExpr string
 	default:
 		fmt.Fprintf(&b, " AND %s", d.AtOrAfter(wmExpr, keyExpr, after.value, after.key, p.add))
 	}
-	fmt.Fprintf(&b, " ORDER BY %s, %s LIMIT %s", wmExpr, keyExpr, strconv.Itoa(limit))
+	fmt.Fprintf(&b, " ORDER BY %s, %s", wmExpr, keyExpr)
+	if limit > 0 {
+		fmt.Fprintf(&b, " LIMIT %s", strconv.Itoa(limit))
+	}
 	return b.String(), p.args
 }
 

@@ -13,13 +13,16 @@ import (
 	"github.com/dbsync/dbsync/value"
 )
 
-// stream is one Read. With a watermark each Next is a keyset query of its own;
-// without one, rows come from one streaming query.
+// stream is one Read. A `table:` sync with a watermark reads each batch with a
+// keyset query of its own; a `query:` sync, and a read without a watermark, read
+// rows from one streaming query.
 type stream struct {
 	src        *source
 	from       string
 	baseArgs   []any // the query's {{last_sync_time}} parameters
 	batch      int
+	bytes      int64 // Request.BatchBytes: a batch also ends at this much row data (0: no bound)
+	rowBytes   int64 // with bytes, the last keyset batch's mean connectors.RowBytes; 0 before the first
 	cols       []Column
 	selectList string
 
@@ -36,12 +39,16 @@ type stream struct {
 	nulls  int64
 	done   bool
 
-	// Without a watermark: the streaming query.
-	cancel   context.CancelFunc
-	tx       *sql.Tx
-	rows     *sql.Rows
-	stopKill func() bool
-	timedOut atomic.Bool // the read timeout cancelled the query
+	// The streaming query, and with a watermark: prev, the cursor of the row
+	// before the next batch (Request.After before the first); skip, the cursor
+	// whose row is left out if it comes first (the row of Request.After, read
+	// before).
+	prev, skip *boundCursor
+	cancel     context.CancelFunc
+	tx         *sql.Tx
+	rows       *sql.Rows
+	stopKill   func() bool
+	timedOut   atomic.Bool // the read timeout cancelled the query
 }
 
 func (st *stream) Columns() []value.Column {
@@ -61,7 +68,7 @@ func (st *stream) Next(ctx context.Context) (connectors.Batch, error) {
 	if err := ctx.Err(); err != nil {
 		return connectors.Batch{}, st.src.errorf("read batch: %w", err)
 	}
-	if st.wm < 0 {
+	if st.rows != nil {
 		return st.nextStreamed(ctx)
 	}
 	return st.nextKeyset(ctx)
@@ -120,20 +127,27 @@ func (st *stream) nextKeyset(ctx context.Context) (connectors.Batch, error) {
 	// tie it, more than a batch, and skips them: a row that ties the cursor on
 	// both column and key (a key that is not unique) is then read, not passed
 	// over, and the sync reports it.
-	limit := st.batch
+	limit := st.keysetRows()
 	atCursor := after != nil && after.key != nil
 	if atCursor {
 		limit += len(st.tied) + st.unseen
 	}
 	q, args := keysetQuery(st.src.cfg.Dialect, st.selectList, st.from, st.baseArgs, st.wmExpr, st.keyExpr, after, limit)
+	// The rows at the cursor that were read before are left out below: they do
+	// not count towards the byte bound, so that one row is left.
+	free := 0
+	if atCursor {
+		free = len(st.tied) + st.unseen
+	}
 	var out [][]any
+	var exhausted bool
 	err := st.src.readOnly(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := query(ctx, tx, q, args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		if out, err = st.scan(rows, limit); err != nil {
+		if out, exhausted, err = st.scan(rows, limit, free); err != nil {
 			return err
 		}
 		return rows.Close()
@@ -141,9 +155,7 @@ func (st *stream) nextKeyset(ctx context.Context) (connectors.Batch, error) {
 	if err != nil {
 		return connectors.Batch{}, st.src.readError("read batch "+st.after.Where(), err)
 	}
-	if len(out) < limit {
-		st.done = true // the query found fewer rows than it could have
-	}
+	st.done = exhausted // the query found fewer rows than it could have
 	if atCursor {
 		out = st.leaveOutRead(out, after)
 	}
@@ -152,6 +164,13 @@ func (st *stream) nextKeyset(ctx context.Context) (connectors.Batch, error) {
 	}
 	if len(out) == 0 {
 		return connectors.Batch{}, io.EOF
+	}
+	if st.bytes > 0 {
+		var size int64
+		for _, r := range out {
+			size += connectors.RowBytes(r)
+		}
+		st.rowBytes = max(size/int64(len(out)), 1)
 	}
 	// The first row ties the row before it when it is at the cursor: the rows read
 	// before that tie it are left out above, so it is one more.
@@ -171,6 +190,22 @@ func (st *stream) nextKeyset(ctx context.Context) (connectors.Batch, error) {
 		}
 	}
 	return b, nil
+}
+
+// keysetRows is how many rows a keyset query asks for (besides the rows at the
+// cursor read before): BatchSize, or with BatchBytes as many as that many bytes
+// holds at the size of the last batch's rows. A query asking for more would have
+// the driver read the rest of its rows, past the byte bound, only to drop them
+// (lib/pq reads a result to its end to close it); the first one asks for at most
+// 1,000 rows, before any size is known.
+func (st *stream) keysetRows() int {
+	if st.bytes <= 0 {
+		return st.batch
+	}
+	if st.rowBytes == 0 {
+		return min(st.batch, 1000)
+	}
+	return int(min(int64(st.batch), max((st.bytes+st.rowBytes-1)/st.rowBytes, 1)))
 }
 
 // leaveOutRead drops, from the rows at the start of a batch that tie the cursor,
@@ -239,9 +274,25 @@ func (st *stream) bind(c value.Cursor) (*boundCursor, error) {
 	return b, nil
 }
 
-// startStreamed starts the one query of a read without a watermark. It runs
-// until the stream ends; each Next's ctx can also cancel it.
+// startStreamed starts the one query of a read without a watermark, or of a
+// query: sync's read: the rows after the cursor in (column, key) order, with no
+// LIMIT. It runs until the stream ends; each Next's ctx can also cancel it.
 func (st *stream) startStreamed(ctx context.Context) error {
+	q, args := "SELECT "+st.selectList+" FROM "+st.from, st.baseArgs
+	if st.wm >= 0 {
+		if st.after != nil {
+			c, err := st.bind(*st.after)
+			if err != nil {
+				return st.src.errorf("read rows %s: %w", st.after.Where(), err)
+			}
+			if c.key != nil {
+				st.prev, st.skip = c, c
+			}
+			q, args = keysetQuery(st.src.cfg.Dialect, st.selectList, st.from, st.baseArgs, st.wmExpr, st.keyExpr, c, 0)
+		} else {
+			q, args = keysetQuery(st.src.cfg.Dialect, st.selectList, st.from, st.baseArgs, st.wmExpr, st.keyExpr, nil, 0)
+		}
+	}
 	qctx, cancel := context.WithCancel(ctx)
 	defer st.watch(cancel)()
 	tx, err := st.src.cfg.DB.BeginTx(qctx, &sql.TxOptions{ReadOnly: true})
@@ -255,7 +306,7 @@ func (st *stream) startStreamed(ctx context.Context) error {
 		cancel()
 		return st.src.errorf("%w", st.timeoutErr(err))
 	}
-	rows, err := query(qctx, tx, "SELECT "+st.selectList+" FROM "+st.from, st.baseArgs...)
+	rows, err := query(qctx, tx, q, args...)
 	if err != nil {
 		stopKill()
 		tx.Rollback()
@@ -290,7 +341,7 @@ func (st *stream) nextStreamed(ctx context.Context) (connectors.Batch, error) {
 	stop := context.AfterFunc(ctx, st.cancel)
 	defer stop()
 	defer st.watch(st.cancel)()
-	out, err := st.scan(st.rows, st.batch)
+	out, exhausted, err := st.scan(st.rows, st.batch, 0)
 	if err != nil {
 		st.Close()
 		if st.timedOut.Load() {
@@ -298,28 +349,45 @@ func (st *stream) nextStreamed(ctx context.Context) (connectors.Batch, error) {
 		}
 		return connectors.Batch{}, st.src.readError("read rows", err)
 	}
-	if len(out) < st.batch {
+	if exhausted {
 		st.Close() // the rows are all read
 	}
 	if len(out) == 0 {
 		return connectors.Batch{}, io.EOF
 	}
-	return connectors.Batch{Rows: out}, nil
+	if st.wm < 0 {
+		return connectors.Batch{Rows: out}, nil
+	}
+	b := connectors.NewBatch(out, st.wm, st.key, st.prev != nil && st.isCursor(out[0], st.prev))
+	if st.prev, err = st.bind(*b.Cursor()); err != nil {
+		st.Close()
+		return connectors.Batch{}, st.src.errorf("read rows: %w", err)
+	}
+	return b, nil
 }
 
-// scan reads up to max rows and decodes their values.
-func (st *stream) scan(rows *sql.Rows, max int) ([][]any, error) {
+// scan reads up to max rows and decodes their values. It stops early after the
+// row that brings what the rows hold (connectors.RowBytes) to Request.BatchBytes,
+// not counting the first free rows. exhausted says the rows ran out. A row of
+// st.skip, coming first, is left out.
+func (st *stream) scan(rows *sql.Rows, max, free int) (out [][]any, exhausted bool, err error) {
 	n := len(st.cols)
 	vals := make([]any, n)
 	ptrs := make([]any, n)
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	var out [][]any
-	for len(out) < max && rows.Next() {
+	var size int64
+	for len(out) < max {
+		if st.bytes > 0 && len(out) > free && size >= st.bytes {
+			return out, false, nil
+		}
+		if !rows.Next() {
+			return out, true, rows.Err()
+		}
 		clear(vals)
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		row := make([]any, n)
 		for i, v := range vals {
@@ -329,19 +397,28 @@ func (st *stream) scan(rows *sql.Rows, max int) ([][]any, error) {
 			if dec := st.cols[i].Decode; dec != nil {
 				var err error
 				if v, err = dec(v); err != nil {
-					return nil, fmt.Errorf("column %q (%s): %w", st.cols[i].Name, st.cols[i].Type, err)
+					return nil, false, fmt.Errorf("column %q (%s): %w", st.cols[i].Name, st.cols[i].Type, err)
 				}
 			}
 			row[i] = v
 		}
 		if st.wm >= 0 {
 			if err := st.checkCursor(row); err != nil {
-				return nil, err
+				return nil, false, err
 			}
+			if c := st.skip; c != nil {
+				st.skip = nil
+				if st.isCursor(row, c) {
+					continue // the cursor's own row, read by an earlier Read
+				}
+			}
+		}
+		if len(out) >= free {
+			size += connectors.RowBytes(row)
 		}
 		out = append(out, row)
 	}
-	return out, rows.Err()
+	return out, false, nil
 }
 
 // checkCursor fails a row whose watermark value or key could not be a cursor
