@@ -204,14 +204,9 @@ func TestKilledObjectsSyncLosesNothing(t *testing.T) {
 			rng := rand.New(rand.NewSource(int64(len(backend.Driver))))
 			midRun := 0
 			for kill := 0; kill < 10; kill++ {
-				cmd, _ := process(t, "run", "-c", cfg)
-				time.Sleep(time.Duration(100+rng.Intn(1000)) * time.Millisecond)
-				cmd.Process.Kill()
-				cmd.Wait()
-				if runningSync(t, backend.Driver, dsn, "accounts") {
+				if killRun(t, rng, backend.Driver, dsn, "accounts", cfg, kill, time.Second) {
 					midRun++
 				}
-				expire(t, backend.Driver, dsn)
 			}
 			code, out, errOut := dbsyncTerm(t, "run", "-c", cfg)
 			if code != 0 || !strings.Contains(out, "accounts: ok") {
