@@ -116,7 +116,7 @@ func TestExportDeletesAndSuppression(t *testing.T) {
 			}
 			first := run(t, st, dir, false, formats...).Manifest
 			check(first, map[string][]string{
-				"people": {"u1 | u1 | u1@x.io | false | false | NULL", "u2 | u2 | u2@x.io | false | false | NULL", "u3 | u3 | u3@x.io | false | false | NULL"},
+				"people":  {"u1 | u1 | u1@x.io | false | false | NULL", "u2 | u2 | u2@x.io | false | false | NULL", "u3 | u3 | u3@x.io | false | false | NULL"},
 				"objects": {"account | A | false | 1000 | 1000", "account | B | false | 1000 | 1000", "account | C | false | 1000 | 1000"},
 			})
 
