@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbsync/dbsync/engine"
 	"github.com/dbsync/dbsync/export"
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
@@ -170,6 +171,70 @@ func TestExportDeletesAndSuppression(t *testing.T) {
 					"u3 | account | C | {} | false | 1000 | 1000"},
 			})
 			checkChain(t, manifests(t, dir))
+		})
+	}
+}
+
+// TestExportAfterDeletingSync: a people sync with delete: and suppress: (SPEC §10)
+// through the engine, then the export, in every format on both stores: the deleted
+// and the suppressed person come once with only their key and flags, their
+// attributes not at all; the run counts the delete, the suppression and the rows
+// skipped as not_found and suppressed.
+func TestExportAfterDeletingSync(t *testing.T) {
+	formats := []string{"parquet", "csv", "ndjson"}
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			b := newSyncBundle(t, backend)
+			b.exec(t, `ALTER TABLE users ADD COLUMN gone INTEGER`)
+			b.exec(t, `ALTER TABLE users ADD COLUMN blocked INTEGER`)
+			b.sync.Delete, b.sync.Suppress = "gone", "blocked"
+			add := func(row int, id, email, plan string, gone, blocked int) {
+				b.exec(t, `INSERT INTO users (row_id, user_id, email, plan, gone, blocked, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+					row, id, email, plan, gone, blocked, time.Date(2026, 3, 1, 12, 0, row, 0, time.UTC).Format(ts))
+			}
+			add(1, "u1", "u1@x.io", "free", 0, 0)
+			add(2, "u2", "u2@x.io", "pro", 0, 0)
+			add(3, "u3", "u3@x.io", "team", 0, 0)
+			b.run(t)
+			names := strings.NewReplacer(b.cioID(t, "u1"), "u1", b.cioID(t, "u2"), "u2", b.cioID(t, "u3"), "u3")
+			dir := t.TempDir()
+			run(t, b.st, dir, false, formats...)
+
+			add(4, "u1", "", "", 1, 0)      // deletes u1
+			add(5, "", "u2@X.io", "", 0, 1) // suppresses u2, found by email
+			add(6, "u9", "", "", 1, 0)      // no one: not_found
+			add(7, "u2", "", "team", 0, 0)  // a suppressed id: skipped
+			res := b.engine.Run(context.Background(), b.sync, engine.Options{})
+			if res.Err != nil || res.Deleted != 1 || res.Suppressed != 1 || res.Skipped != 2 ||
+				res.RejectedBy[identity.ReasonNotFound] != 1 || res.RejectedBy[identity.ReasonSuppressed] != 1 {
+				t.Fatalf("the deleting run: %v, %+v %v", res.Err, res.Counts, res.RejectedBy)
+			}
+			runs, err := b.st.Runs(context.Background(), "users", 1)
+			if err != nil || len(runs) != 1 || runs[0].Deleted != 1 || runs[0].Suppressed != 1 || runs[0].Skipped != 2 {
+				t.Fatalf("the run history: %+v, %v", runs, err)
+			}
+
+			second := run(t, b.st, dir, false, formats...).Manifest
+			for _, format := range formats {
+				var got []string
+				for _, table := range []string{"people", "attributes"} {
+					for _, r := range readTable(t, dir, second, table, format) {
+						f := strings.Split(names.Replace(r), " | ")
+						if table == "people" {
+							f = slices.Delete(f, 5, 7) // the times
+						}
+						got = append(got, table+": "+strings.Join(f, " | "))
+					}
+				}
+				want := []string{"people: u1 | NULL | NULL | true | false | NULL", "people: u2 | NULL | NULL | true | true | NULL"}
+				if !slices.Equal(got, want) {
+					t.Errorf("export 2 in %s:\n%s\nwant\n%s", format, strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+			}
+			if third := run(t, b.st, dir, false, formats...).Manifest; third.People != 0 || third.Attributes != 0 {
+				t.Errorf("the export after holds %d people, %d attributes; want none", third.People, third.Attributes)
+			}
 		})
 	}
 }
