@@ -297,6 +297,11 @@ func TestObjectsDeleteCommands(t *testing.T) {
 			if code != 0 || strings.Join(got, ", ") != "3 deleted , 4 skipped not_found" {
 				t.Fatalf("preview: exit %d: %v\n%s", code, got, errOut)
 			}
+			code, out, _ = dbsyncTerm(t, "preview", "-c", cfg, "--sync", "accounts")
+			if code != 0 || !strings.Contains(out, `plan: "pro" -> (none); deletes the object and removes its relationships`) ||
+				!strings.Contains(out, "not_found: ") {
+				t.Errorf("preview on a terminal: exit %d\n%s", code, out)
+			}
 			if code, _, _ := dbsync(t, "objects", "get", "-c", cfg, "account", "Acme"); code != 0 {
 				t.Fatalf("preview deleted Acme: objects get exit %d", code)
 			}
