@@ -42,9 +42,8 @@ func (t *Tx) relationshipsOf(ctx context.Context, cioIDs []string, lock string) 
 }
 
 // relationshipsOfObjects loads every relationship with the objects, tombstones
-// included, locked in key order as a relationships batch locks them. No index leads
-// with the object (the key leads with the person): it reads the table, which only a
-// batch that deletes objects pays.
+// included, locked in key order as a relationships batch locks them, by the index
+// relationships_by_object (migration 0008; the key leads with the person).
 func (t *Tx) relationshipsOfObjects(ctx context.Context, keys []objects.Key, lock string) ([]objects.Relationship, error) {
 	if len(keys) == 0 {
 		return nil, nil
