@@ -325,3 +325,27 @@ func (t *Tx) suppressionOf(ctx context.Context, identifier string) (string, erro
 	}
 	return "", ErrNotFound
 }
+
+// EachSuppression calls fn for every suppressed id and email (folded), in kind and
+// value order, with the cio_id of the person suppressed and when (Unix seconds).
+func (s *Store) EachSuppression(ctx context.Context, fn func(kind, value, cioID string, at int64) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, value, internal_id, at FROM suppressions ORDER BY kind, value`)
+	if s.d.missing(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read suppressions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, value, cio string
+		var at int64
+		if err := rows.Scan(&kind, &value, &cio, &at); err != nil {
+			return fmt.Errorf("read suppressions: %w", err)
+		}
+		if err := fn(kind, value, cio, at); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
