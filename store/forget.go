@@ -283,8 +283,17 @@ func (t *Tx) personWhere(ctx context.Context, where string, arg any, follow bool
 // returns ErrNotFound when no suppression holds identifier. An id is matched as
 // given, an email folded (identity.EmailKey).
 func (s *Store) Unsuppress(ctx context.Context, sync, identifier string) error {
+	_, err := s.UnsuppressPerson(ctx, sync, identifier)
+	return err
+}
+
+// UnsuppressPerson is Unsuppress, returning the cio_id of the person whose
+// suppression it released.
+func (s *Store) UnsuppressPerson(ctx context.Context, sync, identifier string) (string, error) {
+	var cio string
 	err := s.InTx(ctx, func(tx *Tx) error {
-		cio, err := tx.suppressionOf(ctx, identifier)
+		var err error
+		cio, err = tx.suppressionOf(ctx, identifier)
 		if err != nil {
 			return err
 		}
@@ -296,9 +305,27 @@ func (s *Store) Unsuppress(ctx context.Context, sync, identifier string) error {
 		return tx.writeLog(ctx, []*record.Record{rec})
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("unsuppress %s: %w", identifier, err)
+		return "", fmt.Errorf("unsuppress %s: %w", identifier, err)
 	}
-	return err
+	return cio, err
+}
+
+// SuppressedPerson is the cio_id of the person whose suppression holds identifier (a
+// suppressed id, or email in any case), or ErrNotFound, a store never written
+// included.
+func (s *Store) SuppressedPerson(ctx context.Context, identifier string) (string, error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return "", fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	d := *s.d
+	d.forUpdate = "" // a read-only transaction locks nothing
+	cio, err := (&Tx{tx: tx, d: &d}).suppressionOf(ctx, identifier)
+	if s.d.missing(err) {
+		return "", ErrNotFound
+	}
+	return cio, err
 }
 
 // suppressionOf is the cio_id of the person whose suppression holds identifier: as
