@@ -182,3 +182,41 @@ func TestDeleteAndSuppressDryRun(t *testing.T) {
 		})
 	}
 }
+
+// A suppression racing a backfill's batch planned as all new people (which locks no
+// one) still wins over it: the batch that would create someone with the suppressed
+// email is planned again, with lookups, and skips the row (PostgreSQL, where both run
+// at once).
+func TestSuppressRacesABackfill(t *testing.T) {
+	b := setup(t, testdb.Stores()[1])
+	b.forgetting(t)
+	b.sync.BatchSize = 5
+	ctx := context.Background()
+	s := identity.DefaultSettings()
+	row := 1
+	for round := 0; round < 30; round++ {
+		x := fmt.Sprintf("x%d@x.io", round)
+		b.user(t, row, fmt.Sprintf("x%d", round), x, "", "")
+		row++
+		b.run(t, engine.Options{})
+		for i := 0; i < 10; i++ { // batches that find no one, so the next is guessed
+			b.user(t, row, fmt.Sprintf("n%d-%d", round, i), "", "", "")
+			row++
+		}
+		b.user(t, row, fmt.Sprintf("z%d", round), strings.ToUpper(x), "", "") // x's email, for a new id: a failed change, or suppressed
+		row++
+		done := make(chan error, 1)
+		go func() {
+			time.Sleep(time.Duration(round%7) * time.Millisecond)
+			_, err := b.st.ForgetPerson(ctx, s, "op", x, true)
+			done <- err
+		}()
+		b.run(t, engine.Options{})
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if p, err := b.st.FindPerson(ctx, s, x); err == nil {
+			t.Fatalf("round %d: %s is suppressed, and %s holds it", round, x, p.CioID)
+		}
+	}
+}

@@ -191,7 +191,7 @@ func (t *Tx) insertSuppressions(ctx context.Context, writes []identity.Write) er
 func (s *Store) ForgetPerson(ctx context.Context, settings identity.Settings, sync, identifier string, suppress bool) (string, error) {
 	var cio string
 	err := s.InTx(ctx, func(tx *Tx) error {
-		p, err := tx.findPerson(ctx, settings, identifier)
+		p, err := tx.findLatest(ctx, settings, identifier)
 		if err != nil {
 			return err
 		}
@@ -239,6 +239,29 @@ func (t *Tx) forgetPerson(ctx context.Context, p *identity.Person, sync string, 
 	rec := &record.Record{Outcome: record.Outcome{Result: result, Person: p.CioID,
 		Changes: []record.Change{{Time: now, Sync: sync, CioID: p.CioID, Kind: kind}}}}
 	return t.Write(ctx, sync, now, []*record.Record{rec}, []identity.Write{w})
+}
+
+// findLatest is findPerson until two lookups agree. On PostgreSQL a lookup that
+// waited for a batch holding the row sees that batch's change to the row alone (its
+// statement's snapshot is older than the batch's commit): the identifier may have
+// moved to someone the batch created. The next lookup sees all the batch did, so the
+// person found is the one the order "batch, then delete" would find.
+func (t *Tx) findLatest(ctx context.Context, settings identity.Settings, identifier string) (*identity.Person, error) {
+	p, err := t.findPerson(ctx, settings, identifier)
+	for tries := 0; tries < 10; tries++ {
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		q, err2 := t.findPerson(ctx, settings, identifier)
+		if err2 != nil && !errors.Is(err2, ErrNotFound) {
+			return nil, err2
+		}
+		if (p == nil) == (q == nil) && (p == nil || p.CioID == q.CioID) {
+			return q, err2
+		}
+		p, err = q, err2
+	}
+	return nil, fmt.Errorf("find %s: it keeps moving between people", identifier)
 }
 
 // findPerson is FindPerson in the transaction, locking the row found.
