@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -108,5 +109,55 @@ func TestPeopleForgetUsage(t *testing.T) {
 	}
 	if code, _, stderr := dbsync(t, "people", "supress", "x"); code != exitUsage || !strings.Contains(stderr, `did you mean "suppress"`) {
 		t.Errorf("people supress: exit %d %q", code, stderr)
+	}
+}
+
+// preview shows what a sync's delete and suppress columns would do, each row seeing
+// the rows before it (batches of 2 here), and writes nothing.
+func TestPreviewDeleteAndSuppress(t *testing.T) {
+	src := testdb.Postgres(t)
+	syncs := fmt.Sprintf(`
+  - name: users
+    source: {type: postgres, dsn: %q}
+    query: >-
+      SELECT n, user_id, email, gone, sup, updated_at FROM (VALUES
+        (1, 'u1', 'a@x.io', FALSE, FALSE, TIMESTAMPTZ '2026-01-01 00:00:01Z'),
+        (2, 'u1', NULL, TRUE, FALSE, TIMESTAMPTZ '2026-01-01 00:00:02Z'),
+        (3, 'u1', NULL, FALSE, FALSE, TIMESTAMPTZ '2026-01-01 00:00:03Z'),
+        (4, 'u1', NULL, FALSE, TRUE, TIMESTAMPTZ '2026-01-01 00:00:04Z'),
+        (5, 'u1', 'z@x.io', FALSE, FALSE, TIMESTAMPTZ '2026-01-01 00:00:05Z'),
+        (6, 'nobody', NULL, TRUE, FALSE, TIMESTAMPTZ '2026-01-01 00:00:06Z')
+      ) AS v(n, user_id, email, gone, sup, updated_at)
+    watermark: {column: updated_at, key: n}
+    batch_size: 2
+    identifiers: {id: user_id, email: email}
+    delete: gone
+    suppress: sup
+    exclude: [n, updated_at]`, src)
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			dsn := backend.DSN(t)
+			cfg := writeConfig(t, backend.Driver, dsn, "", syncs)
+			code, out, errOut := dbsync(t, "preview", "-c", cfg, "--sync", "users")
+			if code != 0 {
+				t.Fatalf("preview: exit %d\n%s%s", code, out, errOut)
+			}
+			var got []string
+			for _, l := range jsonLines(t, out) {
+				row := fmt.Sprintf("%v %v", l["key"], l["result"])
+				if r := or(l["reason"]); r != "" {
+					row += " " + r
+				}
+				got = append(got, row)
+			}
+			want := "1 created,2 deleted,3 created,4 suppressed,5 skipped suppressed,6 skipped not_found"
+			if strings.Join(got, ",") != want {
+				t.Errorf("preview:\n%s\nwant\n%s", strings.Join(got, ","), want)
+			}
+			if code, _, _ := dbsync(t, "people", "get", "-c", cfg, "u1"); code != exitNotFound {
+				t.Errorf("the preview wrote: people get u1 exit %d", code)
+			}
+		})
 	}
 }
