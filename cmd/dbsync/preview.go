@@ -110,6 +110,10 @@ func writePreview(out *rowWriter, r *record.Record, target string) error {
 			desc = append(desc, "new object")
 		case record.ObjectDelete:
 			desc = append(desc, "deletes the object and removes its relationships")
+		case record.ProfileDelete:
+			desc = append(desc, "deletes this person: erases their identifiers, attributes, relationships and events")
+		case record.ProfileSuppress:
+			desc = append(desc, "suppresses this person: deletes them and skips later rows with their id or email")
 		}
 	}
 	return out.write(v, r.Key, v.Result, target, strings.Join(desc, "; "))
