@@ -9,9 +9,10 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// DefaultBatchBytes is batch_bytes when a sync leaves it out: with the read-ahead, a
-// run holds two or three batches, so a few tens of MiB whatever the rows' width.
-const DefaultBatchBytes = ByteSize(8 << 20)
+// DefaultBatchBytes is batch_bytes when a sync leaves it out: with the read-ahead a
+// run holds two batches, each also as mapped attributes and the store's statement,
+// so some 35 MiB above the base whatever the rows' width (issue 18: ≤ 100 MiB).
+const DefaultBatchBytes = ByteSize(4 << 20)
 
 // ByteSize is a number of bytes written as a whole number with a unit, "8MiB",
 // "16MB", "512KiB", or a plain whole number of bytes, "1048576". KB, MB and GB are

@@ -212,11 +212,13 @@ func (f failed) Next(context.Context) (connectors.Batch, error) { return connect
 func (f failed) NullCursorRows() int64                          { return 0 }
 func (f failed) Close() error                                   { return nil }
 
-// prefetch reads and maps batches one ahead of the writer. The channel closes after
+// prefetch reads and maps batches one ahead of the writer: the channel is unbuffered,
+// so while the writer writes one batch the reader holds at most the next (a buffer
+// would hold a third batch in memory and buy no overlap). The channel closes after
 // the last batch (or the Limit); a batch with err set is the last one sent. It owns
 // the stream and closes it.
 func (r *reader) prefetch(ctx context.Context, rs *resumable, mapper *mapping.Mapper) <-chan prepared {
-	out := make(chan prepared, 1)
+	out := make(chan prepared)
 	go func() {
 		defer close(out)
 		defer func() { rs.stream.Close() }()

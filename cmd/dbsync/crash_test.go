@@ -36,16 +36,9 @@ func TestKilledAnywhereLosesNothing(t *testing.T) {
 			rng := rand.New(rand.NewSource(int64(len(backend.Driver))))
 			midRun := 0
 			for kill := 0; kill < 20; kill++ {
-				cmd, _ := process(t, "run", "-c", cfg)
-				time.Sleep(time.Duration(20+rng.Intn(600)) * time.Millisecond)
-				cmd.Process.Kill()
-				cmd.Wait()
-				if running(t, backend.Driver, dsn) {
+				if killRun(t, rng, backend.Driver, dsn, "users", cfg, kill, 600*time.Millisecond) {
 					midRun++
 				}
-				// The dead process's lease would be taken over after 30 s; the test
-				// moves the clock instead of waiting.
-				expire(t, backend.Driver, dsn)
 			}
 			code, out, errOut := dbsyncTerm(t, "run", "-c", cfg)
 			if code != 0 || !strings.Contains(out, "users: ok") {
@@ -64,6 +57,41 @@ func TestKilledAnywhereLosesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// killRun starts `dbsync run -c cfg`, SIGKILLs it at a random moment and says
+// whether the kill landed mid-run (the sync's last run is left "running"). Even
+// kills come at a random moment of the first `early` (start-up, the lease, the first
+// batch); odd ones at a random moment up to 100 ms after this run's first commit
+// moved the watermark, so that kills land between batches however fast the machine.
+// The dead process's lease would be taken over after 30 s; killRun moves the clock
+// instead of waiting.
+func killRun(t *testing.T, rng *rand.Rand, driver, dsn, sync, cfg string, kill int, early time.Duration) bool {
+	t.Helper()
+	before := watermark(t, driver, dsn, sync)
+	cmd, _ := process(t, "run", "-c", cfg)
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	if kill%2 == 1 {
+	wait:
+		for watermark(t, driver, dsn, sync) == before {
+			select {
+			case <-exited:
+				break wait
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		early = 100 * time.Millisecond
+	}
+	select {
+	case <-exited:
+	case <-time.After(time.Duration(rng.Int63n(int64(early)))):
+	}
+	cmd.Process.Kill()
+	<-exited
+	mid := runningSync(t, driver, dsn, sync)
+	expire(t, driver, dsn)
+	return mid
 }
 
 // running says whether the last run recorded is still "running": its process died.

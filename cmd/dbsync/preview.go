@@ -108,6 +108,8 @@ func writePreview(out *rowWriter, r *record.Record, target string) error {
 			desc = append(desc, fmt.Sprintf("merges %s into this person", c.From))
 		case record.ObjectCreate:
 			desc = append(desc, "new object")
+		case record.ObjectDelete:
+			desc = append(desc, "deletes the object and removes its relationships")
 		}
 	}
 	return out.write(v, r.Key, v.Result, target, strings.Join(desc, "; "))

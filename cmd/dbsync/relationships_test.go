@@ -155,16 +155,11 @@ func TestKilledRelationshipsSyncLosesNothing(t *testing.T) {
 			rng := rand.New(rand.NewSource(int64(len(backend.Driver))))
 			midRun := 0
 			for kill := 0; kill < 8; kill++ {
-				cmd, _ := process(t, "run", "-c", cfg)
-				// A sixth of a clean run at most, so that the killed runs together
-				// seldom finish it.
-				time.Sleep(50*time.Millisecond + time.Duration(rng.Int63n(int64(took/6))))
-				cmd.Process.Kill()
-				cmd.Wait()
-				if runningSync(t, backend.Driver, dsn, "memberships") {
+				// Early kills within a sixth of a clean run, so that the killed
+				// runs together seldom finish it.
+				if killRun(t, rng, backend.Driver, dsn, "memberships", cfg, kill, 50*time.Millisecond+took/6) {
 					midRun++
 				}
-				expire(t, backend.Driver, dsn)
 			}
 			if w := watermark(t, backend.Driver, dsn, "memberships"); w == "" {
 				t.Fatalf("no killed run committed a batch: the test proves little")
