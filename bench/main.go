@@ -47,6 +47,10 @@
 // relationships and events (the default), query and wide; peak RSS is reported for
 // each dbsync run.
 //
+// -cpuprofile DIR builds dbsync with -tags cpuprofile and writes a CPU profile of each
+// repetition's timed dbsync run to DIR (SCENARIO-repN.pprof; go tool pprof DIR/…).
+// Each repetition's time is printed as it ends.
+//
 // It needs PostgreSQL (127.0.0.1:5432, user postgres, trust) with psql on the PATH
 // and MariaDB (127.0.0.1:3306, root), as scripts/test sets up.
 package main
@@ -59,6 +63,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -72,9 +77,15 @@ import (
 
 const (
 	pgAdmin  = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	pgBench  = "postgres://postgres@127.0.0.1:5432/dbsync_bench?sslmode=disable"
 	myServer = "root@tcp(127.0.0.1:3306)/"
-	myBench  = "root@tcp(127.0.0.1:3306)/dbsync_bench"
+)
+
+// The bench's own databases, named by -db (dbsync_bench): two benchmarks running at
+// once on one server would otherwise drop each other's store.
+var (
+	benchDB = "dbsync_bench"
+	pgBench string
+	myBench string
 )
 
 type result struct {
@@ -89,12 +100,20 @@ func main() {
 	rows := flag.Int("rows", 1_000_000, "rows in each source table (users, accounts, account_members, orders)")
 	reps := flag.Int("reps", 3, "repetitions of each scenario (the median is reported)")
 	big := flag.Bool("rss5x", true, "also measure peak RSS of a people (and an events) backfill at 5×rows")
+	flag.StringVar(&benchDB, "db", benchDB, "the bench's database in PostgreSQL and MariaDB (created when missing)")
+	flag.StringVar(&profileDir, "cpuprofile", "", "write a CPU profile of each repetition's dbsync run into this directory")
 	only := flag.String("scenarios", "people,objects,relationships,events", "which scenarios to run, comma-separated")
 	flag.Func("query-rows", "the query scenario's sizes in rows, comma-separated (default 100000,200000)", intsFlag(&queryRows))
 	flag.Func("query-batches", "the query scenario's batch sizes, comma-separated (default 100,1000)", intsFlag(&queryBatches))
 	flag.StringVar(&wideBytes, "wide-bytes", "", "the wide scenario's batch_bytes (default: dbsync's)")
 	flag.Func("wide-batches", "the wide scenario's batch sizes, comma-separated (default 5000,50000)", intsFlag(&wideBatches))
 	flag.Parse()
+	if !regexp.MustCompile(`^[a-z_][a-z0-9_]*$`).MatchString(benchDB) {
+		fmt.Fprintf(os.Stderr, "bench: -db %q: want lower-case letters, digits and _\n", benchDB)
+		os.Exit(2)
+	}
+	pgBench = "postgres://postgres@127.0.0.1:5432/" + benchDB + "?sslmode=disable"
+	myBench = "root@tcp(127.0.0.1:3306)/" + benchDB
 	var pick []string
 	for _, sc := range strings.Split(*only, ",") {
 		sc = strings.TrimSpace(sc)
@@ -122,7 +141,14 @@ func run(ctx context.Context, n, reps int, big bool, pick []string) error {
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "dbsync")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/dbsync").CombinedOutput(); err != nil {
+	build := []string{"build", "-o", bin}
+	if profileDir != "" {
+		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+			return err
+		}
+		build = append(build, "-tags", "cpuprofile")
+	}
+	if out, err := exec.Command("go", append(build, "./cmd/dbsync")...).CombinedOutput(); err != nil {
 		return fmt.Errorf("build dbsync: %v\n%s", err, out)
 	}
 	b := &bench{dir: dir, bin: bin}
@@ -168,10 +194,13 @@ func run(ctx context.Context, n, reps int, big bool, pick []string) error {
 	median := func(name, limit string, f func() (float64, float64, error)) error {
 		var secs, rss []float64
 		for i := 0; i < reps; i++ {
+			b.profile = fmt.Sprintf("%s-rep%d.pprof", profileSlug(name), i+1)
 			s, r, err := f()
+			b.profile = ""
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
+			fmt.Printf("    rep %d: %.2f s, peak %.0f MiB\n", i+1, s, r)
 			secs, rss = append(secs, s), append(rss, r)
 		}
 		return add(result{name: name, rows: n, seconds: med(secs), rssMiB: maxOf(rss), limit: limit}, nil)
@@ -383,6 +412,20 @@ func maxOf(v []float64) float64 {
 type bench struct {
 	dir, bin string
 	pg, my   *sql.DB
+	profile  string // the file name of the repetition's CPU profile, when -cpuprofile is set
+}
+
+// profileDir is -cpuprofile: where the CPU profiles go ("": none).
+var profileDir string
+
+// profileSlug makes a scenario's name a file name.
+func profileSlug(name string) string {
+	return strings.Trim(strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' {
+			return r
+		}
+		return '-'
+	}, name), "-")
 }
 
 func (b *bench) close() {
@@ -397,11 +440,11 @@ func (b *bench) setup(ctx context.Context) error {
 	}
 	defer admin.Close()
 	var exists bool
-	if err := admin.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'dbsync_bench')`).Scan(&exists); err != nil {
+	if err := admin.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, benchDB).Scan(&exists); err != nil {
 		return fmt.Errorf("PostgreSQL at 127.0.0.1:5432 (run scripts/test once to set it up): %w", err)
 	}
 	if !exists {
-		if _, err := admin.ExecContext(ctx, `CREATE DATABASE dbsync_bench`); err != nil {
+		if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+benchDB); err != nil {
 			return err
 		}
 	}
@@ -413,7 +456,7 @@ func (b *bench) setup(ctx context.Context) error {
 		return err
 	}
 	defer my.Close()
-	if _, err := my.ExecContext(ctx, `CREATE DATABASE IF NOT EXISTS dbsync_bench`); err != nil {
+	if _, err := my.ExecContext(ctx, `CREATE DATABASE IF NOT EXISTS `+benchDB); err != nil {
 		return fmt.Errorf("MariaDB at 127.0.0.1:3306: %w", err)
 	}
 	b.my, err = sql.Open("mysql", myBench)
@@ -617,6 +660,10 @@ syncs:
 func (b *bench) dbsync(args ...string) (float64, float64, error) {
 	cmd := exec.Command(b.bin, args...)
 	cmd.Env = append(os.Environ(), "DBSYNC_LOG_LEVEL=warn")
+	if profileDir != "" && b.profile != "" {
+		// A scenario's untimed runs come first, so its timed one, the last, keeps the file.
+		cmd.Env = append(cmd.Env, "DBSYNC_CPUPROFILE="+filepath.Join(profileDir, b.profile))
+	}
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()

@@ -37,7 +37,8 @@ func (e *Engine) kind(s config.Sync, opt Options) Kind {
 	case config.KindObjects:
 		return &objectsKind{planner: &objects.ObjectPlanner{Type: s.ObjectType, Now: e.Now}, sync: s.Name, now: e.now}
 	case config.KindEvents:
-		return &eventsKind{planner: &events.Planner{People: &identity.Planner{Settings: e.Settings, Now: e.Now}}, sync: s.Name, now: e.now}
+		return &eventsKind{planner: &events.Planner{People: &identity.Planner{Settings: e.Settings, Now: e.Now}}, sync: s.Name, now: e.now,
+			mayGuess: !opt.DryRun && !opt.NoShortcuts}
 	case config.KindRelationships:
 		return &relationships{
 			planner: &objects.RelationshipPlanner{People: &identity.Planner{Settings: e.Settings, Now: e.Now}, ObjectType: s.ObjectType},
@@ -51,7 +52,7 @@ func (e *Engine) kind(s config.Sync, opt Options) Kind {
 		now:     e.now,
 		// A dry run's overlay of earlier batches is not behind the store's unique
 		// keys, which the guess relies on.
-		mayGuess: !opt.DryRun,
+		mayGuess: !opt.DryRun && !opt.NoShortcuts,
 	}
 }
 

@@ -54,6 +54,10 @@ type Options struct {
 	// OnBatch sees every batch once it is committed: one record per source row, in
 	// the order read, each with its outcome and its own changes.
 	OnBatch func(recs []*record.Record)
+	// NoShortcuts plans every batch with all its lookups: no backfill guess (people
+	// and events). The outcome is the same either way (SPEC §1 rule 6); tests compare
+	// the shortcuts with it.
+	NoShortcuts bool
 }
 
 // Result is one run's summary.

@@ -62,6 +62,12 @@ var eventsCopy = true
 // a collision and runs the batch again, and the planner then sees it stored. Either
 // way no event is stored twice.
 func (t *Tx) WriteEvents(ctx context.Context, evs []events.Event) error {
+	return t.writeEvents(ctx, evs, true)
+}
+
+// writeEvents inserts evs; skip: on SQLite, a stored event is skipped rather than
+// failing the insert.
+func (t *Tx) writeEvents(ctx context.Context, evs []events.Event, skip bool) error {
 	evs = firstEvents(evs)
 	if t.dry != nil {
 		t.dry.events().write(evs)
@@ -69,7 +75,7 @@ func (t *Tx) WriteEvents(ctx context.Context, evs []events.Event) error {
 	}
 	cols := []string{"sync", "event_id", "internal_id", "name", "timestamp", "data"}
 	suffix := " ON CONFLICT (sync, event_id) DO NOTHING"
-	if t.d.copy && eventsCopy {
+	if t.d.copy && eventsCopy || !skip {
 		suffix = ""
 	}
 	args := make([]any, 0, len(cols))
@@ -82,6 +88,13 @@ func (t *Tx) WriteEvents(ctx context.Context, evs []events.Event) error {
 		args = append(args[:0], e.Sync, e.ID, e.CioID, e.Name, e.Timestamp, data)
 		return args
 	})
+}
+
+// InsertEvents is WriteEvents for a batch planned without asking StoredEvents (the
+// engine's backfill guess): on both stores an event already stored fails the insert
+// with a unique violation (IsUniqueViolation), so that the batch is planned again.
+func (t *Tx) InsertEvents(ctx context.Context, evs []events.Event) error {
+	return t.writeEvents(ctx, evs, false)
 }
 
 // firstEvents drops the events that repeat an earlier one's (sync, id): one statement

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 
 	"github.com/dbsync/dbsync/events"
@@ -52,5 +53,30 @@ func TestEventsInAStoreBefore0006(t *testing.T) {
 				t.Errorf("events after the upgrade: %d, %v; want 1", n, err)
 			}
 		})
+	}
+}
+
+// The SQLite store checkpoints its WAL every walCheckpointPages, on every connection
+// a writer opens, not SQLite's 1000 pages (a checkpoint after each batch).
+func TestSQLiteCheckpointsLess(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(ctx, "sqlite", testdb.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	conns := make([]*sql.Conn, 3) // the pool's first connection and new ones
+	for i := range conns {
+		if conns[i], err = st.db.Conn(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer conns[i].Close()
+		var pages int
+		if err := conns[i].QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&pages); err != nil {
+			t.Fatal(err)
+		}
+		if pages != walCheckpointPages {
+			t.Errorf("connection %d: wal_autocheckpoint = %d, want %d", i+1, pages, walCheckpointPages)
+		}
 	}
 }

@@ -19,15 +19,35 @@ import (
 
 const personColumns = `internal_id, external_id, email, attributes, created_at, updated_at, merged_into, deleted, suppressed`
 
+// identityColumns are personColumns without the attributes (NULL in their place,
+// read as none): what finds a person, for rows that never change the people they
+// find.
+const identityColumns = `internal_id, external_id, email, NULL, created_at, updated_at, merged_into, deleted, suppressed`
+
 // LoadPeople loads everyone holding one of the keys, and the people their retired
 // cio_ids were merged into. On PostgreSQL the rows stay locked until the transaction
 // ends, so a concurrent batch cannot change them between read and write.
 func (t *Tx) LoadPeople(ctx context.Context, keys identity.Keys) ([]identity.Person, error) {
+	return t.loadPeople(ctx, keys, personColumns)
+}
+
+// LoadIdentities is LoadPeople without the attributes: each person's cio_id, id,
+// email, times and whether merged, deleted or suppressed, for a batch that finds
+// people and never changes them (events, SPEC §9). A person's attributes are most of
+// what LoadPeople reads and decodes. The rows are locked all the same: the batch
+// writes for the people it found (their events), and another sync's batch must not
+// merge or delete them before it commits, or the events it writes would be left
+// with a retired cio_id that the merge's move did not see.
+func (t *Tx) LoadIdentities(ctx context.Context, keys identity.Keys) ([]identity.Person, error) {
+	return t.loadPeople(ctx, keys, identityColumns)
+}
+
+func (t *Tx) loadPeople(ctx context.Context, keys identity.Keys, columns string) ([]identity.Person, error) {
 	if t.dry != nil {
 		return t.dry.load(ctx, t, keys)
 	}
 	d := t.d
-	q := `SELECT ` + personColumns + ` FROM people WHERE ` +
+	q := `SELECT ` + columns + ` FROM people WHERE ` +
 		d.inList("id_key") + ` OR ` + d.inList("email_key") + ` OR ` + d.inList("internal_id") +
 		` ORDER BY internal_id` + d.forUpdate
 	people, err := t.queryPeople(ctx, q, d.listArg(keys.IDs), d.listArg(keys.Emails), d.listArg(keys.CioIDs))
@@ -50,7 +70,7 @@ func (t *Tx) LoadPeople(ctx context.Context, keys identity.Keys) ([]identity.Per
 		if len(want) == 0 {
 			break
 		}
-		q := `SELECT ` + personColumns + ` FROM people WHERE ` + d.inList("internal_id") + ` ORDER BY internal_id` + d.forUpdate
+		q := `SELECT ` + columns + ` FROM people WHERE ` + d.inList("internal_id") + ` ORDER BY internal_id` + d.forUpdate
 		if next, err = t.queryPeople(ctx, q, d.listArg(want)); err != nil {
 			return nil, err
 		}

@@ -86,9 +86,11 @@ func main() {
 		terminal:    isatty.IsTerminal(os.Stdout.Fd()),
 		errTerminal: isatty.IsTerminal(os.Stderr.Fd()),
 	}
+	stopProfile := startProfile()
 	ctx, stop := e.notifySignals(context.Background())
 	code := e.main(ctx, os.Args[1:])
 	stop()
+	stopProfile()
 	os.Exit(code)
 }
 
