@@ -1,0 +1,449 @@
+package main
+
+// End-to-end tests of SPEC §10, deletes and suppression (issue 17): the real command
+// lines on both stores, the store read back table by table with database/sql.
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dbsync/dbsync/internal/testdb"
+)
+
+// forgetSource is a SQLite source of the three kinds of rows a person has: users (a
+// people sync with delete: gone and suppress: hush, both untyped so a row may hold
+// any storage class), memberships (relationships) and orders (events). Every row
+// inserted gets the next second as its cursor time, so each run reads what was
+// inserted since the last.
+type forgetSource struct {
+	t    *testing.T
+	dsn  string
+	db   *sql.DB
+	tick int
+}
+
+func newForgetSource(t *testing.T) *forgetSource {
+	t.Helper()
+	s := &forgetSource{t: t, dsn: testdb.SQLite(t)}
+	db, err := sql.Open("sqlite", s.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s.db = db
+	s.exec(`CREATE TABLE users (row_id INTEGER PRIMARY KEY, user_id TEXT, email TEXT, plan TEXT, gone, hush, updated_at DATETIME)`)
+	s.exec(`CREATE TABLE memberships (m_id INTEGER PRIMARY KEY, user_id TEXT, email TEXT, account_id TEXT, role TEXT,
+		removed BOOLEAN, updated_at DATETIME)`)
+	s.exec(`CREATE TABLE orders (order_id INTEGER PRIMARY KEY, user_id TEXT, email TEXT, kind TEXT, total TEXT, created_at DATETIME)`)
+	return s
+}
+
+func (s *forgetSource) exec(q string, args ...any) {
+	s.t.Helper()
+	if _, err := s.db.Exec(q, args...); err != nil {
+		s.t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func (s *forgetSource) at() string {
+	s.tick++
+	return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(s.tick) * time.Second).Format("2006-01-02 15:04:05")
+}
+
+// orNull is NULL for "".
+func orNull(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// user inserts a users row; gone and hush go in as given (nil is NULL).
+func (s *forgetSource) user(id, email, plan string, gone, hush any) {
+	s.t.Helper()
+	s.exec(`INSERT INTO users (user_id, email, plan, gone, hush, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		orNull(id), orNull(email), orNull(plan), gone, hush, s.at())
+}
+
+func (s *forgetSource) member(id, email, account, role string) {
+	s.t.Helper()
+	s.exec(`INSERT INTO memberships (user_id, email, account_id, role, removed, updated_at) VALUES (?, ?, ?, ?, 0, ?)`,
+		orNull(id), orNull(email), account, role, s.at())
+}
+
+func (s *forgetSource) order(id, email, kind, total string) {
+	s.t.Helper()
+	s.exec(`INSERT INTO orders (user_id, email, kind, total, created_at) VALUES (?, ?, ?, ?, ?)`,
+		orNull(id), orNull(email), kind, total, s.at())
+}
+
+// syncs is the YAML of the source's three syncs: users, members and orders.
+func (s *forgetSource) syncs(batch int) string {
+	return fmt.Sprintf(`
+  - name: users
+    source: {type: sqlite, dsn: %[1]q}
+    table: users
+    watermark: {column: updated_at, key: row_id}
+    batch_size: %[2]d
+    identifiers: {id: user_id, email: email}
+    delete: gone
+    suppress: hush
+    exclude: [row_id, updated_at]
+  - name: members
+    kind: relationships
+    object_type: account
+    source: {type: sqlite, dsn: %[1]q}
+    table: memberships
+    watermark: {column: updated_at, key: m_id}
+    batch_size: %[2]d
+    object_id: account_id
+    identifiers: {id: user_id, email: email}
+    attributes: {role: role}
+    remove: removed
+  - name: orders
+    kind: events
+    source: {type: sqlite, dsn: %[1]q}
+    table: orders
+    watermark: {column: created_at, key: order_id}
+    batch_size: %[2]d
+    identifiers: {id: user_id, email: email}
+    event: {name_column: kind}`, s.dsn, batch)
+}
+
+const mergeWorkspace = "identifiers: [id, email]\n  merge_duplicates: true"
+
+// runOK runs every sync of cfg and returns the run's JSON lines by sync.
+func runOK(t *testing.T, cfg string) map[string]map[string]any {
+	t.Helper()
+	code, out, errOut := dbsync(t, "run", "-c", cfg, "--json")
+	if code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
+	}
+	bySync := map[string]map[string]any{}
+	for _, l := range jsonLines(t, out) {
+		if l["status"] != "ok" {
+			t.Fatalf("run: a sync did not run: %v\n%s", l, errOut)
+		}
+		bySync[l["sync"].(string)] = l
+	}
+	return bySync
+}
+
+// cioOf is the internal_customer_id `people get` prints for the identifier, "" when
+// it exits 3 (no one); any other exit fails the test.
+func cioOf(t *testing.T, cfg, identifier string) string {
+	t.Helper()
+	code, out, errOut := dbsync(t, "people", "get", "-c", cfg, identifier)
+	switch code {
+	case exitNotFound:
+		return ""
+	case exitOK:
+		var p struct {
+			InternalCustomerID string `json:"internal_customer_id"`
+		}
+		if err := json.Unmarshal([]byte(out), &p); err != nil || p.InternalCustomerID == "" {
+			t.Fatalf("people get %q printed %q (%v)", identifier, out, err)
+		}
+		return p.InternalCustomerID
+	}
+	t.Fatalf("people get %q: exit %d\n%s%s", identifier, code, out, errOut)
+	return ""
+}
+
+// personGet is `people get`'s JSON object.
+func personGet(t *testing.T, cfg, identifier string) map[string]any {
+	t.Helper()
+	code, out, errOut := dbsync(t, "people", "get", "-c", cfg, identifier)
+	var p map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &p) != nil {
+		t.Fatalf("people get %q: exit %d\n%s%s", identifier, code, out, errOut)
+	}
+	return p
+}
+
+// noOneFinds asserts that no command taking an identifier finds anyone by any of them.
+func noOneFinds(t *testing.T, cfg string, identifiers ...string) {
+	t.Helper()
+	for _, ident := range identifiers {
+		for _, cmd := range []string{"get", "log", "relationships", "events"} {
+			if code, out, _ := dbsync(t, "people", cmd, "-c", cfg, ident); code != exitNotFound {
+				t.Errorf("people %s %q after the delete: exit %d, want 3\n%s", cmd, ident, code, out)
+			}
+		}
+	}
+}
+
+// storeRows reads every row of every table of the store straight with database/sql,
+// each as "table: value|value|…" (every column, text or not), so a test can look for
+// a value anywhere the store could keep it.
+func storeRows(t *testing.T, driver, dsn string) []string {
+	t.Helper()
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tablesQuery := `SELECT name FROM sqlite_master WHERE type = 'table'`
+	if driver == "postgres" {
+		tablesQuery = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`
+	}
+	tables := column(t, driver, dsn, tablesQuery)
+	if !slices.Contains(tables, "people") || !slices.Contains(tables, "change_log") {
+		t.Fatalf("the store has no people or change_log table: %v", tables)
+	}
+	var out []string
+	for _, table := range tables {
+		rows, err := db.Query(`SELECT * FROM "` + table + `"`)
+		if err != nil {
+			t.Fatalf("%s: %v", table, err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			parts := make([]string, len(vals))
+			for i, v := range vals {
+				if b, ok := v.([]byte); ok {
+					v = string(b)
+				}
+				parts[i] = fmt.Sprint(v)
+			}
+			out = append(out, table+": "+strings.Join(parts, "|"))
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+	}
+	return out
+}
+
+// leaks lists the store rows holding marker (case-insensitively), leaving out the
+// tables in allowed.
+func leaks(t *testing.T, driver, dsn, marker string, allowed ...string) []string {
+	t.Helper()
+	var out []string
+	for _, r := range storeRows(t, driver, dsn) {
+		table, _, _ := strings.Cut(r, ": ")
+		if strings.Contains(strings.ToLower(r), strings.ToLower(marker)) && !slices.Contains(allowed, table) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// logOf is the person's change log read from the store's table: kind, whether it
+// still holds an attribute value (from or to), and its sync, in order.
+func logOf(t *testing.T, driver, dsn, cio string) (kinds []string, valued int, syncs []string) {
+	t.Helper()
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT kind, COALESCE(from_value, ''), COALESCE(to_value, ''), sync FROM change_log
+		WHERE internal_id = '` + cio + `' ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, from, to, sync string
+		if err := rows.Scan(&kind, &from, &to, &sync); err != nil {
+			t.Fatal(err)
+		}
+		kinds = append(kinds, kind)
+		if from != "" || to != "" {
+			valued++
+		}
+		syncs = append(syncs, sync)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return kinds, valued, syncs
+}
+
+// storeCount is a store query's one number.
+func storeCount(t *testing.T, driver, dsn, q string) int {
+	t.Helper()
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(q).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// exportPeople exports into a new directory as NDJSON and returns the people file's
+// rows by internal_customer_id and every file's text.
+func exportPeople(t *testing.T, cfg string) (map[string]map[string]any, string) {
+	t.Helper()
+	dir := t.TempDir()
+	if code, out, errOut := dbsync(t, "export", "-c", cfg, "--out", dir, "--format", "ndjson"); code != 0 {
+		t.Fatalf("export: exit %d\n%s%s", code, out, errOut)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	rows := map[string]map[string]any{}
+	var all strings.Builder
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Write(b)
+		if strings.HasPrefix(filepath.Base(f), "people") {
+			for _, l := range jsonLines(t, string(b)) {
+				rows[l["internal_customer_id"].(string)] = l
+			}
+		}
+	}
+	return rows, all.String()
+}
+
+// rejectedBy lists `dbsync rejected`'s entries as "sync key reason", sorted.
+func rejectedBy(t *testing.T, cfg string) []string {
+	t.Helper()
+	code, out, errOut := dbsync(t, "rejected", "-c", cfg, "--json")
+	if code != 0 {
+		t.Fatalf("rejected: exit %d\n%s%s", code, out, errOut)
+	}
+	var got []string
+	for _, l := range jsonLines(t, out) {
+		got = append(got, fmt.Sprintf("%v %v %v", l["sync"], l["key"], l["reason"]))
+	}
+	slices.Sort(got)
+	return got
+}
+
+// TestDeleteColumnErasesEverything: a people sync's delete: column deletes the person
+// a row finds, here a survivor of a merge (merge_duplicates) with relationships and
+// events: no identifier finds them afterwards (id, email in another case, their
+// cio_id, the retired cio_id merged into them), no table of the store holds any of
+// their values, their change log keeps only kinds and times with profile_delete last,
+// the export carries them once more with deleted: true and no identifiers, and a
+// later row with the same id creates a new person with a new cio_id (SPEC §10).
+func TestDeleteColumnErasesEverything(t *testing.T) {
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			src := newForgetSource(t)
+			dsn := backend.DSN(t)
+			cfg := writeConfig(t, backend.Driver, dsn, mergeWorkspace, src.syncs(2))
+			// Someone else, so an erasure that takes too much shows.
+			src.user("keep1", "keep1@x.io", "free", nil, nil)
+			src.member("keep1", "", "acct1", "owner")
+			src.order("keep1", "", "purchase", "10")
+			// A customer by id and a lead by email, then a row with both: the lead is
+			// merged into the customer, its cio_id retired.
+			src.user("zed7id", "", "zed7plan", nil, nil)
+			src.user("", "Zed7@Example.io", "", nil, nil)
+			src.member("", "zed7@example.io", "acct1", "zed7role")
+			src.order("", "ZED7@example.io", "purchase", "zed7total")
+			runOK(t, cfg)
+			customer, lead := cioOf(t, cfg, "zed7id"), cioOf(t, cfg, "zed7@example.io")
+			if customer == "" || lead == "" || customer == lead {
+				t.Fatalf("want two people, got %q and %q", customer, lead)
+			}
+			src.user("zed7id", "Zed7@Example.io", "", nil, nil)
+			src.member("zed7id", "", "acct2", "zed7role2")
+			src.order("zed7id", "", "refund", "zed7total2")
+			runOK(t, cfg)
+			if got := cioOf(t, cfg, "cio_"+lead); got != customer {
+				t.Fatalf("the lead was not merged: its cio_id finds %q, want %q", got, customer)
+			}
+			first, _ := exportPeople(t, cfg)
+			if p := first[customer]; p == nil || p["external_customer_id"] != "zed7id" || p["deleted"] != false {
+				t.Fatalf("the first export's row of the person: %v", p)
+			}
+
+			src.user("zed7id", "", "", true, nil)
+			res := runOK(t, cfg)
+			if res["users"]["deleted"] != 1.0 || res["users"]["created"] != 0.0 {
+				t.Errorf("the delete run of users: %v, want deleted 1 and nothing created", res["users"])
+			}
+
+			noOneFinds(t, cfg, "zed7id", "zed7@example.io", "ZED7@EXAMPLE.IO", " Zed7@Example.io ", "cio_"+customer, "cio_"+lead)
+			if l := leaks(t, backend.Driver, dsn, "zed7"); len(l) > 0 {
+				t.Errorf("the store still holds the deleted person's values:\n%s", strings.Join(l, "\n"))
+			}
+			for _, cio := range []string{customer, lead} {
+				for _, table := range []string{"relationships", "events"} {
+					if n := storeCount(t, backend.Driver, dsn, "SELECT count(*) FROM "+table+" WHERE internal_id = '"+cio+"'"); n != 0 {
+						t.Errorf("%d %s left for deleted cio_id %s", n, table, cio)
+					}
+				}
+			}
+			kinds, valued, _ := logOf(t, backend.Driver, dsn, customer)
+			if len(kinds) < 3 || kinds[0] != "profile_create" || kinds[len(kinds)-1] != "profile_delete" || valued != 0 {
+				t.Errorf("the deleted person's change log: kinds %v, %d entries with values; want the kinds kept, profile_delete last, no values",
+					kinds, valued)
+			}
+			if k, valued, _ := logOf(t, backend.Driver, dsn, lead); len(k) == 0 || valued != 0 {
+				t.Errorf("the merged lead's change log: kinds %v, %d entries with values", k, valued)
+			}
+			// The other person is untouched.
+			if keep := personGet(t, cfg, "keep1"); fmt.Sprint(keep["attributes"]) != "map[plan:free]" {
+				t.Errorf("keep1 after the delete: %v", keep)
+			}
+			if code, out, _ := dbsync(t, "people", "relationships", "-c", cfg, "keep1"); code != 0 || !strings.Contains(out, `"object_id":"acct1"`) {
+				t.Errorf("keep1's relationships after the delete: exit %d\n%s", code, out)
+			}
+			if code, out, _ := dbsync(t, "people", "events", "-c", cfg, "keep1"); code != 0 || len(jsonLines(t, out)) != 1 {
+				t.Errorf("keep1's events after the delete: exit %d\n%s", code, out)
+			}
+			if code, out, _ := dbsync(t, "objects", "get", "-c", cfg, "account", "acct2"); code != 0 {
+				t.Errorf("the account the deleted person belonged to went too: exit %d\n%s", code, out)
+			}
+
+			second, text := exportPeople(t, cfg)
+			p := second[customer]
+			if p == nil || p["deleted"] != true || p["external_customer_id"] != nil || p["email"] != nil {
+				t.Errorf("the export after the delete carries the person as %v, want deleted: true and no identifiers", p)
+			}
+			if strings.Contains(strings.ToLower(text), "zed7") {
+				t.Errorf("the export after the delete holds the deleted person's values:\n%s", text)
+			}
+			if third, _ := exportPeople(t, cfg); third[customer] != nil {
+				t.Errorf("the deleted person is exported again, a second time: %v", third[customer])
+			}
+
+			// Their id and email are free: a later row creates a new person.
+			src.user("zed7id", "zed7@example.io", "again", nil, nil)
+			res = runOK(t, cfg)
+			if res["users"]["created"] != 1.0 {
+				t.Errorf("the row after the delete: %v, want created 1", res["users"])
+			}
+			again := personGet(t, cfg, "ZED7@example.io")
+			if cio := again["internal_customer_id"]; cio == customer || cio == lead || cio != cioOf(t, cfg, "zed7id") {
+				t.Errorf("the new person has cio_id %v (deleted: %s, %s)", cio, customer, lead)
+			}
+			if fmt.Sprint(again["attributes"]) != "map[plan:again]" {
+				t.Errorf("the new person holds %v, want only the new row's plan", again["attributes"])
+			}
+			if code, out, _ := dbsync(t, "people", "relationships", "-c", cfg, "zed7id"); code != 0 || strings.TrimSpace(out) != "" {
+				t.Errorf("the new person inherited relationships: exit %d\n%s", code, out)
+			}
+			if cioOf(t, cfg, "cio_"+customer) != "" || cioOf(t, cfg, "cio_"+lead) != "" {
+				t.Errorf("a deleted cio_id finds the new person")
+			}
+		})
+	}
+}
