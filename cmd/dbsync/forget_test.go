@@ -174,7 +174,7 @@ func noOneFinds(t *testing.T, cfg string, identifiers ...string) {
 	for _, ident := range identifiers {
 		for _, cmd := range []string{"get", "log", "relationships", "events"} {
 			if code, out, _ := dbsync(t, "people", cmd, "-c", cfg, ident); code != exitNotFound {
-				t.Errorf("people %s %q after the delete: exit %d, want 3\n%s", cmd, ident, code, out)
+				t.Errorf("people %s %q after the delete or suppression: exit %d, want 3\n%s", cmd, ident, code, out)
 			}
 		}
 	}
@@ -443,6 +443,179 @@ func TestDeleteColumnErasesEverything(t *testing.T) {
 			}
 			if cioOf(t, cfg, "cio_"+customer) != "" || cioOf(t, cfg, "cio_"+lead) != "" {
 				t.Errorf("a deleted cio_id finds the new person")
+			}
+		})
+	}
+}
+
+// TestSuppressColumnSkipsEveryKind: a people sync's suppress: column deletes the
+// person and keeps their id and email: later rows of every kind (people,
+// relationships, events) carrying either, by id or by email in another case, are
+// skipped (suppressed, shown by `dbsync rejected`) and create no one, no person and
+// no object; the store holds the person's values only in its suppression list; the
+// export carries them once more with suppressed: true and no identifiers; and
+// `people unsuppress` with the email releases the id too (SPEC §10).
+func TestSuppressColumnSkipsEveryKind(t *testing.T) {
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			src := newForgetSource(t)
+			dsn := backend.DSN(t)
+			cfg := writeConfig(t, backend.Driver, dsn, "", src.syncs(3))
+			src.user("sup1id", "Sup1@X.io", "sup1plan", nil, nil)
+			src.member("sup1id", "", "acct1", "sup1role")
+			src.order("sup1id", "", "purchase", "sup1total")
+			runOK(t, cfg)
+			cio := cioOf(t, cfg, "sup1id")
+			exportPeople(t, cfg)
+
+			src.user("sup1id", "", "", nil, "yes")
+			res := runOK(t, cfg)
+			if res["users"]["suppressed"] != 1.0 {
+				t.Errorf("the suppressing run of users: %v, want suppressed 1", res["users"])
+			}
+			noOneFinds(t, cfg, "sup1id", "sup1@x.io", "cio_"+cio)
+			if l := leaks(t, backend.Driver, dsn, "sup1", "suppressions"); len(l) > 0 {
+				t.Errorf("the store holds the suppressed person's values outside the suppression list:\n%s", strings.Join(l, "\n"))
+			}
+			kinds, valued, _ := logOf(t, backend.Driver, dsn, cio)
+			if len(kinds) == 0 || kinds[len(kinds)-1] != "profile_suppress" && kinds[len(kinds)-1] != "profile_delete" || valued != 0 ||
+				!slices.Contains(kinds, "profile_suppress") {
+				t.Errorf("the suppressed person's change log: %v, %d with values; want profile_suppress, the person deleted, no values", kinds, valued)
+			}
+			rows, text := exportPeople(t, cfg)
+			if p := rows[cio]; p == nil || p["suppressed"] != true || p["external_customer_id"] != nil || p["email"] != nil {
+				t.Errorf("the export after the suppression carries the person as %v, want suppressed: true and no identifiers", p)
+			}
+			if strings.Contains(strings.ToLower(text), "sup1") {
+				t.Errorf("the export after the suppression holds the person's values:\n%s", text)
+			}
+
+			// Rows of every kind carrying the id or the email.
+			src.user("sup1id", "", "again", nil, nil)
+			src.user("", "SUP1@x.IO", "again", nil, nil)
+			src.user("other9", "sup1@x.io", "again", nil, nil)
+			src.user("sup1id", "new9@x.io", "", true, nil) // a delete of a suppressed id finds no one either
+			src.member("sup1id", "", "acct9", "member")
+			src.member("", "Sup1@x.io", "acct9", "member")
+			src.order("sup1id", "", "purchase", "1")
+			src.order("", "sup1@X.IO", "purchase", "2")
+			res = runOK(t, cfg)
+			for _, sync := range []string{"users", "members", "orders"} {
+				if res[sync]["created"] != 0.0 || res[sync]["updated"] != 0.0 {
+					t.Errorf("%s: rows of a suppressed person wrote: %v", sync, res[sync])
+				}
+			}
+			rejected := rejectedBy(t, cfg)
+			for _, want := range []string{"users 3 suppressed", "users 4 suppressed", "users 5 suppressed", "members 2 suppressed",
+				"members 3 suppressed", "orders 2 suppressed", "orders 3 suppressed"} {
+				if !slices.Contains(rejected, want) {
+					t.Errorf("rejected shows no %q: %v", want, rejected)
+				}
+			}
+			if !slices.Contains(rejected, "users 6 suppressed") && !slices.Contains(rejected, "users 6 not_found") {
+				t.Errorf("the delete row of a suppressed id: %v", rejected)
+			}
+			if n := storeCount(t, backend.Driver, dsn, "SELECT count(*) FROM people WHERE NOT deleted"); n != 0 {
+				t.Errorf("rows of a suppressed person created %d people", n)
+			}
+			noOneFinds(t, cfg, "other9", "new9@x.io")
+			if code, _, _ := dbsync(t, "objects", "get", "-c", cfg, "account", "acct9"); code != exitNotFound {
+				t.Errorf("a suppressed relationship row created its object: exit %d", code)
+			}
+
+			// The email, in another case, releases the id too.
+			if code, out, errOut := dbsync(t, "people", "unsuppress", "-c", cfg, "sup1@X.IO"); code != 0 {
+				t.Fatalf("people unsuppress: exit %d\n%s%s", code, out, errOut)
+			}
+			if code, _, _ := dbsync(t, "people", "unsuppress", "-c", cfg, "sup1id"); code != exitNotFound {
+				t.Errorf("unsuppress of the id the email released: exit %d, want 3", code)
+			}
+			if n := storeCount(t, backend.Driver, dsn, "SELECT count(*) FROM change_log WHERE kind = 'profile_unsuppress'"); n != 1 {
+				t.Errorf("%d profile_unsuppress entries in the change log, want 1", n)
+			}
+			src.user("sup1id", "", "back", nil, nil)
+			src.member("", "SUP1@x.io", "acct1", "back")
+			res = runOK(t, cfg)
+			if res["users"]["created"] != 1.0 {
+				t.Errorf("the row after the unsuppress: %v, want created 1", res["users"])
+			}
+			back := cioOf(t, cfg, "sup1id")
+			if back == "" || back == cio {
+				t.Errorf("after the unsuppress sup1id is %q (suppressed: %s), want a new person", back, cio)
+			}
+			if got := cioOf(t, cfg, "sup1@x.io"); got == "" || got == cio {
+				t.Errorf("after the unsuppress the email finds %q, want a new person", got)
+			}
+		})
+	}
+}
+
+// TestSuppressCommand: `people suppress` and `people unsuppress` by hand, by email and
+// by id, each recorded in the change log by the operator; suppress of no one and
+// unsuppress of what no suppression holds exit 3 (SPEC §5, §10).
+func TestSuppressCommand(t *testing.T) {
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			src := newForgetSource(t)
+			dsn := backend.DSN(t)
+			cfg := writeConfig(t, backend.Driver, dsn, "", src.syncs(10))
+			src.user("hand1", "Hand1@x.io", "handplan", nil, nil)
+			src.user("hand2", "hand2@x.io", "handplan", nil, nil)
+			runOK(t, cfg)
+			one, two := cioOf(t, cfg, "hand1"), cioOf(t, cfg, "hand2")
+
+			if code, out, errOut := dbsync(t, "people", "suppress", "-c", cfg, "HAND1@X.IO"); code != 0 {
+				t.Fatalf("people suppress by email: exit %d\n%s%s", code, out, errOut)
+			}
+			if code, out, errOut := dbsync(t, "people", "suppress", "-c", cfg, "cio_"+two); code != 0 {
+				t.Fatalf("people suppress by cio_id: exit %d\n%s%s", code, out, errOut)
+			}
+			noOneFinds(t, cfg, "hand1", "hand1@x.io", "cio_"+one, "hand2", "cio_"+two)
+			for _, ident := range []string{"hand1", "hand1@x.io", "cio_" + one, "nobody"} {
+				if code, _, _ := dbsync(t, "people", "suppress", "-c", cfg, ident); code != exitNotFound {
+					t.Errorf("people suppress %q of no one: exit %d, want 3", ident, code)
+				}
+			}
+			for _, cio := range []string{one, two} {
+				kinds, valued, syncs := logOf(t, backend.Driver, dsn, cio)
+				if len(kinds) == 0 || !slices.Contains(kinds, "profile_suppress") || valued != 0 ||
+					!strings.HasPrefix(syncs[len(syncs)-1], "operator:") {
+					t.Errorf("%s's change log: %v by %v, %d with values; want profile_suppress by operator:…, no values", cio, kinds, syncs, valued)
+				}
+			}
+			src.user("hand1", "", "x", nil, nil)
+			src.user("", "hand2@X.io", "x", nil, nil)
+			runOK(t, cfg)
+			if got := rejectedBy(t, cfg); !slices.Equal(got, []string{"users 3 suppressed", "users 4 suppressed"}) {
+				t.Errorf("rejected: %v", got)
+			}
+
+			// By the id this time: the email goes too.
+			if code, out, errOut := dbsync(t, "people", "unsuppress", "-c", cfg, "hand1"); code != 0 {
+				t.Fatalf("people unsuppress by id: exit %d\n%s%s", code, out, errOut)
+			}
+			for _, ident := range []string{"hand1", "Hand1@x.io", "nobody", "cio_" + one} {
+				if code, _, _ := dbsync(t, "people", "unsuppress", "-c", cfg, ident); code != exitNotFound {
+					t.Errorf("people unsuppress %q, which no suppression holds: exit %d, want 3", ident, code)
+				}
+			}
+			// Releasing hand1 keeps hand2 suppressed.
+			src.user("hand1", "hand1@x.io", "y", nil, nil)
+			src.user("hand2", "", "y", nil, nil)
+			res := runOK(t, cfg)
+			if res["users"]["created"] != 1.0 {
+				t.Errorf("after releasing hand1: %v, want one created", res["users"])
+			}
+			if got := cioOf(t, cfg, "hand1@x.io"); got == "" || got == one {
+				t.Errorf("hand1@x.io finds %q after the unsuppress (suppressed: %s)", got, one)
+			}
+			if cioOf(t, cfg, "hand2") != "" {
+				t.Errorf("hand2 was released with hand1")
+			}
+			if !slices.Contains(rejectedBy(t, cfg), "users 6 suppressed") {
+				t.Errorf("hand2's row after hand1's release: %v", rejectedBy(t, cfg))
 			}
 		})
 	}
