@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -327,7 +328,8 @@ func rejectedBy(t *testing.T, cfg string) []string {
 	}
 	var got []string
 	for _, l := range jsonLines(t, out) {
-		got = append(got, fmt.Sprintf("%v %v %v", l["sync"], l["key"], l["reason"]))
+		reason, _, _ := strings.Cut(fmt.Sprint(l["reason"]), ":") // the reason, not its detail
+		got = append(got, fmt.Sprintf("%v %v %v", l["sync"], l["key"], reason))
 	}
 	slices.Sort(got)
 	return got
@@ -616,6 +618,197 @@ func TestSuppressCommand(t *testing.T) {
 			}
 			if !slices.Contains(rejectedBy(t, cfg), "users 6 suppressed") {
 				t.Errorf("hand2's row after hand1's release: %v", rejectedBy(t, cfg))
+			}
+		})
+	}
+}
+
+// TestDeleteCommandIdentifiers: `people delete` finds whom `people get` finds, no one
+// else: an id differing only in case is another person, an email matches in any case
+// (Unicode too: É is é) and with spaces around it, the same email in another Unicode
+// form (NFD for NFC) is what get says it is, `cio_` alone, an empty identifier and a
+// cio_id without its prefix find no one (exit 3, nothing deleted). A delete by hand
+// is logged by the operator, and the store holds none of the person's values after
+// it (SPEC §1, §5, §10).
+func TestDeleteCommandIdentifiers(t *testing.T) {
+	const nfc, nfd = "Jos\u00e9@qx.io", "Jose\u0301@qy.io"
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			src := newForgetSource(t)
+			dsn := backend.DSN(t)
+			cfg := writeConfig(t, backend.Driver, dsn, "", src.syncs(10))
+			src.user("Qz1", nfc, "qzplan", nil, nil)
+			src.user("nfdq", nfd, "nfdplan", nil, nil)
+			src.user("other", "other@x.io", "free", nil, nil)
+			runOK(t, cfg)
+			qz, nf := cioOf(t, cfg, "Qz1"), cioOf(t, cfg, "nfdq")
+
+			for _, ident := range []string{"qz1", "QZ1", "cio_", "", "cio_nobody", qz} {
+				if code, out, errOut := dbsync(t, "people", "delete", "-c", cfg, ident); code != exitNotFound {
+					t.Errorf("people delete %q: exit %d, want 3\n%s%s", ident, code, out, errOut)
+				}
+			}
+			for _, args := range [][]string{{"people", "delete", "-c", cfg}, {"people", "delete", "-c", cfg, "Qz1", "nfdq"}} {
+				if code, _, _ := dbsync(t, args...); code != exitUsage {
+					t.Errorf("%v: exit %d, want 2", args, code)
+				}
+			}
+			if cioOf(t, cfg, "Qz1") != qz || cioOf(t, cfg, "nfdq") != nf {
+				t.Fatalf("a delete of no one deleted someone")
+			}
+
+			// The other Unicode form of each email: delete does what get says.
+			for _, c := range []struct{ other, owner, cio string }{
+				{"Jose\u0301@qx.io", "Qz1", qz}, {"Jos\u00e9@qy.io", "nfdq", nf},
+			} {
+				found := cioOf(t, cfg, c.other)
+				code, out, errOut := dbsync(t, "people", "delete", "-c", cfg, c.other)
+				gone := cioOf(t, cfg, c.owner) == ""
+				switch {
+				case found == "" && (code != exitNotFound || gone):
+					t.Errorf("people get %q finds no one, yet delete exits %d (%s%s) and %s is gone: %v", c.other, code, out, errOut, c.owner, gone)
+				case found != "" && (found != c.cio || code != 0 || !gone):
+					t.Errorf("people get %q finds %s, delete exits %d (%s%s), %s gone: %v", c.other, found, code, out, errOut, c.owner, gone)
+				}
+				t.Logf("%+q: people get finds %q", c.other, found)
+				if !gone {
+					if code, out, errOut := dbsync(t, "people", "delete", "-c", cfg, "cio_"+c.cio); code != 0 {
+						t.Fatalf("people delete cio_%s: exit %d\n%s%s", c.cio, code, out, errOut)
+					}
+				}
+			}
+			noOneFinds(t, cfg, "Qz1", nfc, strings.ToUpper(nfc), "  JOS\u00c9@QX.IO ", "cio_"+qz, "nfdq", nfd, "cio_"+nf)
+			for _, ident := range []string{"Qz1", "cio_" + qz, nfc} {
+				if code, _, _ := dbsync(t, "people", "delete", "-c", cfg, ident); code != exitNotFound {
+					t.Errorf("people delete %q a second time: exit %d, want 3", ident, code)
+				}
+				if code, _, _ := dbsync(t, "people", "suppress", "-c", cfg, ident); code != exitNotFound {
+					t.Errorf("people suppress %q of a deleted person: exit %d, want 3", ident, code)
+				}
+				if code, _, _ := dbsync(t, "people", "unsuppress", "-c", cfg, ident); code != exitNotFound {
+					t.Errorf("people unsuppress %q, never suppressed: exit %d, want 3", ident, code)
+				}
+			}
+			for _, marker := range []string{"qz1", "qzplan", "qx.io", "nfdq", "nfdplan", "qy.io"} {
+				if l := leaks(t, backend.Driver, dsn, marker); len(l) > 0 {
+					t.Errorf("the store still holds %q:\n%s", marker, strings.Join(l, "\n"))
+				}
+			}
+			for _, cio := range []string{qz, nf} {
+				kinds, valued, syncs := logOf(t, backend.Driver, dsn, cio)
+				if len(kinds) < 2 || kinds[len(kinds)-1] != "profile_delete" || valued != 0 || !strings.HasPrefix(syncs[len(syncs)-1], "operator:") {
+					t.Errorf("%s's change log: %v by %v, %d with values; want profile_delete last by operator:…, no values", cio, kinds, syncs, valued)
+				}
+			}
+			if got := personGet(t, cfg, "other@x.io"); fmt.Sprint(got["attributes"]) != "map[plan:free]" {
+				t.Errorf("the other person: %v", got)
+			}
+		})
+	}
+}
+
+// TestForgetCommandsOnMissingStore: delete, suppress and unsuppress on a store that
+// does not exist (a SQLite file not there, a PostgreSQL schema without tables) exit
+// 3 and create nothing (SPEC §5).
+func TestForgetCommandsOnMissingStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "never.db")
+	pg := testdb.Postgres(t)
+	for _, st := range []struct{ driver, dsn string }{{"sqlite", path}, {"postgres", pg}} {
+		cfg := writeConfig(t, st.driver, st.dsn, "", "")
+		for _, cmd := range []string{"delete", "suppress", "unsuppress"} {
+			for _, ident := range []string{"u1", "u1@x.io", "cio_0123456789abcdef0123456789abcdef"} {
+				if code, out, errOut := dbsync(t, "people", cmd, "-c", cfg, ident); code != exitNotFound {
+					t.Errorf("%s: people %s %s on a store that does not exist: exit %d, want 3\n%s%s", st.driver, cmd, ident, code, out, errOut)
+				}
+			}
+		}
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("a SQLite store was created: %v", err)
+	}
+	if tables := column(t, "postgres", pg, `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`); len(tables) != 0 {
+		t.Errorf("tables were created in the PostgreSQL schema: %v", tables)
+	}
+}
+
+// TestDeleteColumnValues: only a true value, a non-zero number or a time deletes: a
+// delete column holding false, 0, NULL, ” (or text saying no) deletes nothing and
+// the row applies as any other; text that says neither rejects the row naming the
+// column; a delete row that finds no one is skipped (not_found) and creates no one.
+// Untyped SQLite values, PostgreSQL booleans and timestamps (SPEC §10).
+func TestDeleteColumnValues(t *testing.T) {
+	pgSync := func(name, pgDSN, table, col string) string {
+		return fmt.Sprintf(`
+  - name: %s
+    source: {type: postgres, dsn: %q}
+    table: %s
+    watermark: {column: updated_at, key: id}
+    identifiers: {id: user_id}
+    delete: %s
+    exclude: [id, updated_at]`, name, pgDSN, table, col)
+	}
+	falsy := map[string]any{"f_int0": int64(0), "f_text0": "0", "f_false": "false", "f_empty": "", "f_null": nil, "f_no": "no", "f_bool": false}
+	truthy := map[string]any{"t_int1": int64(1), "t_int7": int64(7), "t_true": "true", "t_yes": "yes", "t_bool": true}
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			src := newForgetSource(t)
+			pgDSN := testdb.Postgres(t)
+			pg, err := sql.Open("postgres", pgDSN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pg.Close()
+			for _, q := range []string{
+				`CREATE TABLE flags_b (id int PRIMARY KEY, user_id text, plan text, gone boolean, updated_at timestamptz)`,
+				`CREATE TABLE flags_t (id int PRIMARY KEY, user_id text, plan text, deleted_at timestamptz, updated_at timestamptz)`,
+				`INSERT INTO flags_b VALUES (1, 'bf', 'p1', false, '2026-01-01'), (2, 'bn', 'p1', NULL, '2026-01-01'), (3, 'bt', 'p1', NULL, '2026-01-01')`,
+				`INSERT INTO flags_t VALUES (1, 'tn', 'p1', NULL, '2026-01-01'), (2, 'tt', 'p1', NULL, '2026-01-01')`,
+			} {
+				if _, err := pg.Exec(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dsn := backend.DSN(t)
+			cfg := writeConfig(t, backend.Driver, dsn, "", src.syncs(4)+pgSync("flags_b", pgDSN, "flags_b", "gone")+pgSync("flags_t", pgDSN, "flags_t", "deleted_at"))
+			ids := append(slices.Sorted(maps.Keys(falsy)), slices.Sorted(maps.Keys(truthy))...)
+			for _, id := range append(ids, "f_maybe") {
+				src.user(id, "", "p1", nil, nil)
+			}
+			runOK(t, cfg)
+			for _, id := range ids {
+				v, ok := falsy[id]
+				if !ok {
+					v = truthy[id]
+				}
+				src.user(id, "", "p2", v, nil)
+			}
+			src.user("f_maybe", "", "p2", "maybe", nil)
+			src.user("ghost", "ghost@x.io", "p2", int64(1), nil)
+			exec1(t, pg, `UPDATE flags_b SET plan = 'p2', updated_at = '2026-01-02', gone = CASE user_id WHEN 'bf' THEN false WHEN 'bt' THEN true END`)
+			exec1(t, pg, `UPDATE flags_t SET plan = 'p2', updated_at = '2026-01-02', deleted_at = CASE user_id WHEN 'tt' THEN '2026-01-02'::timestamptz END`)
+			res := runOK(t, cfg)
+			if res["users"]["deleted"] != float64(len(truthy)) || res["flags_b"]["deleted"] != 1.0 || res["flags_t"]["deleted"] != 1.0 {
+				t.Errorf("deleted counts: users %v, flags_b %v, flags_t %v", res["users"], res["flags_b"], res["flags_t"])
+			}
+			for _, id := range append(slices.Sorted(maps.Keys(falsy)), "bf", "bn", "tn") {
+				if p := personGet(t, cfg, id); fmt.Sprint(p["attributes"]) != "map[plan:p2]" {
+					t.Errorf("%s (delete column %v): %v, want the row applied", id, falsy[id], p)
+				}
+			}
+			for _, id := range append(slices.Sorted(maps.Keys(truthy)), "bt", "tt", "ghost", "ghost@x.io") {
+				if cio := cioOf(t, cfg, id); cio != "" {
+					t.Errorf("%s (delete column %v) is still there: %s", id, truthy[id], cio)
+				}
+			}
+			if p := personGet(t, cfg, "f_maybe"); fmt.Sprint(p["attributes"]) != "map[plan:p1]" {
+				t.Errorf("f_maybe, whose delete column says maybe: %v, want the row rejected", p)
+			}
+			rejected := rejectedBy(t, cfg)
+			if !slices.Contains(rejected, fmt.Sprintf("users %d invalid_value", len(ids)+2+len(ids))) ||
+				!slices.Contains(rejected, fmt.Sprintf("users %d not_found", len(ids)+2+len(ids)+1)) {
+				t.Errorf("rejected: %v, want the maybe row invalid_value and the ghost not_found", rejected)
 			}
 		})
 	}
