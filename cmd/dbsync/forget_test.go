@@ -813,3 +813,199 @@ func TestDeleteColumnValues(t *testing.T) {
 		})
 	}
 }
+
+// TestDeleteSyncsOnlyReadTheSource: syncs that delete and suppress (people, and
+// objects' delete:) never write their source, through run, run --dry-run and preview:
+// triggers on every source table record any write, and the tables read the same
+// afterwards, on a PostgreSQL and a SQLite source (SPEC §3: a source is only ever read).
+func TestDeleteSyncsOnlyReadTheSource(t *testing.T) {
+	pgDSN := testdb.Postgres(t)
+	pg, err := sql.Open("postgres", pgDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	for _, q := range []string{
+		`CREATE TABLE users (id int PRIMARY KEY, user_id text, email text, plan text, gone boolean, hush timestamptz, updated_at timestamptz)`,
+		`CREATE TABLE accounts (id int PRIMARY KEY, account_id text, name text, gone boolean, updated_at timestamptz)`,
+		`INSERT INTO users VALUES (1, 'ro1', 'ro1@x.io', 'a', NULL, NULL, '2026-01-01'), (2, 'ro2', NULL, 'b', NULL, NULL, '2026-01-01'),
+			(3, 'ro1', NULL, NULL, true, NULL, '2026-01-02'), (4, 'ro2', NULL, NULL, NULL, '2026-01-01', '2026-01-02'),
+			(5, 'ro3', NULL, NULL, true, NULL, '2026-01-02')`,
+		`INSERT INTO accounts VALUES (1, 'a1', 'one', NULL, '2026-01-01'), (2, 'a1', NULL, true, '2026-01-02'), (3, 'a9', NULL, true, '2026-01-02')`,
+		`CREATE TABLE audit (op text, tbl text)`,
+		`CREATE FUNCTION audit_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO audit VALUES (TG_OP, TG_TABLE_NAME); RETURN NULL; END $$`,
+		`CREATE TRIGGER users_write AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON users FOR EACH STATEMENT EXECUTE FUNCTION audit_write()`,
+		`CREATE TRIGGER accounts_write AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON accounts FOR EACH STATEMENT EXECUTE FUNCTION audit_write()`,
+	} {
+		if _, err := pg.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	src := newForgetSource(t)
+	src.user("ro4", "ro4@x.io", "a", nil, nil)
+	src.member("ro4", "", "a1", "r")
+	src.order("ro4", "", "purchase", "1")
+	src.user("ro4", "", "", nil, "1")
+	src.user("ro5", "", "a", nil, nil)
+	src.user("ro5", "", "", int64(1), nil)
+	src.exec(`CREATE TABLE audit (op TEXT, tbl TEXT)`)
+	for _, table := range []string{"users", "memberships", "orders"} {
+		for _, op := range []string{"INSERT", "UPDATE", "DELETE"} {
+			src.exec(fmt.Sprintf(`CREATE TRIGGER %[1]s_%[2]s AFTER %[2]s ON %[1]s BEGIN INSERT INTO audit VALUES ('%[2]s', '%[1]s'); END`, table, op))
+		}
+	}
+	dump := func() string {
+		var b strings.Builder
+		for _, q := range []string{`SELECT t::text FROM users t`, `SELECT t::text FROM accounts t`} {
+			b.WriteString(strings.Join(column(t, "postgres", pgDSN, q), "\n"))
+		}
+		for _, q := range []string{
+			`SELECT row_id || ',' || COALESCE(user_id, '') || ',' || COALESCE(email, '') || ',' || COALESCE(plan, '') || ',' ||
+				COALESCE(gone, '') || ',' || COALESCE(hush, '') || ',' || updated_at FROM users`,
+			`SELECT m_id || ',' || COALESCE(user_id, '') || ',' || account_id || ',' || role || ',' || removed || ',' || updated_at FROM memberships`,
+			`SELECT order_id || ',' || COALESCE(user_id, '') || ',' || kind || ',' || total || ',' || created_at FROM orders`,
+		} {
+			b.WriteString(strings.Join(column(t, "sqlite", src.dsn, q), "\n"))
+		}
+		return b.String()
+	}
+	before := dump()
+	syncs := src.syncs(1) + fmt.Sprintf(`
+  - name: pg_users
+    source: {type: postgres, dsn: %[1]q}
+    table: users
+    watermark: {column: updated_at, key: id}
+    batch_size: 1
+    identifiers: {id: user_id, email: email}
+    delete: gone
+    suppress: hush
+    exclude: [id, updated_at]
+  - name: pg_accounts
+    kind: objects
+    object_type: account
+    source: {type: postgres, dsn: %[1]q}
+    table: accounts
+    watermark: {column: updated_at, key: id}
+    batch_size: 1
+    object_id: account_id
+    delete: gone
+    exclude: [id, updated_at]`, pgDSN)
+	for _, backend := range testdb.Stores() {
+		cfg := writeConfig(t, backend.Driver, backend.DSN(t), "", syncs)
+		for _, args := range [][]string{{"preview", "--sync", "users"}, {"preview", "--sync", "pg_users"}, {"preview", "--sync", "pg_accounts"},
+			{"run", "--dry-run"}, {"run"}, {"run"}} {
+			if code, out, errOut := dbsync(t, append(args, "-c", cfg)...); code != 0 {
+				t.Fatalf("%s: %v: exit %d\n%s%s", backend.Driver, args, code, out, errOut)
+			}
+		}
+		for _, ident := range []string{"ro1", "ro2", "ro3", "ro4", "ro5"} {
+			if cioOf(t, cfg, ident) != "" {
+				t.Errorf("%s: %s was not deleted", backend.Driver, ident)
+			}
+		}
+		if code, _, _ := dbsync(t, "objects", "get", "-c", cfg, "account", "a1"); code != exitNotFound {
+			t.Errorf("%s: account a1 was not deleted: exit %d", backend.Driver, code)
+		}
+	}
+	if w := column(t, "postgres", pgDSN, `SELECT op || ' ' || tbl FROM audit`); len(w) != 0 {
+		t.Errorf("the PostgreSQL source was written: %v", w)
+	}
+	if w := column(t, "sqlite", src.dsn, `SELECT op || ' ' || tbl FROM audit`); len(w) != 0 {
+		t.Errorf("the SQLite source was written: %v", w)
+	}
+	if after := dump(); after != before {
+		t.Errorf("the source changed:\n%s\nwas\n%s", after, before)
+	}
+}
+
+// TestObjectsDeleteColumn: an objects sync's delete: column deletes the object a row
+// names: `objects get` finds none, the run counts it deleted, the export carries it
+// once more with deleted: true and none of its attributes; a row naming an object
+// that does not exist creates nothing (not_found); a later row creates it again with
+// only that row's attributes (SPEC §6, §10), on both stores.
+func TestObjectsDeleteColumn(t *testing.T) {
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			srcDSN := testdb.SQLite(t)
+			src, err := sql.Open("sqlite", srcDSN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			exec1(t, src, `CREATE TABLE accounts (id INTEGER PRIMARY KEY, account_id TEXT, name TEXT, tier TEXT, gone, updated_at DATETIME)`)
+			exec1(t, src, `INSERT INTO accounts VALUES (1, 'a1', 'objname1', 'gold', NULL, '2026-01-01 00:00:01'),
+				(2, 'a2', 'objname2', 'gold', NULL, '2026-01-01 00:00:02')`)
+			cfg := writeConfig(t, backend.Driver, backend.DSN(t), "", fmt.Sprintf(`
+  - name: accounts
+    kind: objects
+    object_type: account
+    source: {type: sqlite, dsn: %q}
+    table: accounts
+    watermark: {column: updated_at, key: id}
+    batch_size: 1
+    object_id: account_id
+    delete: gone
+    exclude: [id, updated_at]`, srcDSN))
+			runOK(t, cfg)
+			objectsExport := func() (map[string]map[string]any, string) {
+				dir := t.TempDir()
+				if code, out, errOut := dbsync(t, "export", "-c", cfg, "--out", dir, "--format", "ndjson"); code != 0 {
+					t.Fatalf("export: exit %d\n%s%s", code, out, errOut)
+				}
+				rows := map[string]map[string]any{}
+				files, _ := filepath.Glob(filepath.Join(dir, "object*.ndjson"))
+				var all strings.Builder
+				for _, f := range files {
+					b, _ := os.ReadFile(f)
+					all.Write(b)
+					if strings.HasPrefix(filepath.Base(f), "objects") {
+						for _, l := range jsonLines(t, string(b)) {
+							rows[fmt.Sprint(l["object_id"])] = l
+						}
+					}
+				}
+				return rows, all.String()
+			}
+			if rows, _ := objectsExport(); rows["a1"]["deleted"] != false {
+				t.Fatalf("the first export's a1: %v", rows["a1"])
+			}
+			exec1(t, src, `INSERT INTO accounts VALUES (3, 'a1', NULL, NULL, 1, '2026-01-01 00:00:03'), (4, 'a9', NULL, NULL, 'true', '2026-01-01 00:00:04'),
+				(5, 'a2', 'objname2b', NULL, 0, '2026-01-01 00:00:05')`)
+			res := runOK(t, cfg)
+			if res["accounts"]["deleted"] != 1.0 || res["accounts"]["created"] != 0.0 || res["accounts"]["updated"] != 1.0 {
+				t.Errorf("the delete run: %v, want one deleted, one updated", res["accounts"])
+			}
+			for _, id := range []string{"a1", "a9"} {
+				if code, out, _ := dbsync(t, "objects", "get", "-c", cfg, "account", id); code != exitNotFound {
+					t.Errorf("objects get account %s: exit %d, want 3\n%s", id, code, out)
+				}
+			}
+			if code, out, _ := dbsync(t, "objects", "get", "-c", cfg, "account", "a2"); code != 0 || !strings.Contains(out, "objname2b") {
+				t.Errorf("a2, whose delete column is 0: exit %d\n%s", code, out)
+			}
+			if got := rejectedBy(t, cfg); !slices.Equal(got, []string{"accounts 4 not_found"}) {
+				t.Errorf("rejected: %v, want a9's delete not_found", got)
+			}
+			rows, text := objectsExport()
+			if rows["a1"]["deleted"] != true || rows["a9"] != nil {
+				t.Errorf("the export after the delete: a1 %v, a9 %v; want a1 deleted: true and no a9", rows["a1"], rows["a9"])
+			}
+			if strings.Contains(text, "objname1") {
+				t.Errorf("the export after the delete holds a1's attributes:\n%s", text)
+			}
+			if rows, _ := objectsExport(); rows["a1"] != nil {
+				t.Errorf("a1 is exported a second time: %v", rows["a1"])
+			}
+			exec1(t, src, `INSERT INTO accounts VALUES (6, 'a1', 'objname1c', NULL, NULL, '2026-01-01 00:00:06')`)
+			if res := runOK(t, cfg); res["accounts"]["created"] != 1.0 {
+				t.Errorf("the row after the delete: %v, want created 1", res["accounts"])
+			}
+			code, out, _ := dbsync(t, "objects", "get", "-c", cfg, "account", "a1")
+			var obj struct{ Attributes map[string]any }
+			if code != 0 || json.Unmarshal([]byte(out), &obj) != nil || fmt.Sprint(obj.Attributes) != "map[name:objname1c]" {
+				t.Errorf("a1 created again: exit %d\n%s", code, out)
+			}
+		})
+	}
+}
