@@ -4,11 +4,14 @@ package main
 // lines on both stores, the store read back table by table with database/sql.
 
 import (
+	"bytes"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -1007,5 +1010,186 @@ func TestObjectsDeleteColumn(t *testing.T) {
 				t.Errorf("a1 created again: exit %d\n%s", code, out)
 			}
 		})
+	}
+}
+
+// TestDeleteRacesSync: `people delete` in one process while `dbsync run` in another
+// writes the same person (a people row, a relationship and an event for them among
+// filler rows, in small batches) on one PostgreSQL store, at random moments, many
+// times. Each time the store ends as one of the two orders would leave it: the
+// person deleted with every value erased, and either no one with their id (the delete
+// came last) or a new person with a new cio_id (the delete came first, or between the
+// syncs). Never a half state: a deleted person with identifiers, attributes, changes
+// with values, relationships or events, or two people with one id.
+func TestDeleteRacesSync(t *testing.T) {
+	const iterations = 16
+	src := newForgetSource(t)
+	dsn := testdb.Postgres(t)
+	cfg := writeConfig(t, "postgres", dsn, "", src.syncs(10))
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	var runTime time.Duration
+	outcomes := map[string]int{}
+	for i := 0; i < iterations; i++ {
+		id := fmt.Sprintf("race%d", i)
+		src.user(id, id+"@x.io", "p1", nil, nil)
+		src.member(id, "", "acct1", "r1")
+		src.order(id, "", "purchase", "1")
+		runOK(t, cfg)
+		old := cioOf(t, cfg, id)
+		// The person's rows at random places among filler rows.
+		fill := func(n int, person func(), filler func(k int)) {
+			at := rng.Intn(n)
+			for k := 0; k < n; k++ {
+				if k == at {
+					person()
+				}
+				filler(k)
+			}
+		}
+		fill(150, func() { src.user(id, "", "p2", nil, nil) }, func(k int) { src.user(fmt.Sprintf("fill%d_%d", i, k), "", "f", nil, nil) })
+		fill(40, func() { src.member(id, "", "acct2", "r2") }, func(k int) { src.member(fmt.Sprintf("fill%d_%d", i, k), "", "acct1", "f") })
+		fill(40, func() { src.order("", id+"@X.io", "purchase", "2") }, func(k int) { src.order(fmt.Sprintf("fill%d_%d", i, k), "", "purchase", "f") })
+
+		delay := time.Duration(0)
+		if runTime > 0 {
+			delay = time.Duration(rng.Int63n(int64(runTime) * 5 / 4))
+		}
+		start := time.Now()
+		run, runOut := process(t, "run", "-c", cfg)
+		var del *exec.Cmd
+		var delOut *bytes.Buffer
+		if i > 0 { // the first iteration measures a run alone, then deletes
+			time.Sleep(delay)
+			del, delOut = process(t, "people", "delete", "-c", cfg, id)
+		}
+		if err := run.Wait(); err != nil {
+			t.Fatalf("iteration %d: run: %v\n%s", i, err, runOut)
+		}
+		if i == 0 {
+			runTime = time.Since(start)
+			del, delOut = process(t, "people", "delete", "-c", cfg, id)
+		}
+		if err := del.Wait(); err != nil {
+			t.Fatalf("iteration %d: people delete %s (after %v): %v\n%s", i, id, delay, err, delOut)
+		}
+
+		// The old person: deleted, erased, with nothing left that hangs on them.
+		db, err := sql.Open("postgres", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var deleted bool
+		var held string
+		err = db.QueryRow(`SELECT deleted, COALESCE(external_id, '') || COALESCE(email, '') || COALESCE(id_key, '') || COALESCE(email_key, '') ||
+			CASE WHEN attributes IN ('', '{}') THEN '' ELSE attributes END FROM people WHERE internal_id = $1`, old).Scan(&deleted, &held)
+		db.Close()
+		if err != nil || !deleted || held != "" {
+			t.Errorf("iteration %d (delete after %v): the old person %s: deleted %v, holds %q (%v)", i, delay, old, deleted, held, err)
+		}
+		kinds, valued, _ := logOf(t, "postgres", dsn, old)
+		if valued != 0 || len(kinds) == 0 || kinds[len(kinds)-1] != "profile_delete" {
+			t.Errorf("iteration %d (delete after %v): the old person's change log: %v, %d with values", i, delay, kinds, valued)
+		}
+		for _, q := range []string{
+			`SELECT count(*) FROM people WHERE deleted AND (external_id IS NOT NULL OR email IS NOT NULL OR id_key IS NOT NULL OR
+				email_key IS NOT NULL OR attributes NOT IN ('', '{}'))`,
+			`SELECT count(*) FROM relationships r JOIN people p USING (internal_id) WHERE p.deleted OR p.merged_into IS NOT NULL AND NOT r.removed`,
+			`SELECT count(*) FROM events e JOIN people p USING (internal_id) WHERE p.deleted`,
+			`SELECT count(*) FROM change_log c JOIN people p USING (internal_id) WHERE p.deleted AND (c.from_value IS NOT NULL OR c.to_value IS NOT NULL)`,
+			fmt.Sprintf(`SELECT count(*) FROM people WHERE NOT deleted AND external_id = '%s'`, id) + ` HAVING count(*) > 1`,
+		} {
+			if n := storeCount0(t, dsn, q); n != 0 {
+				t.Errorf("iteration %d (delete after %v): %d from %s", i, delay, n, q)
+			}
+		}
+		switch now := cioOf(t, cfg, id); {
+		case now == "":
+			outcomes["delete last"]++
+		case now == old:
+			t.Errorf("iteration %d: %s still finds the deleted person", i, id)
+		default:
+			outcomes["sync re-created"]++
+			if other := cioOf(t, cfg, id+"@x.io"); other != "" && other != now {
+				t.Errorf("iteration %d: the id finds %s, the email %s", i, now, other)
+			}
+		}
+	}
+	t.Logf("a run takes %v; outcomes: %v", runTime, outcomes)
+	if outcomes["delete last"] < 2 || outcomes["sync re-created"] < 2 {
+		t.Errorf("the deletes did not land on both sides of the syncs (%v): the test proves little", outcomes)
+	}
+}
+
+// storeCount0 is storeCount where a query may return no row (0).
+func storeCount0(t *testing.T, dsn, q string) int {
+	t.Helper()
+	db, err := sql.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(q).Scan(&n); err == sql.ErrNoRows {
+		return 0
+	} else if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// TestForgetCommandsPrintNoPassword: delete, suppress and unsuppress on a PostgreSQL
+// store reached through a DSN with a password (the test server trusts any), succeeding
+// and finding no one, at every log level, print no password; nor does the change log
+// the commands write, nor does a source DSN's password (unused by these commands)
+// show up (SPEC §5).
+func TestForgetCommandsPrintNoPassword(t *testing.T) {
+	const secret = "Fo7get-s3cret-pw"
+	dsn := strings.Replace(testdb.Postgres(t), "postgres@", "postgres:"+secret+"@", 1)
+	if !strings.Contains(dsn, secret) {
+		t.Fatalf("no password in %s", dsn)
+	}
+	src := newForgetSource(t)
+	t.Setenv("DBSYNC_TEST_SOURCE_DSN", "postgres://app:"+secret+"@127.0.0.1:1/app")
+	cfg := writeConfig(t, "postgres", dsn, "", src.syncs(10)+`
+  - name: elsewhere
+    source: {type: postgres, dsn: "${DBSYNC_TEST_SOURCE_DSN}"}
+    table: users
+    identifiers: {id: user_id}`)
+	src.user("pw1", "pw1@x.io", "a", nil, nil)
+	src.user("pw2", "pw2@x.io", "a", nil, nil)
+	if code, out, errOut := dbsync(t, "run", "-c", cfg, "--sync", "users"); code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
+	}
+	var all strings.Builder
+	for _, level := range []string{"debug", "info"} {
+		for _, args := range [][]string{
+			{"people", "delete", "pw1"}, {"people", "delete", "pw1"}, {"people", "suppress", "pw2@x.io"}, {"people", "suppress", "pw2"},
+			{"people", "unsuppress", "PW2@x.io"}, {"people", "unsuppress", "pw2"}, {"people", "delete", ""}, {"people", "delete"},
+			{"people", "delete", "--help"},
+		} {
+			args = append(args, "-c", cfg, "--log-level", level)
+			for _, term := range []bool{false, true} {
+				run := dbsync
+				if term {
+					run = dbsyncTerm
+				}
+				code, out, errOut := run(t, args...)
+				fmt.Fprintf(&all, "$ dbsync %s (exit %d)\n%s%s", strings.Join(args, " "), code, out, errOut)
+			}
+			cmd, out := process(t, args...)
+			cmd.Wait()
+			fmt.Fprintf(&all, "$ dbsync %s (process, exit %d)\n%s", strings.Join(args, " "), cmd.ProcessState.ExitCode(), out)
+		}
+	}
+	printed := all.String()
+	if strings.Contains(printed, secret) || strings.Contains(printed, secret[:8]) {
+		t.Fatalf("a password was printed:\n%s", printed)
+	}
+	if !strings.Contains(printed, "people delete pw1 -c "+cfg+" --log-level debug (exit 0)") ||
+		!strings.Contains(printed, "people unsuppress PW2@x.io -c "+cfg+" --log-level debug (exit 0)") {
+		t.Errorf("the commands did not run as expected:\n%s", printed)
+	}
+	if l := leaks(t, "postgres", dsn, secret[:8]); len(l) > 0 {
+		t.Errorf("the store holds the password:\n%s", strings.Join(l, "\n"))
 	}
 }
