@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand"
@@ -43,7 +44,7 @@ func setupObjects(t *testing.T, backend testdb.Store, batch int) *objBundle {
 	}
 	t.Cleanup(func() { b.src.Close() })
 	if _, err := b.src.Exec(`CREATE TABLE accounts (
-		row_id INTEGER PRIMARY KEY, account_id TEXT, plan TEXT, seats INTEGER, note TEXT, updated_at DATETIME)`); err != nil {
+		row_id INTEGER PRIMARY KEY, account_id TEXT, plan TEXT, seats INTEGER, note TEXT, deleted_at DATETIME, updated_at DATETIME)`); err != nil {
 		t.Fatal(err)
 	}
 	if b.st, err = store.Open(context.Background(), backend.Driver, backend.DSN(t)); err != nil {
@@ -64,14 +65,17 @@ func setupObjects(t *testing.T, backend testdb.Store, batch int) *objBundle {
 		BatchSize:  batch,
 		Exclude:    []string{"row_id", "updated_at"},
 		Nulls:      config.NullsIgnore,
+		Delete:     "deleted_at", // SPEC §10: a non-NULL time deletes the object
 	}
 	return b
 }
 
-// account is a source row; nil fields are NULL.
+// account is a source row; nil fields are NULL. A non-nil gone is deleted_at: the
+// row deletes the object.
 type account struct {
 	id, plan, note any
 	seats          any
+	gone           any
 }
 
 func (b *objBundle) exec(t *testing.T, q string, args ...any) {
@@ -85,8 +89,8 @@ func (b *objBundle) exec(t *testing.T, q string, args ...any) {
 func (b *objBundle) add(t *testing.T, rows ...account) {
 	t.Helper()
 	for _, r := range rows {
-		b.exec(t, `INSERT INTO accounts (row_id, account_id, plan, seats, note, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			b.next, r.id, r.plan, r.seats, r.note, t0.Add(time.Duration(b.next)*time.Second).Format(ts))
+		b.exec(t, `INSERT INTO accounts (row_id, account_id, plan, seats, note, deleted_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			b.next, r.id, r.plan, r.seats, r.note, r.gone, t0.Add(time.Duration(b.next)*time.Second).Format(ts))
 		b.next++
 	}
 }
@@ -265,7 +269,7 @@ func TestObjectsTooManyAttributes(t *testing.T) {
 				cols = append(cols, fmt.Sprintf("%d AS a%d", i, i))
 			}
 			b.sync.Table = ""
-			b.sync.Query = `SELECT row_id, account_id, updated_at, ` + strings.Join(cols, ", ") + `,
+			b.sync.Query = `SELECT row_id, account_id, deleted_at, updated_at, ` + strings.Join(cols, ", ") + `,
 				CASE WHEN account_id = 'Wide' THEN 1 END AS a301 FROM accounts`
 			res := b.run(t)
 			if got := objCounts(res); got != "read 2 created 1 updated 0 unchanged 0 rejected 1" || res.RejectedBy[identity.ReasonTooManyAttributes] != 1 {
@@ -287,8 +291,8 @@ func TestObjectsTooManyAttributes(t *testing.T) {
 }
 
 // randomAccounts draws a run's rows: ids from a small pool (with case variants, so
-// Acme and acme meet in a batch) and fresh ones, NULLs, now and then no id or a value
-// over the limit.
+// Acme and acme meet in a batch) and fresh ones, NULLs, now and then no id, a value
+// over the limit or a delete (of an object there, gone already, or never made).
 func randomAccounts(rng *rand.Rand, n int, fresh *int) []account {
 	pool := []string{"Acme", "acme", "ACME", "Beta", "beta", "Gamma"}
 	out := make([]account, n)
@@ -313,15 +317,60 @@ func randomAccounts(rng *rand.Rand, n int, fresh *int) []account {
 		} else if rng.Intn(4) == 0 {
 			r.note = "hi"
 		}
+		// Now and then the row deletes its object (SPEC §10); one with an id no row
+		// creates is not found.
+		if k := rng.Intn(8); k == 0 {
+			r.gone = t0.Format(ts)
+			if r.id == nil && rng.Intn(2) == 0 {
+				r.id = "Nobody"
+			}
+		}
 		out[i] = r
 	}
 	return out
 }
 
+// relate gives people r1..r3 a live relationship with each object of the pool,
+// straight through the store (as a relationships sync would), so that deletes have
+// relationships to remove; one removed by a delete is live again after the next call.
+func (b *objBundle) relate(t *testing.T) {
+	t.Helper()
+	var ws []objects.RelationshipWrite
+	for _, cio := range []string{"r1", "r2", "r3"} {
+		for _, id := range []string{"Acme", "acme", "ACME", "Beta", "beta", "Gamma"} {
+			ws = append(ws, objects.RelationshipWrite{Relationship: &objects.Relationship{CioID: cio, ObjectType: "account", ObjectID: id,
+				Attributes: map[string]json.RawMessage{"role": json.RawMessage(`"` + cio + `"`)}, CreatedAt: b.clock.Unix(), UpdatedAt: b.clock.Unix()}})
+		}
+	}
+	err := b.st.InTx(context.Background(), func(tx *store.Tx) error {
+		if err := tx.WriteRelationships(context.Background(), ws[:1]); err != nil { // the first ever is an insert
+			return err
+		}
+		return tx.WriteRelationships(context.Background(), ws)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// relationshipsText is every relationship, tombstones included, whole, as text.
+func relationshipsText(t *testing.T, st *store.Store) []string {
+	t.Helper()
+	var out []string
+	err := st.EachRelationship(context.Background(), func(r objects.Relationship) error {
+		out = append(out, fmt.Sprintf("%s|%s|%s|%s|%d|%d|%v", r.CioID, r.ObjectType, r.ObjectID, attrText(r.Attributes), r.CreatedAt, r.UpdatedAt, r.Removed))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // TestObjectsBatchSizeDoesNotMatter: several runs of random rows, some of them read
-// again, give byte-equal objects, object change logs and rejected rows at batch sizes
-// 1, 2, 7 and 1000 (SPEC §1 rule 6 for objects), under both NULL settings, on both
-// stores.
+// again, some deleting objects (SPEC §10), give byte-equal objects, object change
+// logs, relationships and rejected rows at batch sizes 1, 2, 7 and 1000 (SPEC §1 rule
+// 6 for objects), under both NULL settings, on both stores.
 func TestObjectsBatchSizeDoesNotMatter(t *testing.T) {
 	sizes := []int{1, 2, 7, 1000}
 	for _, backend := range testdb.Stores() {
@@ -344,6 +393,7 @@ func TestObjectsBatchSizeDoesNotMatter(t *testing.T) {
 						}
 						set := []string{"", "plan = 'p9', ", "seats = NULL, "}[rng.Intn(3)]
 						for j, b := range bundles {
+							b.relate(t)
 							b.add(t, rows...)
 							b.touch(t, set, again...)
 							b.run(t)
@@ -361,17 +411,39 @@ func TestObjectsBatchSizeDoesNotMatter(t *testing.T) {
 							if d := firstDifference("rejected", rejectedText(t, bundles[0].st), rejectedText(t, b.st)); d != "" {
 								t.Fatalf("after run %d, batch size 1 and %d differ: %s", run+1, sizes[j], d)
 							}
+							if d := firstDifference("relationships", relationshipsText(t, bundles[0].st), relationshipsText(t, b.st)); d != "" {
+								t.Fatalf("after run %d, batch size 1 and %d differ: %s", run+1, sizes[j], d)
+							}
 						}
 					}
 					objs, log := objectsText(t, bundles[0].st)
-					var updates int
+					var updates, deletes, gone, removed, notFound int
 					for _, l := range log {
-						if strings.Contains(l, "|attribute_change|") {
+						switch {
+						case strings.Contains(l, "|attribute_change|"):
 							updates++
+						case strings.Contains(l, "|object_delete|"):
+							deletes++
 						}
 					}
-					if len(objs) < 50 || updates < 50 || len(rejectedText(t, bundles[0].st)) < 5 {
-						t.Fatalf("too little happened to prove anything: %d objects, %d attribute changes", len(objs), updates)
+					for _, o := range objs {
+						if strings.HasSuffix(o, "|true") {
+							gone++
+						}
+					}
+					for _, r := range relationshipsText(t, bundles[0].st) {
+						if strings.HasSuffix(r, "|true") {
+							removed++
+						}
+					}
+					for _, r := range rejectedText(t, bundles[0].st) {
+						if strings.Contains(r, "|not_found|") {
+							notFound++
+						}
+					}
+					if len(objs) < 50 || updates < 50 || len(rejectedText(t, bundles[0].st)) < 5 || deletes < 5 || removed < 3 || notFound < 2 {
+						t.Fatalf("too little happened to prove anything: %d objects (%d deleted), %d attribute changes, %d deletes, %d relationships removed, %d not found",
+							len(objs), gone, updates, deletes, removed, notFound)
 					}
 				})
 			}
@@ -409,6 +481,74 @@ func TestObjectsDryRun(t *testing.T) {
 			objs, log := objectsText(t, b.st)
 			if len(objs)+len(log)+len(rejectedText(t, b.st)) != 0 {
 				t.Errorf("the dry run wrote: %v %v %v", objs, log, rejectedText(t, b.st))
+			}
+		})
+	}
+}
+
+// TestObjectsDeleteDryRun: a dry run (preview) of rows that delete objects shows each
+// row's outcome as a real run gives it (deleted, not_found, created again; later
+// batches seeing earlier deletes) and changes nothing: the objects, their log, their
+// relationships and the rejected rows stay as they were. The real run after it
+// removes the relationships. On both stores.
+func TestObjectsDeleteDryRun(t *testing.T) {
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			gone := t0.Format(ts)
+			setup := func() *objBundle {
+				b := setupObjects(t, backend, 2)
+				b.add(t, account{id: "Acme", plan: "pro"}, account{id: "Beta"})
+				b.run(t)
+				b.relate(t)
+				b.add(t, account{id: "Acme", gone: gone}, account{id: "Nobody", gone: gone}, account{id: "Acme", gone: gone},
+					account{id: "Acme", plan: "team"}, account{id: "Acme", gone: gone}, account{id: "Beta", seats: 2})
+				return b
+			}
+			outcomes := func(b *objBundle, dry bool) string {
+				var got []string
+				res := b.eng.Run(context.Background(), b.sync, engine.Options{DryRun: dry, OnBatch: func(recs []*record.Record) {
+					for _, r := range recs {
+						got = append(got, fmt.Sprintf("%s %s %s %d", r.Key, r.Result, r.Reason, len(r.Changes)))
+					}
+				}})
+				if res.Err != nil {
+					t.Fatal(res.Err)
+				}
+				if res.Deleted != 2 || res.Skipped != 2 || res.RejectedBy[identity.ReasonNotFound] != 2 {
+					t.Errorf("dry %v: %d deleted, %d skipped (%v), want 2 and 2 not_found", dry, res.Deleted, res.Skipped, res.RejectedBy)
+				}
+				return strings.Join(got, ", ")
+			}
+			b := setup()
+			objs, log := objectsText(t, b.st)
+			rels, rej := relationshipsText(t, b.st), rejectedText(t, b.st)
+			dry := outcomes(b, true)
+			want := "3 deleted  2, 4 skipped not_found 0, 5 skipped not_found 0, 6 created  2, 7 deleted  2, 8 updated  1"
+			if dry != want {
+				t.Errorf("dry run outcomes:\n%s\nwant\n%s", dry, want)
+			}
+			objs2, log2 := objectsText(t, b.st)
+			for _, d := range []string{firstDifference("objects", objs, objs2), firstDifference("object log", log, log2),
+				firstDifference("relationships", rels, relationshipsText(t, b.st)), firstDifference("rejected", rej, rejectedText(t, b.st))} {
+				if d != "" {
+					t.Errorf("the dry run wrote: %s", d)
+				}
+			}
+			if real := outcomes(b, false); real != dry {
+				t.Errorf("the real run's outcomes:\n%s\ndry run's\n%s", real, dry)
+			}
+			var removed []string
+			for _, r := range relationshipsText(t, b.st) {
+				if strings.HasSuffix(r, "|true") {
+					removed = append(removed, strings.SplitN(r, "|", 2)[0]+" "+strings.Split(r, "|")[2])
+				}
+			}
+			if got := strings.Join(removed, ", "); got != "r1 Acme, r2 Acme, r3 Acme" {
+				t.Errorf("relationships removed by the real run: %s", got)
+			}
+			if _, err := b.st.FindObject(context.Background(), "account", "Acme"); err != store.ErrNotFound {
+				t.Errorf("Acme after the real run: %v, want not found (deleted)", err)
 			}
 		})
 	}

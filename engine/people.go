@@ -40,7 +40,7 @@ func (k *people) Apply(ctx context.Context, tx *store.Tx, recs []*record.Record)
 		found  int // people the lookups found
 	)
 	if guessed {
-		g := &guess{}
+		g := &guess{suppressions: tx}
 		if writes, err = k.planner.Plan(ctx, g, k.sync, todo); err != nil {
 			return err
 		}
@@ -83,7 +83,17 @@ func (c counting) LoadPeople(ctx context.Context, keys identity.Keys) ([]identit
 
 // guess is a Loader for a batch planned as all new people: it finds no one, and
 // keeps the keys the batch names so that the guess can be checked (see checkGuess).
-type guess struct{ named identity.Keys }
+// The suppressions it asks the store: they are no part of the guess.
+type guess struct {
+	named        identity.Keys
+	suppressions interface {
+		Suppressed(ctx context.Context, keys identity.Keys) (identity.Keys, error)
+	}
+}
+
+func (g *guess) Suppressed(ctx context.Context, keys identity.Keys) (identity.Keys, error) {
+	return g.suppressions.Suppressed(ctx, keys)
+}
 
 func (g *guess) LoadPeople(_ context.Context, keys identity.Keys) ([]identity.Person, error) {
 	g.named = keys

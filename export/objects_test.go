@@ -21,12 +21,14 @@ import (
 	"github.com/dbsync/dbsync/store"
 )
 
-// The columns of each file of objects, relationships and events, in order (SPEC §6).
+// The columns of each file, in order (SPEC §6).
 var objectTables = map[string][]string{
 	"objects":           {"object_type", "object_id", "deleted", "created_at", "updated_at"},
 	"object_attributes": {"object_type", "object_id", "attribute_name", "attribute_value", "updated_at"},
 	"relationships":     {"internal_customer_id", "object_type", "object_id", "attributes", "deleted", "created_at", "updated_at"},
 	"events":            {"internal_customer_id", "event_id", "sync", "name", "timestamp", "data"},
+	"people":            {"internal_customer_id", "external_customer_id", "email", "deleted", "suppressed", "created_at", "updated_at", "merged_into"},
+	"attributes":        {"internal_customer_id", "attribute_name", "attribute_value", "updated_at"},
 }
 
 // objectsBundle is a store with two people, u1 and u2, and writers of objects and
@@ -322,8 +324,9 @@ func TestExportObjectsAndRelationships(t *testing.T) {
 				"deleted": "BOOLEAN required", "created_at": "INT64 required", "updated_at": "INT64 required",
 			})
 
-			// A's plan changes and its seats go; a is deleted; u1 leaves a; u2's
-			// relationship is written again unchanged, which exports nothing.
+			// A's plan changes and its seats go; a is deleted, which removes u1's
+			// relationship with it (at 210: the removal written after changes nothing);
+			// u2's relationship is written again unchanged, which exports nothing.
 			b.object(t, false, objects.Object{Type: "account", ID: "A", CreatedAt: 100, UpdatedAt: 200,
 				Attributes: rawAttrs("plan", `"team"`, "note", `"a, \"b\"\n<c&d>"`)}, "plan", "seats")
 			b.object(t, false, objects.Object{Type: "account", ID: "a", CreatedAt: 110, UpdatedAt: 210,
@@ -343,7 +346,7 @@ func TestExportObjectsAndRelationships(t *testing.T) {
 					`account | A | seats | NULL | 200`,
 				},
 				"relationships": {
-					`u1 | account | a | NULL | true | 110 | 220`,
+					`u1 | account | a | NULL | true | 110 | 210`,
 				},
 			})
 			if second.People != 0 || second.Attributes != 0 {
@@ -367,11 +370,11 @@ func TestExportObjectsAndRelationships(t *testing.T) {
 				"object_attributes": {
 					`account | A | note | "a, \"b\"\n<c&d>" | 200`,
 					`account | A | plan | "team" | 200`,
-					`account | a | plan | "free" | 210`,
+					// a is deleted: a tombstone, whatever attributes its row still holds.
 				},
 				"relationships": {
 					`u1 | account | A | {"role":"admin","since":2020,"tags":["<x>","y"]} | false | 100 | 100`,
-					`u1 | account | a | NULL | true | 110 | 220`,
+					`u1 | account | a | NULL | true | 110 | 210`,
 					`u2 | course | c-1 | {"grade":null} | false | 120 | 120`,
 				},
 			})

@@ -87,8 +87,14 @@ type Keys struct {
 
 // Loader loads the people that hold any of the keys (by id key, email key or cio_id),
 // plus the people those merged into, so retired cio_ids can be followed.
+//
+// Suppressed returns those of keys.IDs and keys.Emails (folded) that a suppression
+// holds (SPEC §10). A planner asks it after LoadPeople, once a batch: on PostgreSQL the
+// people rows are locked by then, so a suppression committed by an operator racing the
+// batch is seen together with the person it deleted.
 type Loader interface {
 	LoadPeople(ctx context.Context, keys Keys) ([]Person, error)
+	Suppressed(ctx context.Context, keys Keys) (Keys, error)
 }
 
 // Write is one person to store in its final state after a batch.
@@ -101,4 +107,9 @@ type Write struct {
 	// store clears them first, so an email moving between people never collides
 	// with itself half way through the batch's writes.
 	ClearKeys bool
+	// Suppress holds the id and folded email a suppression keeps (SPEC §10), for a
+	// person the batch suppressed (Person.Deleted and Person.Suppressed are then set).
+	// A deleted person's Write carries no identifier or attribute: the store erases
+	// what it holds of them.
+	Suppress Keys
 }

@@ -74,13 +74,15 @@ func (pl *Planner) plan(ctx context.Context, l Loader, sync string, recs []*reco
 
 	prepared := make([]row, len(recs))
 	bad := make([]*rejection, len(recs))
-	var keys Keys
+	var keys, sup Keys
 	for i, rec := range recs {
 		if rec.Refused() {
 			continue
 		}
 		rec.Key = printable(rec.Key)
-		if resolveOnly {
+		if resolveOnly || forgets(rec) {
+			// A delete or suppress row applies none of its attributes (SPEC §10):
+			// only its identifiers count, as for a relationship or an event row.
 			prepared[i], bad[i] = prepareIdentifiers(p.s, rec)
 		} else {
 			prepared[i], bad[i] = prepare(p.s, rec)
@@ -89,6 +91,14 @@ func (pl *Planner) plan(ctx context.Context, l Loader, sync string, recs []*reco
 			continue
 		}
 		r := &prepared[i]
+		// Every row is checked against the suppressions, a cio_id row too: it may
+		// carry a suppressed id or email to set.
+		if k := suppressionIDKey(p.s, r); k != "" {
+			sup.IDs = append(sup.IDs, k)
+		}
+		if r.emailKey != "" && p.s.EmailIdentifies {
+			sup.Emails = append(sup.Emails, r.emailKey)
+		}
 		if r.cio != "" {
 			keys.CioIDs = append(keys.CioIDs, r.cio)
 		}
@@ -114,6 +124,14 @@ func (pl *Planner) plan(ctx context.Context, l Loader, sync string, recs []*reco
 		}
 	}
 	p.ws = newWorkset(p.s, people, len(recs))
+	// The suppressions after the people: see Loader.
+	if sup.IDs, sup.Emails = dedupe(sup.IDs), dedupe(sup.Emails); len(sup.IDs)+len(sup.Emails) > 0 {
+		held, err := l.Suppressed(ctx, sup)
+		if err != nil {
+			return nil, fmt.Errorf("load suppressions: %w", err)
+		}
+		p.ws.addSuppressed(held)
+	}
 
 	for i, rec := range recs {
 		switch {
@@ -121,6 +139,10 @@ func (pl *Planner) plan(ctx context.Context, l Loader, sync string, recs []*reco
 			rec.Reject(bad[i].reason, bad[i].detail)
 		case rec.Refused():
 		default:
+			if which := p.ws.suppressedBy(&prepared[i]); which != "" {
+				rec.Skip(ReasonSuppressed, "the row's "+which+" is suppressed")
+				continue
+			}
 			step(rec, &prepared[i])
 		}
 	}
@@ -141,6 +163,19 @@ func dedupe(s []string) []string {
 	return out
 }
 
+// forgets reports whether a row deletes or suppresses the person it finds (SPEC §10).
+func forgets(rec *record.Record) bool { return rec.Delete || rec.Suppress }
+
+// suppressionIDKey is the id a row is checked against the suppressions by: its id
+// when id identifies. Only the workspace's identifiers are checked (see
+// docs/decisions.md): where the id is an attribute, many people may share it.
+func suppressionIDKey(s Settings, r *row) string {
+	if s.IDIdentifies {
+		return r.id
+	}
+	return ""
+}
+
 // entry is a person in the batch's working set.
 type entry struct {
 	Person
@@ -148,6 +183,7 @@ type entry struct {
 	storedIDKey    string // keys as loaded, to know which must be cleared first
 	storedEmailKey string
 	dirty          bool
+	suppress       Keys // what a suppression in this batch keeps of them
 }
 
 // workset is the batch's view of the store: the loaded people plus every change made
@@ -157,16 +193,53 @@ type workset struct {
 	byCio   map[string]*entry
 	byID    map[string]*entry // only when id identifies
 	byEmail map[string]*entry // only when email identifies
+	// The suppressed ids and folded emails the batch names, as the store holds them
+	// and as earlier rows of the batch suppressed them.
+	supIDs, supEmails map[string]bool
+}
+
+func (w *workset) addSuppressed(k Keys) {
+	for _, id := range k.IDs {
+		w.supIDs[id] = true
+	}
+	for _, e := range k.Emails {
+		w.supEmails[e] = true
+	}
+}
+
+// suppressedBy names the identifier of a row that a suppression holds: "id",
+// "email", or "" when none.
+func (w *workset) suppressedBy(r *row) string {
+	if k := suppressionIDKey(w.s, r); k != "" && w.supIDs[k] {
+		return "id"
+	}
+	if w.s.EmailIdentifies && r.emailKey != "" && w.supEmails[r.emailKey] {
+		return "email"
+	}
+	return ""
+}
+
+// forget takes a person out of the working set (SPEC §10): no id or email finds them
+// any more, and their cio_id finds no one.
+func (w *workset) forget(e *entry) {
+	if k := w.idKey(&e.Person); k != "" && w.byID[k] == e {
+		delete(w.byID, k)
+	}
+	if k := w.emailKey(&e.Person); k != "" && w.byEmail[k] == e {
+		delete(w.byEmail, k)
+	}
 }
 
 // newWorkset holds the loaded people, with room for the rows' new ones.
 func newWorkset(s Settings, people []Person, rows int) *workset {
 	n := len(people) + rows
 	w := &workset{
-		s:       s,
-		byCio:   make(map[string]*entry, n),
-		byID:    make(map[string]*entry, n),
-		byEmail: make(map[string]*entry, n),
+		s:         s,
+		byCio:     make(map[string]*entry, n),
+		byID:      make(map[string]*entry, n),
+		byEmail:   make(map[string]*entry, n),
+		supIDs:    map[string]bool{},
+		supEmails: map[string]bool{},
 	}
 	for _, p := range people {
 		e := &entry{Person: p, stored: true}
@@ -301,6 +374,10 @@ func (p *planner) apply(rec *record.Record, r *row) {
 		skipUnknownCio(rec, r)
 		return
 	}
+	if forgets(rec) {
+		p.forget(rec, r, a, b)
+		return
+	}
 	if r.hasCio {
 		// Rule 3: only cio_id finds the person.
 		d.target = a
@@ -365,6 +442,49 @@ func (p *planner) carryOut(rec *record.Record, d *decision, r *row) {
 	if end := len(p.changes); end > start {
 		rec.Changes = p.changes[start:end:end]
 	}
+}
+
+// forget deletes, or suppresses, the person a row finds (SPEC §10): by the cio_id
+// alone, else A by id, else B by email. It creates no one: no one found is skipped
+// (not_found). The person keeps only their cio_id, times and the deleted flag; the
+// store erases the rest of what it holds of them when it writes them. Later rows see
+// them gone: their id and email find no one (and create someone new, unless
+// suppressed), their cio_id is not found.
+func (p *planner) forget(rec *record.Record, r *row, a, b *entry) {
+	e := a
+	if e == nil {
+		e = b
+	}
+	if e == nil {
+		rec.Skip(ReasonNotFound, "no person has the row's identifiers")
+		return
+	}
+	kind, result := record.ProfileDelete, record.Deleted
+	if rec.Suppress {
+		kind, result = record.ProfileSuppress, record.Suppressed
+		e.suppress = SuppressionOf(&e.Person)
+		p.ws.addSuppressed(e.suppress)
+	}
+	p.ws.forget(e)
+	start := len(p.changes)
+	p.log(r, e, kind, "", nil, nil, "")
+	rec.Outcome = record.Outcome{Result: result, Person: e.CioID, Changes: p.changes[start:len(p.changes):len(p.changes)]}
+	e.Person = Person{CioID: e.CioID, CreatedAt: e.CreatedAt, UpdatedAt: p.now, Attributes: map[string]json.RawMessage{},
+		Deleted: true, Suppressed: rec.Suppress}
+	p.markDirty(e)
+}
+
+// SuppressionOf is what suppressing p keeps (SPEC §10): their id and their email,
+// folded (EmailKey). The operator's suppression keeps the same as a sync's.
+func SuppressionOf(p *Person) Keys {
+	var k Keys
+	if p.ID != "" {
+		k.IDs = []string{p.ID}
+	}
+	if p.Email != "" {
+		k.Emails = []string{EmailKey(p.Email)}
+	}
+	return k
 }
 
 func skipUnknownCio(rec *record.Record, r *row) {
@@ -552,6 +672,7 @@ func (p *planner) collectWrites() []Write {
 			EmailKey:  emailKey,
 			Insert:    !e.stored,
 			ClearKeys: e.stored && (e.storedIDKey != "" && e.storedIDKey != idKey || e.storedEmailKey != "" && e.storedEmailKey != emailKey),
+			Suppress:  e.suppress,
 		}
 	}
 	return writes

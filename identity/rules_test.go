@@ -149,7 +149,7 @@ var ruleCases = []ruleCase{
 		deleted:  []int{0},
 		row:      byCio("@0", "", "", "plan", "pro"),
 		result:   record.Skipped, reason: identity.ReasonCioIDNotFound,
-		people: []string{`deleted:u1|a@x.io|{}`},
+		people: []string{`deleted:||{}`}, // SPEC §10: the delete erased their id and email
 	},
 	{
 		name:     "rule 3: cio_id with the cio_ prefix finds the person",

@@ -39,9 +39,12 @@ type ObjectPlanner struct {
 // the batch names with one call to l and writes nothing itself; the log to write
 // with the objects is ChangesOf(recs).
 //
-// A deleted object (SPEC §10) is no object: a row naming it creates it again, with
-// only the row's attributes, as a later row with a deleted person's id creates a new
-// person.
+// A row whose delete column is set (SPEC §10) deletes the object it names: the object
+// becomes a tombstone without attributes (each one logged as removed, then
+// object_delete), and the store removes its relationships with it (WriteObjects). No
+// such object, or a deleted one, skips the row (not_found). A deleted object is no
+// object: a row naming it creates it again, with only the row's attributes, as a
+// later row with a deleted person's id creates a new person.
 func (pl *ObjectPlanner) Plan(ctx context.Context, l Loader, sync string, recs []*record.Record) ([]Write, error) {
 	now := time.Now
 	if pl.Now != nil {
@@ -98,9 +101,10 @@ func (pl *ObjectPlanner) Plan(ctx context.Context, l Loader, sync string, recs [
 }
 
 // checkObjectRow checks a row against everything that needs no store: its object id
-// and the attribute limits every kind shares (identity.CheckAttributes).
+// and the attribute limits every kind shares (identity.CheckAttributes). A deleting
+// row's attributes are not applied, so their limits do not refuse it.
 func checkObjectRow(rec *record.Record) (reason, detail string) {
-	if reason, detail := checkObjectID(rec.ObjectID); reason != "" {
+	if reason, detail := checkObjectID(rec.ObjectID); reason != "" || rec.Delete {
 		return reason, detail
 	}
 	return identity.CheckAttributes(rec.Attrs)
@@ -153,6 +157,10 @@ type objectPlan struct {
 // apply carries out one row on the working set and fills in its outcome.
 func (p *objectPlan) apply(rec *record.Record) {
 	e := p.set[rec.ObjectID]
+	if rec.Delete {
+		p.delete(rec, e)
+		return
+	}
 	create := e == nil || e.Deleted
 	var have map[string]json.RawMessage
 	if !create {
@@ -217,6 +225,35 @@ func (p *objectPlan) apply(rec *record.Record) {
 	if end := len(p.changes); end > start {
 		rec.Changes = p.changes[start:end:end]
 	}
+}
+
+// delete carries out a deleting row on e, the object it names (nil: none stored).
+func (p *objectPlan) delete(rec *record.Record, e *objectEntry) {
+	if e == nil || e.Deleted {
+		rec.Skip(identity.ReasonNotFound, fmt.Sprintf("no %s object %q", p.typ, rec.ObjectID))
+		return
+	}
+	start := len(p.changes)
+	// Each attribute is logged as removed: the export reads from the log which
+	// attributes changed, so an object created again over this one before the next
+	// export says that these are gone (SPEC §6: attributes holds the changed ones).
+	names := make([]string, 0, len(e.Attributes))
+	for name := range e.Attributes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		p.log(rec, KindAttributeChange, name, e.Attributes[name], nil)
+	}
+	p.log(rec, KindObjectDelete, "", nil, nil)
+	e.Attributes = map[string]json.RawMessage{}
+	e.Deleted, e.UpdatedAt = true, p.now
+	if !e.dirty {
+		e.dirty = true
+		p.dirty = append(p.dirty, e)
+	}
+	end := len(p.changes)
+	rec.Outcome = record.Outcome{Result: record.Deleted, Changes: p.changes[start:end:end]}
 }
 
 func (p *objectPlan) log(rec *record.Record, kind, attribute string, from, to json.RawMessage) {

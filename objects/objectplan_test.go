@@ -81,6 +81,13 @@ func row(id string, kv ...string) record.Record {
 	return r
 }
 
+// del is a deleting objects row (SPEC §10), with attributes as row's.
+func del(id string, kv ...string) record.Record {
+	r := row(id, kv...)
+	r.Delete = true
+	return r
+}
+
 // outcome is a record's result, reason and changes as text.
 func outcome(r *record.Record) string {
 	s := r.Result.String()
@@ -276,6 +283,43 @@ func TestObjectRules(t *testing.T) {
 			objects: `Acme{plan="pro"} t1 t1`,
 			log:     `Acme object_create; Acme attribute_change:plan=->"pro"`,
 		},
+		{
+			name:    "a deleting row makes the object a tombstone: its attributes erased, each logged as removed, then object_delete",
+			batches: [][]record.Record{{row("Acme", "plan", `"pro"`, "seats", "3")}, {del("Acme")}},
+			want:    []string{"created object_create", `deleted attribute_change:plan="pro">- attribute_change:seats=3>- object_delete`},
+			objects: `Acme{} t1 t2 deleted`,
+			log:     `Acme object_create; Acme attribute_change:plan="pro">-; Acme attribute_change:seats=3>-; Acme object_delete`,
+		},
+		{
+			name:    "deleting no object, or a deleted one, is skipped (not_found) and creates nothing",
+			stored:  []objects.Object{deletedAcme},
+			batches: [][]record.Record{{del("Acme"), del("Beta")}, {del("Beta", "plan", `"pro"`)}},
+			want:    []string{"skipped not_found", "skipped not_found", "skipped not_found"},
+			objects: `Acme{old=1} t0 t0 deleted`,
+		},
+		{
+			name:    "a deleting row's attributes are neither applied nor checked against the limits",
+			batches: [][]record.Record{{row("Acme")}, {del("Acme", "note", str(1001), "plan", `"x"`)}},
+			want:    []string{"created object_create", "deleted object_delete"},
+			objects: `Acme{} t1 t2 deleted`,
+			log:     `Acme object_create; Acme object_delete`,
+		},
+		{
+			name: "within a batch a later row sees the delete: created again, deleted again, then not found",
+			batches: [][]record.Record{{row("Acme", "plan", `"pro"`), del("Acme"), row("Acme", "seats", "2"), del("Acme"), del("Acme")},
+				{row("Acme", "plan", `"team"`)}},
+			want: []string{"created object_create", `deleted attribute_change:plan="pro">- object_delete`,
+				"created object_create attribute_change:seats=->2", "deleted attribute_change:seats=2>- object_delete", "skipped not_found",
+				`created object_create attribute_change:plan=->"team"`},
+			objects: `Acme{plan="team"} t2 t2`,
+			log: `Acme object_create; Acme attribute_change:plan="pro">-; Acme object_delete; Acme object_create; ` +
+				`Acme attribute_change:seats=->2; Acme attribute_change:seats=2>-; Acme object_delete; Acme object_create; Acme attribute_change:plan=->"team"`,
+		},
+		{
+			name:    "a row without an object id is rejected, deleting or not",
+			batches: [][]record.Record{{del("")}},
+			want:    []string{"rejected no_object_id"},
+		},
 	}
 	for _, backend := range testdb.Stores() {
 		t.Run(backend.Driver, func(t *testing.T) {
@@ -347,5 +391,77 @@ func TestObjectReasonsArePeoples(t *testing.T) {
 	if objects.ReasonInvalidObjectID != identity.ReasonInvalidValue || record.ObjectCreate != objects.KindObjectCreate ||
 		record.AttributeChange != objects.KindAttributeChange {
 		t.Fatal("the objects' reasons and log kinds differ from the people's")
+	}
+}
+
+// relationshipsOf is every relationship the store holds, tombstones included, as
+// "person object{attrs} created updated [removed]", the times as batches (t1, ...).
+func relationshipsOf(t *testing.T, st *store.Store) string {
+	t.Helper()
+	var out []string
+	err := st.EachRelationship(context.Background(), func(r objects.Relationship) error {
+		s := fmt.Sprintf("%s %s%s t%d t%d", r.CioID, r.ObjectID, attrsText(r.Attributes), (r.CreatedAt-t0)/10, (r.UpdatedAt-t0)/10)
+		if r.Removed {
+			s += " removed"
+		}
+		out = append(out, s)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(out, "; ")
+}
+
+func attrsText(m map[string]json.RawMessage) string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for i, k := range names {
+		names[i] = k + "=" + string(m[k])
+	}
+	return "{" + strings.Join(names, ",") + "}"
+}
+
+// TestObjectDeleteRemovesRelationships: deleting an object removes its relationships
+// (SPEC §10): each live one becomes a tombstone at the delete's time, attributes kept
+// as a removal keeps them; a tombstone stays as it was, other objects' (Acme and
+// acme are two) are untouched, and creating the object again brings none back. On
+// both stores.
+func TestObjectDeleteRemovesRelationships(t *testing.T) {
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			b := setup(t, backend)
+			b.apply(t, row("Acme"), row("acme"))
+			rel := func(cio, id string, removed bool, kv ...string) objects.Relationship {
+				attrs := map[string]json.RawMessage{}
+				for i := 0; i+1 < len(kv); i += 2 {
+					attrs[kv[i]] = json.RawMessage(kv[i+1])
+				}
+				return objects.Relationship{CioID: cio, ObjectType: "account", ObjectID: id, Attributes: attrs,
+					CreatedAt: t0 + 10, UpdatedAt: t0 + 10, Removed: removed}
+			}
+			rs := []objects.Relationship{rel("p1", "Acme", false, "role", `"admin"`), rel("p2", "Acme", true), rel("p3", "Acme", false),
+				rel("p1", "acme", false)}
+			var ws []objects.RelationshipWrite
+			for i := range rs {
+				ws = append(ws, objects.RelationshipWrite{Relationship: &rs[i], Insert: true})
+			}
+			if err := b.st.InTx(ctx, func(tx *store.Tx) error { return tx.WriteRelationships(ctx, ws) }); err != nil {
+				t.Fatal(err)
+			}
+			b.apply(t, del("Acme"), row("Acme", "plan", `"pro"`))
+			want := `p1 Acme{role="admin"} t1 t2 removed; p1 acme{} t1 t1; p2 Acme{} t1 t1 removed; p3 Acme{} t1 t2 removed`
+			if got := relationshipsOf(t, b.st); got != want {
+				t.Errorf("relationships:\n%s\nwant\n%s", got, want)
+			}
+			if got, err := b.st.PersonRelationships(ctx, "p1"); err != nil || len(got) != 1 || got[0].ObjectID != "acme" {
+				t.Errorf("p1's live relationships: %+v, %v", got, err)
+			}
+		})
 	}
 }

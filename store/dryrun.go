@@ -85,6 +85,45 @@ type overlay struct {
 	byID, byEmail map[string]string         // key -> cio_id
 	obj           *objectOverlay            // objects and relationships (dryrun_objects.go)
 	ev            *eventOverlay             // events (dryrun_events.go)
+	// The ids and folded emails the dry run's batches suppressed.
+	supIDs, supEmails map[string]bool
+}
+
+// suppress keeps a suppression a dry run's batch made.
+func (o *overlay) suppress(k identity.Keys) {
+	if o.supIDs == nil {
+		o.supIDs, o.supEmails = map[string]bool{}, map[string]bool{}
+	}
+	for _, id := range k.IDs {
+		o.supIDs[id] = true
+	}
+	for _, e := range k.Emails {
+		o.supEmails[e] = true
+	}
+}
+
+// suppressed adds to what the store holds of keys the suppressions of the dry run's
+// batches (it never releases one).
+func (o *overlay) suppressed(keys, held identity.Keys) identity.Keys {
+	in := func(list []string, v string) bool {
+		for _, x := range list {
+			if x == v {
+				return true
+			}
+		}
+		return false
+	}
+	for _, id := range keys.IDs {
+		if o.supIDs[id] && !in(held.IDs, id) {
+			held.IDs = append(held.IDs, id)
+		}
+	}
+	for _, e := range keys.Emails {
+		if o.supEmails[e] && !in(held.Emails, e) {
+			held.Emails = append(held.Emails, e)
+		}
+	}
+	return held
 }
 
 type overlayPerson struct {

@@ -119,6 +119,31 @@ func (o *objectOverlay) relationshipsOf(ctx context.Context, t *Tx, cioIDs []str
 	return sortedRelationships(found), nil
 }
 
+// relationshipsOfObjects is Tx.relationshipsOfObjects for a dry run: the store's
+// (without row locks) as the earlier batches left them.
+func (o *objectOverlay) relationshipsOfObjects(ctx context.Context, t *Tx, keys []objects.Key) ([]objects.Relationship, error) {
+	stored, err := t.relationshipsOfObjects(ctx, keys, "")
+	if err != nil {
+		return nil, err
+	}
+	found := map[objects.RelationshipKey]objects.Relationship{}
+	for _, r := range stored {
+		if _, ok := o.rels[r.Key()]; !ok {
+			found[r.Key()] = r
+		}
+	}
+	want := make(map[objects.Key]bool, len(keys))
+	for _, k := range keys {
+		want[k] = true
+	}
+	for k, r := range o.rels {
+		if r != nil && want[objects.Key{Type: k.ObjectType, ID: k.ObjectID}] {
+			found[k] = cloneRelationship(*r)
+		}
+	}
+	return sortedRelationships(found), nil
+}
+
 // erase is eraseRelationships for a dry run: the people's relationships are gone for
 // the later batches.
 func (o *objectOverlay) erase(ctx context.Context, t *Tx, cioIDs []string) error {

@@ -227,8 +227,9 @@ func (t *Tx) lockPeople(ctx context.Context, where string, args ...any) error {
 // memory stays flat however many there are. For each it calls fn with the attribute
 // rows to write: every current attribute when the person was never exported, had
 // someone merged into them, or ex is full; and each attribute their change log touched since their
-// last export, with its current value or nil when removed. A full export reads
-// everyone, retired and deleted people included. It returns the largest change_log.seq
+// last export, with its current value or nil when removed. A deleted person comes
+// with no identifiers and no attribute rows. A full export reads everyone, retired
+// and deleted people included. It returns the largest change_log.seq
 // the snapshot saw.
 func (s *Store) ReadExport(ctx context.Context, ex *Export, fn func(p *identity.Person, attrs []ExportAttribute) error) (int64, error) {
 	opts := &sql.TxOptions{ReadOnly: true} // SQLite: a deferred read transaction, so writers go on
@@ -281,7 +282,15 @@ func (s *Store) ReadExport(ctx context.Context, ex *Export, fn func(p *identity.
 				return 0, fmt.Errorf("read export %d: changed attributes of %s: %w", ex.Seq, p.CioID, err)
 			}
 		}
-		attrs = exportAttributes(attrs[:0], &p, ex.Full || !logSeq.Valid || merged, names)
+		attrs = attrs[:0]
+		if p.Deleted {
+			// Deleted (or suppressed): only the key and the flags go out (SPEC §6), so a
+			// warehouse deletes its copy by internal_customer_id, whatever the row
+			// still holds.
+			p.ID, p.Email, p.Attributes = "", "", nil
+		} else {
+			attrs = exportAttributes(attrs, &p, ex.Full || !logSeq.Valid || merged, names)
+		}
 		if err := fn(&p, attrs); err != nil {
 			return 0, err
 		}

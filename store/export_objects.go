@@ -188,7 +188,8 @@ func (s *Store) exportSnapshot(ctx context.Context) (*sql.Tx, error) {
 // streaming. For each it calls fn with the object_attributes rows to write: every
 // current attribute when the object was never exported or ex is full; else each
 // attribute its change log touched since its last export, with its current value or
-// nil when removed. A full export reads every object, deleted ones included.
+// nil when removed. A deleted object comes without attribute rows. A full export
+// reads every object, deleted ones included.
 func (s *Store) ReadObjectsExport(ctx context.Context, ex *Export, fn func(o *objects.Object, attrs []ExportAttribute) error) error {
 	tx, err := s.exportSnapshot(ctx)
 	if err != nil {
@@ -229,7 +230,12 @@ func (s *Store) ReadObjectsExport(ctx context.Context, ex *Export, fn func(o *ob
 				return fmt.Errorf("read export %d: changed attributes of %s %s: %w", ex.Seq, o.Type, o.ID, err)
 			}
 		}
-		out = changedAttributes(out[:0], o.Attributes, ex.Full || !logSeq.Valid, names)
+		out = out[:0]
+		// A deleted object is a tombstone: its objects row (deleted: true) stands for
+		// its attributes, as a deleted person's people row does.
+		if !o.Deleted {
+			out = changedAttributes(out, o.Attributes, ex.Full || !logSeq.Valid, names)
+		}
 		if err := fn(&o, out); err != nil {
 			return err
 		}

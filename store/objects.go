@@ -87,11 +87,12 @@ func decodeAttributes(s string) (map[string]json.RawMessage, error) {
 // of that object: rows that changed it and then changed it back, as rows applied one
 // at a time would, move its updated_at and leave it pending with its log entries.
 // Every object written becomes pending for the warehouse export, as people do
-// (writePeople).
+// (writePeople). An object the changes delete (object_delete) takes its relationships
+// with it: they become tombstones (removed), which the export carries.
 func (t *Tx) WriteObjects(ctx context.Context, writes []objects.Write, changes []objects.Change) error {
 	if t.dry != nil {
 		t.dry.objects().writeObjects(writes)
-		return nil
+		return t.removeRelationshipsOfDeleted(ctx, changes)
 	}
 	cols := []string{"object_type", "object_id", "attributes", "created_at", "updated_at", "deleted"}
 	const set = ` ON CONFLICT (object_type, object_id) DO UPDATE SET attributes = excluded.attributes,
@@ -131,7 +132,52 @@ func (t *Tx) WriteObjects(ctx context.Context, writes []objects.Write, changes [
 	if err := t.insert(ctx, "objects", cols, set, len(changed), values(changed)); err != nil {
 		return err
 	}
-	return t.writeObjectLog(ctx, changes)
+	if err := t.writeObjectLog(ctx, changes); err != nil {
+		return err
+	}
+	return t.removeRelationshipsOfDeleted(ctx, changes)
+}
+
+// removeRelationshipsOfDeleted removes the live relationships of every object the
+// changes delete (SPEC §10), as of the delete's time. An object deleted and created
+// again in one batch has lost them too, as with batches of one row: a relationship
+// comes back only with a relationships row.
+func (t *Tx) removeRelationshipsOfDeleted(ctx context.Context, changes []objects.Change) error {
+	at := map[objects.Key]int64{}
+	var keys []objects.Key
+	for _, c := range changes {
+		if c.Kind != objects.KindObjectDelete {
+			continue
+		}
+		k := objects.Key{Type: c.ObjectType, ID: c.ObjectID}
+		if _, ok := at[k]; !ok {
+			keys = append(keys, k)
+		}
+		at[k] = c.Time
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	var rs []objects.Relationship
+	var err error
+	if t.dry != nil {
+		rs, err = t.dry.objects().relationshipsOfObjects(ctx, t, keys)
+	} else {
+		rs, err = t.relationshipsOfObjects(ctx, keys, t.d.forUpdate)
+	}
+	if err != nil {
+		return fmt.Errorf("remove the relationships of deleted objects: %w", err)
+	}
+	var writes []objects.RelationshipWrite
+	for i := range rs {
+		r := &rs[i]
+		if r.Removed {
+			continue
+		}
+		r.Removed, r.UpdatedAt = true, at[objects.Key{Type: r.ObjectType, ID: r.ObjectID}]
+		writes = append(writes, objects.RelationshipWrite{Relationship: r})
+	}
+	return t.WriteRelationships(ctx, writes)
 }
 
 // lastObjectWrites keeps one write per object, the last, new when any was: one

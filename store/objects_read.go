@@ -71,3 +71,26 @@ func (s *Store) eachObjectLog(ctx context.Context, where string, fn func(objects
 	}
 	return rows.Err()
 }
+
+// EachRelationship calls fn for every relationship, removed ones (tombstones)
+// included, in key order. It streams, as EachObject does.
+func (s *Store) EachRelationship(ctx context.Context, fn func(objects.Relationship) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+relationshipColumns+` FROM relationships ORDER BY internal_id, object_type, object_id`)
+	if s.d.missing(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read relationships: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRelationship(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -106,7 +106,10 @@ func scanPerson(row scanner) (identity.Person, error) {
 func (t *Tx) Write(ctx context.Context, sync string, at int64, recs []*record.Record, people []identity.Write) error {
 	if t.dry != nil {
 		t.dry.write(people)
-		return t.followPeople(ctx, people)
+		if err := t.followPeople(ctx, people); err != nil {
+			return err
+		}
+		return t.erase(ctx, people)
 	}
 	var clear []string
 	for _, w := range people {
@@ -129,7 +132,10 @@ func (t *Tx) Write(ctx context.Context, sync string, at int64, recs []*record.Re
 	if err := t.writeLog(ctx, recs); err != nil {
 		return err
 	}
-	return t.writeRejected(ctx, sync, at, recs)
+	if err := t.writeRejected(ctx, sync, at, recs); err != nil {
+		return err
+	}
+	return t.erase(ctx, people) // after the log: a delete erases its values too
 }
 
 // writePeople inserts the new people and upserts the changed ones. Every person
@@ -427,8 +433,27 @@ func (s *Store) FindPerson(ctx context.Context, settings identity.Settings, iden
 	if identifier == "" || !utf8.ValidString(identifier) {
 		return nil, ErrNotFound
 	}
-	var tries []struct{ where, arg string }
-	add := func(where, arg string) { tries = append(tries, struct{ where, arg string }{where, arg}) }
+	for _, try := range lookups(settings, identifier) {
+		p, err := s.personWhere(ctx, try.where, try.arg)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	return nil, ErrNotFound
+}
+
+// lookup is one way an identifier may find a person: a where clause and its argument.
+type lookup struct{ where, arg string }
+
+// lookups lists the ways an identifier finds a person, in the order they are tried
+// (FindPerson).
+func lookups(settings identity.Settings, identifier string) []lookup {
+	var tries []lookup
+	add := func(where, arg string) { tries = append(tries, lookup{where, arg}) }
 	if cio, ok := strings.CutPrefix(identifier, "cio_"); ok {
 		add("internal_id = ?", cio)
 	}
@@ -443,17 +468,7 @@ func (s *Store) FindPerson(ctx context.Context, settings identity.Settings, iden
 			add("email_fold = ?", identity.EmailKey(email))
 		}
 	}
-	for _, try := range tries {
-		p, err := s.personWhere(ctx, try.where, try.arg)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
-	}
-	return nil, ErrNotFound
+	return tries
 }
 
 func (s *Store) personWhere(ctx context.Context, where string, arg any) (*identity.Person, error) {

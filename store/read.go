@@ -3,9 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/record"
@@ -65,31 +63,6 @@ func (s *Store) EachChange(ctx context.Context, fn func(record.Change) error, ci
 		}
 	}
 	return rows.Err()
-}
-
-// DeletePerson marks a person deleted and releases their identifiers, so a later row
-// with the same id or email creates a new person; the cio_id is never reused. Their
-// relationships and events are erased in the same transaction (SPEC §10).
-func (s *Store) DeletePerson(ctx context.Context, cioID string) error {
-	err := s.InTx(ctx, func(tx *Tx) error {
-		res, err := tx.tx.ExecContext(ctx, s.d.rebind(
-			`UPDATE people SET deleted = TRUE, id_key = NULL, email_key = NULL, email_fold = NULL, updated_at = ?, export_pending = TRUE
-			 WHERE internal_id = ? AND NOT deleted`), time.Now().Unix(), cioID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
-		}
-		if err := tx.eraseRelationships(ctx, []string{cioID}); err != nil {
-			return err
-		}
-		return tx.eraseEvents(ctx, []string{cioID})
-	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("delete person %s: %w", cioID, err)
-	}
-	return err
 }
 
 // Rejection is a recorded rejected or skipped row: one entry per sync, key and reason.

@@ -41,6 +41,21 @@ func (t *Tx) relationshipsOf(ctx context.Context, cioIDs []string, lock string) 
 	return t.queryRelationships(ctx, t.d.inList("internal_id"), lock, t.d.listArg(cioIDs))
 }
 
+// relationshipsOfObjects loads every relationship with the objects, tombstones
+// included, locked in key order as a relationships batch locks them. No index leads
+// with the object (the key leads with the person): it reads the table, which only a
+// batch that deletes objects pays.
+func (t *Tx) relationshipsOfObjects(ctx context.Context, keys []objects.Key, lock string) ([]objects.Relationship, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	types, ids := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		types[i], ids[i] = k.Type, k.ID
+	}
+	return t.queryRelationships(ctx, t.d.tupleIn("object_type", "object_id"), lock, t.d.tupleArgs(types, ids)...)
+}
+
 func (t *Tx) queryRelationships(ctx context.Context, where, lock string, args ...any) ([]objects.Relationship, error) {
 	q := `SELECT ` + relationshipColumns + ` FROM relationships WHERE ` + where +
 		` ORDER BY internal_id, object_type, object_id` + lock

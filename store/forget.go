@@ -1,0 +1,327 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dbsync/dbsync/identity"
+	"github.com/dbsync/dbsync/record"
+)
+
+// Deletes and suppression (SPEC §10). A sync's delete or suppress row and an
+// operator's `people delete|suppress` take the same way: the person is written
+// deleted by Tx.Write, which then erases what the store holds of them (erase).
+
+// Suppression kinds, as the suppressions table holds them.
+const (
+	suppressedID    = "id"
+	suppressedEmail = "email"
+)
+
+// Suppressed returns those of keys.IDs and keys.Emails (folded) that a suppression
+// holds (identity.Loader).
+func (t *Tx) Suppressed(ctx context.Context, keys identity.Keys) (identity.Keys, error) {
+	var out identity.Keys
+	if len(keys.IDs)+len(keys.Emails) == 0 {
+		return out, nil
+	}
+	d := t.d
+	q := `SELECT kind, value FROM suppressions WHERE (kind = 'id' AND ` + d.inList("value") +
+		`) OR (kind = 'email' AND ` + d.inList("value") + `)`
+	rows, err := t.tx.QueryContext(ctx, d.rebind(q), d.listArg(keys.IDs), d.listArg(keys.Emails))
+	if err != nil {
+		return out, fmt.Errorf("read suppressions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, value string
+		if err := rows.Scan(&kind, &value); err != nil {
+			return out, fmt.Errorf("read suppressions: %w", err)
+		}
+		if kind == suppressedID {
+			out.IDs = append(out.IDs, value)
+		} else {
+			out.Emails = append(out.Emails, value)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return out, fmt.Errorf("read suppressions: %w", err)
+	}
+	if t.dry != nil {
+		out = t.dry.suppressed(keys, out)
+	}
+	return out, nil
+}
+
+// erase finishes the deletes of a batch written by Write: for each person written
+// deleted it erases, besides the identifiers and attributes writePeople already left
+// out, what else the store holds of them and of everyone merged into them (their
+// retired cio_ids): the values of those people rows, their relationships and events,
+// and the values of their change log — attribute, from, to and row key; the kind,
+// time, sync and reason of each entry stay, the batch's profile_delete or
+// profile_suppress last. A suppression keeps their id and email in suppressions. The
+// people row stays, with its cio_id, times and deleted flag, so the cio_id is never
+// reused and finds no one; it is pending for the export, which tells the warehouse.
+func (t *Tx) erase(ctx context.Context, writes []identity.Write) error {
+	var gone []string
+	var sup []identity.Write
+	for _, w := range writes {
+		if w.Person.Deleted {
+			gone = append(gone, w.Person.CioID)
+		}
+		if len(w.Suppress.IDs)+len(w.Suppress.Emails) > 0 {
+			sup = append(sup, w)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	if t.dry != nil {
+		for _, w := range sup {
+			t.dry.suppress(w.Suppress)
+		}
+		return nil
+	}
+	history, err := t.mergedInto(ctx, gone)
+	if err != nil {
+		return err
+	}
+	d := t.d
+	if _, err := t.tx.ExecContext(ctx, d.rebind(`UPDATE people SET external_id = NULL, email = NULL, id_key = NULL,
+		email_key = NULL, email_fold = NULL, attributes = '{}', export_pending = TRUE WHERE `+d.inList("internal_id")),
+		d.listArg(history)); err != nil {
+		return fmt.Errorf("erase deleted people: %w", err)
+	}
+	if _, err := t.tx.ExecContext(ctx, d.rebind(`UPDATE change_log SET row_key = NULL, attribute = NULL,
+		from_value = NULL, to_value = NULL WHERE `+d.inList("internal_id")), d.listArg(history)); err != nil {
+		return fmt.Errorf("erase the change log of deleted people: %w", err)
+	}
+	if err := t.eraseRelationships(ctx, history); err != nil {
+		return err
+	}
+	if err := t.eraseEvents(ctx, history); err != nil {
+		return err
+	}
+	return t.insertSuppressions(ctx, sup)
+}
+
+// mergedInto is cioIDs with everyone merged into them, directly or through others.
+func (t *Tx) mergedInto(ctx context.Context, cioIDs []string) ([]string, error) {
+	all := append([]string(nil), cioIDs...)
+	seen := make(map[string]bool, len(cioIDs))
+	for _, c := range cioIDs {
+		seen[c] = true
+	}
+	for next := cioIDs; len(next) > 0; {
+		rows, err := t.tx.QueryContext(ctx, t.d.rebind(`SELECT internal_id FROM people WHERE merged_into IS NOT NULL AND `+
+			t.d.inList("merged_into")), t.d.listArg(next))
+		if err != nil {
+			return nil, fmt.Errorf("read merges into deleted people: %w", err)
+		}
+		next = nil
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read merges into deleted people: %w", err)
+			}
+			if !seen[id] {
+				seen[id] = true
+				next = append(next, id)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read merges into deleted people: %w", err)
+		}
+		all = append(all, next...)
+	}
+	return all, nil
+}
+
+// insertSuppressions keeps the suppressed people's ids and emails. A value kept
+// already (from a person deleted before) now names the latest person, so that
+// unsuppressing either of this one's identifiers releases both.
+func (t *Tx) insertSuppressions(ctx context.Context, writes []identity.Write) error {
+	type kept struct{ kind, value, cio string }
+	var rows []kept
+	at := map[[2]string]int{}
+	add := func(kind, value, cio string) {
+		k := [2]string{kind, value}
+		if i, ok := at[k]; ok { // an upsert may not touch a row twice
+			rows[i].cio = cio
+			return
+		}
+		at[k] = len(rows)
+		rows = append(rows, kept{kind, value, cio})
+	}
+	var now int64
+	for _, w := range writes {
+		now = max(now, w.Person.UpdatedAt)
+		for _, id := range w.Suppress.IDs {
+			add(suppressedID, id, w.Person.CioID)
+		}
+		for _, e := range w.Suppress.Emails {
+			add(suppressedEmail, e, w.Person.CioID)
+		}
+	}
+	const upsert = ` ON CONFLICT (kind, value) DO UPDATE SET internal_id = excluded.internal_id, at = excluded.at`
+	args := make([]any, 0, 4)
+	return t.insert(ctx, "suppressions", []string{"kind", "value", "internal_id", "at"}, upsert, len(rows), func(i int) []any {
+		r := rows[i]
+		args = append(args[:0], r.kind, r.value, r.cio, now)
+		return args
+	})
+}
+
+// ForgetPerson deletes — or, with suppress, suppresses — the person identifier finds
+// (as FindPerson finds them), logged under sync. It returns the person's cio_id, or
+// ErrNotFound when no one matches.
+//
+// The person's row is locked (FOR UPDATE on PostgreSQL, as a sync's batch locks the
+// people it loads; SQLite's write transactions are serial), so a delete racing a
+// batch that writes the same person ends as one of the two orders would: a batch that
+// loaded them first commits before the delete reads them; one that comes second finds
+// their identifiers gone and their suppression kept.
+func (s *Store) ForgetPerson(ctx context.Context, settings identity.Settings, sync, identifier string, suppress bool) (string, error) {
+	var cio string
+	err := s.InTx(ctx, func(tx *Tx) error {
+		p, err := tx.findPerson(ctx, settings, identifier)
+		if err != nil {
+			return err
+		}
+		cio = p.CioID
+		return tx.forgetPerson(ctx, p, sync, suppress)
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("forget %s: %w", identifier, err)
+	}
+	return cio, err
+}
+
+// DeletePerson deletes the person with that cio_id (not one merged into another),
+// as `people delete cio_…` would, logged under the sync "operator".
+func (s *Store) DeletePerson(ctx context.Context, cioID string) error {
+	err := s.InTx(ctx, func(tx *Tx) error {
+		p, err := tx.personWhere(ctx, "internal_id = ?", cioID, false)
+		if err != nil {
+			return err
+		}
+		if p.MergedInto != "" {
+			return ErrNotFound
+		}
+		return tx.forgetPerson(ctx, p, "operator", false)
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("delete person %s: %w", cioID, err)
+	}
+	return err
+}
+
+// forgetPerson writes p deleted (or suppressed) by the batch's way, Write.
+func (t *Tx) forgetPerson(ctx context.Context, p *identity.Person, sync string, suppress bool) error {
+	now := time.Now().Unix()
+	w := identity.Write{
+		Person: &identity.Person{CioID: p.CioID, CreatedAt: p.CreatedAt, UpdatedAt: now, Deleted: true, Suppressed: suppress},
+		// The keys are cleared before the row is written, as for a batch's changed person.
+		ClearKeys: true,
+	}
+	kind, result := record.ProfileDelete, record.Deleted
+	if suppress {
+		kind, result = record.ProfileSuppress, record.Suppressed
+		w.Suppress = identity.SuppressionOf(p)
+	}
+	rec := &record.Record{Outcome: record.Outcome{Result: result, Person: p.CioID,
+		Changes: []record.Change{{Time: now, Sync: sync, CioID: p.CioID, Kind: kind}}}}
+	return t.Write(ctx, sync, now, []*record.Record{rec}, []identity.Write{w})
+}
+
+// findPerson is FindPerson in the transaction, locking the row found.
+func (t *Tx) findPerson(ctx context.Context, settings identity.Settings, identifier string) (*identity.Person, error) {
+	if identifier == "" || !utf8.ValidString(identifier) {
+		return nil, ErrNotFound
+	}
+	for _, try := range lookups(settings, identifier) {
+		p, err := t.personWhere(ctx, try.where, try.arg, true)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		return p, err
+	}
+	return nil, ErrNotFound
+}
+
+// personWhere finds the person a where clause names, locked; with follow, a retired
+// cio_id leads to the person it was merged into. A deleted person is ErrNotFound.
+func (t *Tx) personWhere(ctx context.Context, where string, arg any, follow bool) (*identity.Person, error) {
+	for hops := 0; hops < 64; hops++ {
+		q := t.d.rebind(`SELECT ` + personColumns + ` FROM people WHERE ` + where + ` ORDER BY internal_id LIMIT 1` + t.d.forUpdate)
+		p, err := scanPerson(t.tx.QueryRowContext(ctx, q, arg))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil, ErrNotFound
+		case err != nil:
+			return nil, err
+		case p.Deleted:
+			return nil, ErrNotFound
+		case p.MergedInto != "" && follow:
+			where, arg = "internal_id = ?", p.MergedInto
+			continue
+		}
+		return &p, nil
+	}
+	return nil, fmt.Errorf("merge chain from %v is too long", arg)
+}
+
+// Unsuppress releases a suppressed id or email and the identifier suppressed with it,
+// logging profile_unsuppress under sync in the suppressed person's change log. It
+// returns ErrNotFound when no suppression holds identifier. An id is matched as
+// given, an email folded (identity.EmailKey).
+func (s *Store) Unsuppress(ctx context.Context, sync, identifier string) error {
+	err := s.InTx(ctx, func(tx *Tx) error {
+		cio, err := tx.suppressionOf(ctx, identifier)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.tx.ExecContext(ctx, tx.d.rebind(`DELETE FROM suppressions WHERE internal_id = ?`), cio); err != nil {
+			return fmt.Errorf("release suppression: %w", err)
+		}
+		now := time.Now().Unix()
+		rec := &record.Record{Outcome: record.Outcome{Changes: []record.Change{{Time: now, Sync: sync, CioID: cio, Kind: record.ProfileUnsuppress}}}}
+		return tx.writeLog(ctx, []*record.Record{rec})
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("unsuppress %s: %w", identifier, err)
+	}
+	return err
+}
+
+// suppressionOf is the cio_id of the person whose suppression holds identifier: as
+// an id, else as an email.
+func (t *Tx) suppressionOf(ctx context.Context, identifier string) (string, error) {
+	if identifier == "" || !utf8.ValidString(identifier) {
+		return "", ErrNotFound
+	}
+	tries := [][2]string{{suppressedID, identifier}}
+	if email := strings.TrimSpace(identifier); identity.ValidEmail(email) {
+		tries = append(tries, [2]string{suppressedEmail, identity.EmailKey(email)})
+	}
+	for _, try := range tries {
+		var cio string
+		err := t.tx.QueryRowContext(ctx, t.d.rebind(`SELECT internal_id FROM suppressions WHERE kind = ? AND value = ?`+t.d.forUpdate),
+			try[0], try[1]).Scan(&cio)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			continue
+		case err != nil:
+			return "", fmt.Errorf("read suppressions: %w", err)
+		}
+		return cio, nil
+	}
+	return "", ErrNotFound
+}
