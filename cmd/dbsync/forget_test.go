@@ -429,6 +429,16 @@ func TestDeleteColumnErasesEverything(t *testing.T) {
 			if third, _ := exportPeople(t, cfg); third[customer] != nil {
 				t.Errorf("the deleted person is exported again, a second time: %v", third[customer])
 			}
+			fullDir := t.TempDir()
+			if code, out, errOut := dbsync(t, "export", "-c", cfg, "--out", fullDir, "--format", "csv,ndjson", "--full"); code != 0 {
+				t.Fatalf("export --full: exit %d\n%s%s", code, out, errOut)
+			}
+			files, _ := filepath.Glob(filepath.Join(fullDir, "*"))
+			for _, f := range files {
+				if b, _ := os.ReadFile(f); strings.Contains(strings.ToLower(string(b)), "zed7") {
+					t.Errorf("export --full after the delete: %s holds the deleted person's values:\n%s", filepath.Base(f), b)
+				}
+			}
 
 			// Their id and email are free: a later row creates a new person.
 			src.user("zed7id", "zed7@example.io", "again", nil, nil)
@@ -568,8 +578,12 @@ func TestSuppressCommand(t *testing.T) {
 			cfg := writeConfig(t, backend.Driver, dsn, "", src.syncs(10))
 			src.user("hand1", "Hand1@x.io", "handplan", nil, nil)
 			src.user("hand2", "hand2@x.io", "handplan", nil, nil)
+			src.user("", "Ünï@x.io", "handplan", nil, nil) // Ünï: folded as Go folds it, not as SQLite's LOWER
 			runOK(t, cfg)
 			one, two := cioOf(t, cfg, "hand1"), cioOf(t, cfg, "hand2")
+			if code, out, errOut := dbsync(t, "people", "suppress", "-c", cfg, " üNÏ@X.IO "); code != 0 {
+				t.Fatalf("people suppress of an email in another case: exit %d\n%s%s", code, out, errOut)
+			}
 
 			if code, out, errOut := dbsync(t, "people", "suppress", "-c", cfg, "HAND1@X.IO"); code != 0 {
 				t.Fatalf("people suppress by email: exit %d\n%s%s", code, out, errOut)
@@ -592,8 +606,9 @@ func TestSuppressCommand(t *testing.T) {
 			}
 			src.user("hand1", "", "x", nil, nil)
 			src.user("", "hand2@X.io", "x", nil, nil)
+			src.user("", "ünÏ@x.IO", "x", nil, nil)
 			runOK(t, cfg)
-			if got := rejectedBy(t, cfg); !slices.Equal(got, []string{"users 3 suppressed", "users 4 suppressed"}) {
+			if got := rejectedBy(t, cfg); !slices.Equal(got, []string{"users 4 suppressed", "users 5 suppressed", "users 6 suppressed"}) {
 				t.Errorf("rejected: %v", got)
 			}
 
@@ -619,7 +634,7 @@ func TestSuppressCommand(t *testing.T) {
 			if cioOf(t, cfg, "hand2") != "" {
 				t.Errorf("hand2 was released with hand1")
 			}
-			if !slices.Contains(rejectedBy(t, cfg), "users 6 suppressed") {
+			if !slices.Contains(rejectedBy(t, cfg), "users 8 suppressed") {
 				t.Errorf("hand2's row after hand1's release: %v", rejectedBy(t, cfg))
 			}
 		})
@@ -1308,4 +1323,34 @@ func symmetricDiff(a, b []string) []string {
 		out = append(out, "+ "+s)
 	}
 	return out
+}
+
+// TestDeleteByRetiredCioID: `people delete cio_<retired>` deletes the person the
+// retired cio_id was merged into, as `people get` finds them, and erases both.
+func TestDeleteByRetiredCioID(t *testing.T) {
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			src := newForgetSource(t)
+			dsn := backend.DSN(t)
+			cfg := writeConfig(t, backend.Driver, dsn, mergeWorkspace, src.syncs(10))
+			src.user("rcq1", "", "rcqplan", nil, nil)
+			src.user("", "Rcq1@x.io", "rcqlead", nil, nil)
+			runOK(t, cfg)
+			lead := cioOf(t, cfg, "rcq1@x.io")
+			src.user("rcq1", "rcq1@X.io", "", nil, nil)
+			runOK(t, cfg)
+			survivor := cioOf(t, cfg, "rcq1")
+			if cioOf(t, cfg, "cio_"+lead) != survivor || survivor == lead {
+				t.Fatalf("no merge: %s, %s", lead, survivor)
+			}
+			if code, out, errOut := dbsync(t, "people", "delete", "-c", cfg, "cio_"+lead); code != 0 {
+				t.Fatalf("people delete of a retired cio_id: exit %d\n%s%s", code, out, errOut)
+			}
+			noOneFinds(t, cfg, "rcq1", "rcq1@x.io", "cio_"+lead, "cio_"+survivor)
+			if l := leaks(t, backend.Driver, dsn, "rcq"); len(l) > 0 {
+				t.Errorf("the store still holds their values:\n%s", strings.Join(l, "\n"))
+			}
+		})
+	}
 }
