@@ -220,7 +220,8 @@ func TestDashboard(t *testing.T) {
 	}
 	for _, want := range []string{"dbsync_cursor_lag_seconds", "dbsync_last_run_caught_up", "dbsync_last_run_rows_read",
 		"dbsync_last_success_timestamp_seconds", "dbsync_rows_rejected_total", "dbsync_runs_total",
-		"dbsync_sync_info", "dbsync_objects_created_total", "dbsync_relationships_created_total"} {
+		"dbsync_sync_info", "dbsync_objects_created_total", "dbsync_relationships_created_total",
+		"dbsync_people_deleted_total", "dbsync_people_suppressed_total", "dbsync_objects_deleted_total"} {
 		if !used[want] {
 			t.Errorf("the dashboard does not show %s", want)
 		}

@@ -40,6 +40,14 @@ func (r *Result) WriteSummary(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  unchanged:       %d\n", r.Unchanged)
 	fmt.Fprintf(w, "  rows rejected:   %d%s\n", r.Rejected+r.Skipped, byReason(r.RejectedBy))
+	// Deletes (SPEC §10) only where they happened: most syncs never delete. The rows
+	// skipped for finding no one (not_found, suppressed) are under rows rejected.
+	if r.Deleted > 0 {
+		fmt.Fprintf(w, "  %s%d\n", label(r.Kind.String()+" deleted:"), r.Deleted)
+	}
+	if r.Suppressed > 0 {
+		fmt.Fprintf(w, "  %s%d\n", label(r.Kind.String()+" suppressed:"), r.Suppressed)
+	}
 	fmt.Fprintf(w, "  failed changes:  %d%s\n", r.FailedChanges, byReason(r.FailedBy))
 	if r.NullCursorRows > 0 {
 		fmt.Fprintf(w, "  not read:        %d rows with a NULL watermark column\n", r.NullCursorRows)

@@ -15,7 +15,10 @@
 // What a row did is counted under its sync's kind: dbsync_people_*_total (SPEC §5) for
 // people syncs, dbsync_objects_*_total, dbsync_relationships_*_total and
 // dbsync_events_*_total for the others (an event is stored, or was stored already: it is
-// never updated), so no series calls an object a person. dbsync_sync_info{sync,kind} is 1 for every
+// never updated), so no series calls an object a person. Deletes (SPEC §10) are
+// dbsync_people_deleted_total, dbsync_people_suppressed_total and
+// dbsync_objects_deleted_total; rows skipped as not_found or suppressed are
+// dbsync_rows_rejected_total{reason}. dbsync_sync_info{sync,kind} is 1 for every
 // configured sync, for dashboards that group or filter syncs by kind.
 package metrics
 
@@ -64,22 +67,28 @@ var attributeReasons = []string{
 // its object_id (SPEC §8); an invalid one is invalid_value.
 var objectIDReasons = []string{objects.ReasonNoObjectID, objects.ReasonObjectIDTooLong}
 
-// personReasons are the reasons a people or relationships row is rejected for by its
-// identifiers, and the one it is skipped for (cio_id_not_found).
+// personReasons are the reasons a row of any kind that finds a person is rejected for
+// by its identifiers, and those it is skipped for (cio_id_not_found; suppressed: it
+// carries a suppressed id or email, SPEC §10).
 var personReasons = []string{
 	identity.ReasonNoIdentifier,
 	identity.ReasonInvalidEmail,
 	identity.ReasonIDTooLong,
 	identity.ReasonCioIDNotFound, // skipped
+	identity.ReasonSuppressed,    // skipped
 }
+
+// notFound is the reason a deleting (or suppressing) row that finds nothing is
+// skipped for: people and objects syncs (SPEC §10).
+var notFound = []string{identity.ReasonNotFound}
 
 // RejectedReasons are, by kind, the reasons of dbsync_rows_rejected_total: rejected
 // and skipped rows. Each sync has a series at 0 for each of its kind's reasons from
 // the start, so rate() and alerts see the first rejection instead of a series that
 // appears.
 var RejectedReasons = map[config.Kind][]string{
-	config.KindPeople:        slices.Concat(personReasons, attributeReasons),
-	config.KindObjects:       slices.Concat(objectIDReasons, attributeReasons),
+	config.KindPeople:        slices.Concat(personReasons, notFound, attributeReasons),
+	config.KindObjects:       slices.Concat(objectIDReasons, notFound, attributeReasons),
 	config.KindRelationships: slices.Concat(personReasons, objectIDReasons, attributeReasons),
 	config.KindEvents: slices.Concat(personReasons, []string{events.ReasonInvalidEventName, events.ReasonEventTooLarge,
 		events.ReasonNoEventID, events.ReasonEventIDTooLong, events.ReasonNoTimestamp,
@@ -120,16 +129,22 @@ func Syncs(syncs []config.Sync) []Sync {
 	return out
 }
 
-// outcomes are the counters of what a kind's rows did: created, updated, unchanged.
+// outcomes are the counters of what a kind's rows did: created, updated, unchanged,
+// and deleted and suppressed (SPEC §10). A kind's rows that cannot do one have nil:
+// events are never updated, only people and objects deleted, only people suppressed.
 type outcomes struct {
 	created, updated, unchanged *prometheus.CounterVec
+	deleted, suppressed         *prometheus.CounterVec
 }
 
 func (o outcomes) all() []*prometheus.CounterVec {
-	if o.updated == nil { // events are never updated
-		return []*prometheus.CounterVec{o.created, o.unchanged}
+	var out []*prometheus.CounterVec
+	for _, c := range []*prometheus.CounterVec{o.created, o.updated, o.unchanged, o.deleted, o.suppressed} {
+		if c != nil {
+			out = append(out, c)
+		}
 	}
-	return []*prometheus.CounterVec{o.created, o.updated, o.unchanged}
+	return out
 }
 
 // Metrics holds the collectors of one process.
@@ -164,19 +179,22 @@ func New(version string, syncs []Sync, wm Watermarks, log logrus.FieldLogger) *M
 		rowsRead: counter("dbsync_rows_read_total", "Rows read from the source and committed."),
 		byKind: map[config.Kind]outcomes{
 			config.KindPeople: {
-				counter("dbsync_people_created_total", "People created."),
-				counter("dbsync_people_updated_total", "People updated."),
-				counter("dbsync_people_unchanged_total", "Rows that changed nothing."),
+				created:    counter("dbsync_people_created_total", "People created."),
+				updated:    counter("dbsync_people_updated_total", "People updated."),
+				unchanged:  counter("dbsync_people_unchanged_total", "Rows that changed nothing."),
+				deleted:    counter("dbsync_people_deleted_total", "People deleted by a people sync's delete: column."),
+				suppressed: counter("dbsync_people_suppressed_total", "People suppressed (and so deleted) by a people sync's suppress: column."),
 			},
 			config.KindObjects: {
-				counter("dbsync_objects_created_total", "Objects created by an objects sync."),
-				counter("dbsync_objects_updated_total", "Objects updated by an objects sync."),
-				counter("dbsync_objects_unchanged_total", "Rows of an objects sync that changed nothing."),
+				created:   counter("dbsync_objects_created_total", "Objects created by an objects sync."),
+				updated:   counter("dbsync_objects_updated_total", "Objects updated by an objects sync."),
+				unchanged: counter("dbsync_objects_unchanged_total", "Rows of an objects sync that changed nothing."),
+				deleted:   counter("dbsync_objects_deleted_total", "Objects deleted by an objects sync's delete: column."),
 			},
 			config.KindRelationships: {
-				counter("dbsync_relationships_created_total", "Relationships created by a relationships sync."),
-				counter("dbsync_relationships_updated_total", "Relationships updated or removed by a relationships sync."),
-				counter("dbsync_relationships_unchanged_total", "Rows of a relationships sync that changed nothing."),
+				created:   counter("dbsync_relationships_created_total", "Relationships created by a relationships sync."),
+				updated:   counter("dbsync_relationships_updated_total", "Relationships updated or removed by a relationships sync."),
+				unchanged: counter("dbsync_relationships_unchanged_total", "Rows of a relationships sync that changed nothing."),
 			},
 			config.KindEvents: {
 				created:   counter("dbsync_events_stored_total", "Events stored by an events sync."),
@@ -295,6 +313,12 @@ func (m *Metrics) Observe(res *engine.Result) {
 		o.updated.WithLabelValues(s).Add(float64(res.Updated))
 	}
 	o.unchanged.WithLabelValues(s).Add(float64(res.Unchanged))
+	if o.deleted != nil {
+		o.deleted.WithLabelValues(s).Add(float64(res.Deleted))
+	}
+	if o.suppressed != nil {
+		o.suppressed.WithLabelValues(s).Add(float64(res.Suppressed))
+	}
 	for reason, n := range res.RejectedBy {
 		m.rejected.WithLabelValues(s, reason).Add(float64(n))
 	}

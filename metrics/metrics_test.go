@@ -170,7 +170,7 @@ func TestReasonsStartAtZero(t *testing.T) {
 	m := New("dev", people("users", "orders"), st, log)
 	wantRejected := []string{"no_identifier", "invalid_email", "id_too_long", "attribute_name_too_long",
 		"value_too_long", "too_many_attributes", "invalid_value", "invalid_attribute_name",
-		"duplicate_attribute", "duplicate_key", "cio_id_not_found"}
+		"duplicate_attribute", "duplicate_key", "cio_id_not_found", "not_found", "suppressed"}
 	wantFailed := []string{"invalid_email", "id_change_not_allowed", "email_change_not_allowed",
 		"id_belongs_to_another_person", "email_belongs_to_another_person"}
 	mfs, err := m.Registry().Gather()
@@ -316,6 +316,14 @@ dbsync_people_updated_total{sync="users"} 0
 # TYPE dbsync_people_unchanged_total counter
 dbsync_people_unchanged_total{sync="legacy"} 0
 dbsync_people_unchanged_total{sync="users"} 0
+# HELP dbsync_people_deleted_total People deleted by a people sync's delete: column.
+# TYPE dbsync_people_deleted_total counter
+dbsync_people_deleted_total{sync="legacy"} 0
+dbsync_people_deleted_total{sync="users"} 0
+# HELP dbsync_people_suppressed_total People suppressed (and so deleted) by a people sync's suppress: column.
+# TYPE dbsync_people_suppressed_total counter
+dbsync_people_suppressed_total{sync="legacy"} 0
+dbsync_people_suppressed_total{sync="users"} 0
 # HELP dbsync_objects_created_total Objects created by an objects sync.
 # TYPE dbsync_objects_created_total counter
 dbsync_objects_created_total{sync="accounts"} 0
@@ -325,6 +333,9 @@ dbsync_objects_updated_total{sync="accounts"} 0
 # HELP dbsync_objects_unchanged_total Rows of an objects sync that changed nothing.
 # TYPE dbsync_objects_unchanged_total counter
 dbsync_objects_unchanged_total{sync="accounts"} 0
+# HELP dbsync_objects_deleted_total Objects deleted by an objects sync's delete: column.
+# TYPE dbsync_objects_deleted_total counter
+dbsync_objects_deleted_total{sync="accounts"} 0
 # HELP dbsync_relationships_created_total Relationships created by a relationships sync.
 # TYPE dbsync_relationships_created_total counter
 dbsync_relationships_created_total{sync="memberships"} 0
@@ -345,11 +356,14 @@ dbsync_relationships_unchanged_total{sync="memberships"} 0
 
 var kindFamilies = []string{"dbsync_sync_info", "dbsync_rows_read_total",
 	"dbsync_people_created_total", "dbsync_people_updated_total", "dbsync_people_unchanged_total",
+	"dbsync_people_deleted_total", "dbsync_people_suppressed_total",
 	"dbsync_objects_created_total", "dbsync_objects_updated_total", "dbsync_objects_unchanged_total",
+	"dbsync_objects_deleted_total",
 	"dbsync_relationships_created_total", "dbsync_relationships_updated_total", "dbsync_relationships_unchanged_total"}
 
-// TestObserveByKind: a run's created, updated and unchanged rows are counted under its
-// kind's family and no other; a Result of the zero Kind is a people run.
+// TestObserveByKind: a run's created, updated, unchanged, deleted and suppressed rows
+// are counted under its kind's family and no other; a Result of the zero Kind is a
+// people run.
 func TestObserveByKind(t *testing.T) {
 	st, log := setup(t)
 	m := New("dev", kindSyncs, st, log)
@@ -357,9 +371,9 @@ func TestObserveByKind(t *testing.T) {
 	run := func(sync string, kind config.Kind, c store.Counts) {
 		m.Observe(&engine.Result{Sync: sync, Kind: kind, Status: store.RunOK, Started: t0, Ended: t0.Add(time.Second), Counts: c})
 	}
-	run("users", config.KindPeople, store.Counts{RowsRead: 6, Created: 3, Updated: 2, Unchanged: 1})
+	run("users", config.KindPeople, store.Counts{RowsRead: 10, Created: 3, Updated: 2, Unchanged: 1, Deleted: 3, Suppressed: 1})
 	run("legacy", "", store.Counts{RowsRead: 1, Created: 1})
-	run("accounts", config.KindObjects, store.Counts{RowsRead: 9, Created: 5, Updated: 3, Unchanged: 1})
+	run("accounts", config.KindObjects, store.Counts{RowsRead: 11, Created: 5, Updated: 3, Unchanged: 1, Deleted: 2})
 	run("memberships", config.KindRelationships, store.Counts{RowsRead: 14, Created: 7, Updated: 4, Unchanged: 2, Rejected: 1})
 	run("memberships", config.KindRelationships, store.Counts{RowsRead: 1, Updated: 1})
 	want := `
@@ -371,10 +385,10 @@ dbsync_sync_info{kind="people",sync="users"} 1
 dbsync_sync_info{kind="relationships",sync="memberships"} 1
 # HELP dbsync_rows_read_total Rows read from the source and committed.
 # TYPE dbsync_rows_read_total counter
-dbsync_rows_read_total{sync="accounts"} 9
+dbsync_rows_read_total{sync="accounts"} 11
 dbsync_rows_read_total{sync="legacy"} 1
 dbsync_rows_read_total{sync="memberships"} 15
-dbsync_rows_read_total{sync="users"} 6
+dbsync_rows_read_total{sync="users"} 10
 # HELP dbsync_people_created_total People created.
 # TYPE dbsync_people_created_total counter
 dbsync_people_created_total{sync="legacy"} 1
@@ -387,6 +401,14 @@ dbsync_people_updated_total{sync="users"} 2
 # TYPE dbsync_people_unchanged_total counter
 dbsync_people_unchanged_total{sync="legacy"} 0
 dbsync_people_unchanged_total{sync="users"} 1
+# HELP dbsync_people_deleted_total People deleted by a people sync's delete: column.
+# TYPE dbsync_people_deleted_total counter
+dbsync_people_deleted_total{sync="legacy"} 0
+dbsync_people_deleted_total{sync="users"} 3
+# HELP dbsync_people_suppressed_total People suppressed (and so deleted) by a people sync's suppress: column.
+# TYPE dbsync_people_suppressed_total counter
+dbsync_people_suppressed_total{sync="legacy"} 0
+dbsync_people_suppressed_total{sync="users"} 1
 # HELP dbsync_objects_created_total Objects created by an objects sync.
 # TYPE dbsync_objects_created_total counter
 dbsync_objects_created_total{sync="accounts"} 5
@@ -396,6 +418,9 @@ dbsync_objects_updated_total{sync="accounts"} 3
 # HELP dbsync_objects_unchanged_total Rows of an objects sync that changed nothing.
 # TYPE dbsync_objects_unchanged_total counter
 dbsync_objects_unchanged_total{sync="accounts"} 1
+# HELP dbsync_objects_deleted_total Objects deleted by an objects sync's delete: column.
+# TYPE dbsync_objects_deleted_total counter
+dbsync_objects_deleted_total{sync="accounts"} 2
 # HELP dbsync_relationships_created_total Relationships created by a relationships sync.
 # TYPE dbsync_relationships_created_total counter
 dbsync_relationships_created_total{sync="memberships"} 7
@@ -420,15 +445,16 @@ func TestKindReasonsStartAtZero(t *testing.T) {
 	m := New("dev", kindSyncs, st, log)
 	attrs := []string{"attribute_name_too_long", "value_too_long", "too_many_attributes", "invalid_value",
 		"invalid_attribute_name", "duplicate_attribute", "duplicate_key"}
-	person := []string{"no_identifier", "invalid_email", "id_too_long", "cio_id_not_found"}
+	person := []string{"no_identifier", "invalid_email", "id_too_long", "cio_id_not_found", "suppressed"}
 	object := []string{"no_object_id", "object_id_too_long"}
+	deleting := []string{"not_found"} // people and objects syncs delete (SPEC §10)
 	failed := []string{"invalid_email", "id_change_not_allowed", "email_change_not_allowed",
 		"id_belongs_to_another_person", "email_belongs_to_another_person"}
 	want := map[string]map[string][]string{ // metric -> sync -> reasons
 		"dbsync_rows_rejected_total": {
-			"users":       append(append([]string{}, person...), attrs...),
-			"legacy":      append(append([]string{}, person...), attrs...),
-			"accounts":    append(append([]string{}, object...), attrs...),
+			"users":       slices.Concat(person, deleting, attrs),
+			"legacy":      slices.Concat(person, deleting, attrs),
+			"accounts":    slices.Concat(object, deleting, attrs),
 			"memberships": append(append(append([]string{}, person...), object...), attrs...),
 		},
 		"dbsync_failed_attribute_changes_total": {"users": failed, "legacy": failed},

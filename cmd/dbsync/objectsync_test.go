@@ -259,3 +259,87 @@ func runningSync(t *testing.T, driver, dsn, sync string) bool {
 	runs, _ := st.Runs(context.Background(), sync, 1)
 	return len(runs) == 1 && runs[0].Status == store.RunRunning
 }
+
+// TestObjectsDeleteCommands: an objects sync with delete: (SPEC §10) through the
+// command line, on both stores: preview shows the delete and the skip without
+// applying them; run's summary, run --json and runs (JSON and the table) count the
+// deleted object and the row skipped as not_found; the object is gone after.
+func TestObjectsDeleteCommands(t *testing.T) {
+	src := testdb.Postgres(t)
+	db, err := sql.Open("postgres", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	exec := func(q string) {
+		t.Helper()
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`CREATE TABLE accounts (id bigint PRIMARY KEY, account_id text, plan text, deleted_at timestamptz, updated_at timestamptz)`)
+	exec(`INSERT INTO accounts VALUES (1, 'Acme', 'pro', NULL, '2026-01-01 00:00:01Z'), (2, 'Beta', 'free', NULL, '2026-01-01 00:00:02Z')`)
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			cfg := writeConfig(t, backend.Driver, backend.DSN(t), "", accountsSync("accounts", src, 1000)+"\n    delete: deleted_at")
+			if code, out, errOut := dbsync(t, "run", "-c", cfg); code != 0 || !strings.Contains(out, `"created":2`) {
+				t.Fatalf("first run: exit %d\n%s%s", code, out, errOut)
+			}
+			exec(`INSERT INTO accounts VALUES (3, 'Acme', NULL, '2026-01-02 00:00:00Z', '2026-01-01 00:00:03Z'),
+				(4, 'Nobody', NULL, '2026-01-02 00:00:00Z', '2026-01-01 00:00:04Z')`)
+			defer exec(`DELETE FROM accounts WHERE id > 2`)
+
+			code, out, errOut := dbsync(t, "preview", "-c", cfg, "--sync", "accounts")
+			var got []string
+			for _, l := range jsonLines(t, out) {
+				got = append(got, fmt.Sprintf("%v %v %v", l["key"], l["result"], or(l["reason"])))
+			}
+			if code != 0 || strings.Join(got, ", ") != "3 deleted , 4 skipped not_found" {
+				t.Fatalf("preview: exit %d: %v\n%s", code, got, errOut)
+			}
+			if code, _, _ := dbsync(t, "objects", "get", "-c", cfg, "account", "Acme"); code != 0 {
+				t.Fatalf("preview deleted Acme: objects get exit %d", code)
+			}
+
+			code, out, errOut = dbsyncTerm(t, "run", "-c", cfg)
+			if code != 0 || !strings.Contains(out, "  objects deleted: 1\n") || !strings.Contains(out, "rows rejected:   1 (not_found 1)") {
+				t.Fatalf("run: exit %d\n%s%s", code, out, errOut)
+			}
+			if code, _, _ := dbsync(t, "objects", "get", "-c", cfg, "account", "Acme"); code != exitNotFound {
+				t.Errorf("objects get account Acme after its delete: exit %d, want 3", code)
+			}
+			// Read again from the start (a state reset): Acme is created again by its
+			// first row and deleted again by its delete row, as one at a time.
+			if code, _, errOut := dbsync(t, "state", "reset", "-c", cfg, "--sync", "accounts"); code != 0 {
+				t.Fatalf("state reset: exit %d %s", code, errOut)
+			}
+			code, out, _ = dbsync(t, "run", "-c", cfg)
+			lines := jsonLines(t, out)
+			if code != 0 || len(lines) != 1 {
+				t.Fatalf("run --json: exit %d %s", code, out)
+			}
+			if r := lines[0]; r["rows_read"] != float64(4) || r["created"] != float64(1) || r["unchanged"] != float64(1) || r["deleted"] != float64(1) ||
+				r["skipped"] != float64(1) || r["rejected"] != float64(1) || r["suppressed"] != float64(0) || fmt.Sprint(r["rejected_by"]) != "map[not_found:1]" {
+				t.Errorf("run --json after a reset: %v", r)
+			}
+
+			code, out, _ = dbsync(t, "runs", "-c", cfg, "--json")
+			lines = jsonLines(t, out)
+			if code != 0 || len(lines) != 3 {
+				t.Fatalf("runs: exit %d, %s", code, out)
+			}
+			if r := lines[1]; r["rows_read"] != float64(2) || r["deleted"] != float64(1) || r["skipped"] != float64(1) ||
+				r["rejected"] != float64(1) || r["suppressed"] != float64(0) || r["created"] != float64(0) || r["updated"] != float64(0) {
+				t.Errorf("runs shows the deleting run as %v", r)
+			}
+			code, out, _ = dbsyncTerm(t, "runs", "-c", cfg)
+			rows := strings.Split(strings.TrimSpace(out), "\n")
+			if code != 0 || len(rows) != 4 || !strings.Contains(rows[0], "REJECTED  SKIPPED  DELETED  SUPPRESSED") {
+				t.Fatalf("runs on a terminal: exit %d\n%s", code, out)
+			}
+			if f := strings.Fields(rows[2]); len(f) < 11 || strings.Join(f[4:11], " ") != "2 0 0 0 1 1 1" {
+				t.Errorf("runs on a terminal shows the deleting run as %q\n%s", rows[2], out)
+			}
+		})
+	}
+}

@@ -70,25 +70,31 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 // runResult is one sync's run as run prints it off a terminal (or with --json): the
 // counts runs shows.
 type runResult struct {
-	Sync            string  `json:"sync"`
-	Status          string  `json:"status"`
-	DryRun          bool    `json:"dry_run,omitempty"`
-	RowsRead        int64   `json:"rows_read"`
-	Created         int64   `json:"created"`
-	Updated         int64   `json:"updated"`
-	Unchanged       int64   `json:"unchanged"`
-	Rejected        int64   `json:"rejected"`
-	FailedChanges   int64   `json:"failed_changes"`
-	CursorBefore    string  `json:"cursor_before"`
-	CursorAfter     string  `json:"cursor_after"`
-	DurationSeconds float64 `json:"duration_seconds"`
-	Reason          string  `json:"reason,omitempty"`
+	Sync       string `json:"sync"`
+	Status     string `json:"status"`
+	DryRun     bool   `json:"dry_run,omitempty"`
+	RowsRead   int64  `json:"rows_read"`
+	Created    int64  `json:"created"`
+	Updated    int64  `json:"updated"`
+	Unchanged  int64  `json:"unchanged"`
+	Rejected   int64  `json:"rejected"` // rejected and skipped rows, as runs
+	Skipped    int64  `json:"skipped"`
+	Deleted    int64  `json:"deleted"`
+	Suppressed int64  `json:"suppressed"`
+	// Rejected and skipped rows by reason (not_found, suppressed, no_identifier, ...),
+	// as the summary and dbsync_rows_rejected_total{reason} give them.
+	RejectedBy      map[string]int64 `json:"rejected_by,omitempty"`
+	FailedChanges   int64            `json:"failed_changes"`
+	CursorBefore    string           `json:"cursor_before"`
+	CursorAfter     string           `json:"cursor_after"`
+	DurationSeconds float64          `json:"duration_seconds"`
+	Reason          string           `json:"reason,omitempty"`
 }
 
 func newRunResult(r *engine.Result) runResult {
 	v := runResult{Sync: r.Sync, Status: r.Status, DryRun: r.DryRun, RowsRead: r.RowsRead, Created: r.Created,
 		Updated: r.Updated, Unchanged: r.Unchanged, Rejected: r.Rejected + r.Skipped, FailedChanges: r.FailedChanges,
-		DurationSeconds: r.Ended.Sub(r.Started).Seconds()}
+		Skipped: r.Skipped, Deleted: r.Deleted, Suppressed: r.Suppressed, DurationSeconds: r.Ended.Sub(r.Started).Seconds()}
 	// As `runs` prints them: "" for no cursor yet.
 	if r.CursorBefore != nil {
 		v.CursorBefore = state.FormatCursor(r.CursorBefore)
@@ -98,6 +104,9 @@ func newRunResult(r *engine.Result) runResult {
 	}
 	if r.Status == store.RunFailed && r.Err != nil {
 		v.Reason = r.Err.Error()
+	}
+	if len(r.RejectedBy) > 0 {
+		v.RejectedBy = r.RejectedBy
 	}
 	return v
 }

@@ -18,7 +18,10 @@ type runOut struct {
 	Created      int64  `json:"created"`
 	Updated      int64  `json:"updated"`
 	Unchanged    int64  `json:"unchanged"`
-	Rejected     int64  `json:"rejected"`
+	Rejected     int64  `json:"rejected"`   // rejected and skipped rows
+	Skipped      int64  `json:"skipped"`    // of those, the skipped ones (cio_id_not_found, not_found, suppressed)
+	Deleted      int64  `json:"deleted"`    // people or objects deleted (SPEC §10)
+	Suppressed   int64  `json:"suppressed"` // people suppressed
 	CursorBefore string `json:"cursor_before,omitempty"`
 	CursorAfter  string `json:"cursor_after,omitempty"`
 	Reason       string `json:"reason,omitempty"` // why a failed run failed (SPEC §5)
@@ -46,11 +49,13 @@ func runsCmd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	out := newRowWriter(e, *asJSON, "SYNC", "START", "END", "STATUS", "READ", "CREATED", "UPDATED", "UNCHANGED", "REJECTED", "CURSOR BEFORE", "CURSOR AFTER")
+	out := newRowWriter(e, *asJSON, "SYNC", "START", "END", "STATUS", "READ", "CREATED", "UPDATED", "UNCHANGED", "REJECTED", "SKIPPED", "DELETED", "SUPPRESSED",
+		"CURSOR BEFORE", "CURSOR AFTER")
 	for _, r := range runs {
 		v := newRunOut(r)
 		err := out.write(v, v.Sync, v.Started, v.Ended, v.Status, fmt.Sprint(v.RowsRead), fmt.Sprint(v.Created),
-			fmt.Sprint(v.Updated), fmt.Sprint(v.Unchanged), fmt.Sprint(v.Rejected), v.CursorBefore, v.CursorAfter)
+			fmt.Sprint(v.Updated), fmt.Sprint(v.Unchanged), fmt.Sprint(v.Rejected), fmt.Sprint(v.Skipped), fmt.Sprint(v.Deleted),
+			fmt.Sprint(v.Suppressed), v.CursorBefore, v.CursorAfter)
 		if err != nil {
 			return err
 		}
@@ -62,6 +67,7 @@ func runsCmd(ctx context.Context, e *env, args []string) error {
 func newRunOut(r store.Run) runOut {
 	v := runOut{Sync: r.Sync, Started: r.Started.Format(time.RFC3339), Status: r.Status, RowsRead: r.RowsRead,
 		Created: r.Created, Updated: r.Updated, Unchanged: r.Unchanged, Rejected: r.Rejected + r.Skipped,
+		Skipped: r.Skipped, Deleted: r.Deleted, Suppressed: r.Suppressed,
 		CursorBefore: showCursor(r.CursorBefore), CursorAfter: showCursor(r.CursorAfter), Reason: r.Error}
 	if !r.Ended.IsZero() {
 		v.Ended = r.Ended.Format(time.RFC3339)
