@@ -1354,3 +1354,51 @@ func TestDeleteByRetiredCioID(t *testing.T) {
 		})
 	}
 }
+
+// TestDryRunDeletesNothing: `run --dry-run` and `preview` of delete and suppress rows
+// say what they would do and change nothing: the people are still there, nothing is
+// suppressed, and the real run then deletes and suppresses them (SPEC §5).
+func TestDryRunDeletesNothing(t *testing.T) {
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			src := newForgetSource(t)
+			dsn := backend.DSN(t)
+			cfg := writeConfig(t, backend.Driver, dsn, "", src.syncs(10))
+			src.user("dry1", "dry1@x.io", "a", nil, nil)
+			src.user("dry2", "dry2@x.io", "a", nil, nil)
+			src.member("dry1", "", "acct1", "r")
+			runOK(t, cfg)
+			before := storeRows(t, backend.Driver, dsn)
+			src.user("dry1", "", "", int64(1), nil)
+			src.user("dry2", "", "", nil, int64(1))
+			src.user("dry3", "", "", int64(1), nil)
+			code, out, errOut := dbsync(t, "preview", "-c", cfg, "--sync", "users")
+			lines := jsonLines(t, out)
+			if code != 0 || len(lines) != 3 || lines[0]["result"] != "deleted" || lines[1]["result"] != "suppressed" || lines[2]["result"] != "skipped" {
+				t.Errorf("preview: exit %d\n%s%s", code, out, errOut)
+			}
+			if code, out, errOut := dbsync(t, "run", "--dry-run", "-c", cfg); code != 0 {
+				t.Fatalf("run --dry-run: exit %d\n%s%s", code, out, errOut)
+			}
+			// The run history may grow; nothing else may.
+			strip := func(rows []string) []string {
+				rows = slices.DeleteFunc(slices.Clone(rows), func(r string) bool {
+					return strings.HasPrefix(r, "runs: ") || strings.HasPrefix(r, "leases: ")
+				})
+				slices.Sort(rows)
+				return rows
+			}
+			if after := storeRows(t, backend.Driver, dsn); !slices.Equal(strip(before), strip(after)) {
+				t.Errorf("the dry run changed the store:\n%s", strings.Join(symmetricDiff(strip(before), strip(after)), "\n"))
+			}
+			if cioOf(t, cfg, "dry1") == "" || cioOf(t, cfg, "dry2@x.io") == "" {
+				t.Fatalf("the dry run deleted someone")
+			}
+			runOK(t, cfg)
+			if cioOf(t, cfg, "dry1") != "" || cioOf(t, cfg, "dry2@x.io") != "" {
+				t.Errorf("the real run after the dry run deleted no one")
+			}
+		})
+	}
+}
