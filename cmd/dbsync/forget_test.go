@@ -1036,7 +1036,14 @@ func TestObjectsDeleteColumn(t *testing.T) {
 // came last) or a new person with a new cio_id (the delete came first, or between the
 // syncs). Never a half state: a deleted person with identifiers, attributes, changes
 // with values, relationships or events, or two people with one id.
-func TestDeleteRacesSync(t *testing.T) {
+func TestDeleteRacesSync(t *testing.T) { raceForget(t, "delete") }
+
+// TestSuppressRacesSync: as TestDeleteRacesSync with `people suppress`: whichever
+// came first, no one holds the suppressed id or email afterwards — the rows the sync
+// wrote before were erased with the person, those after it were skipped.
+func TestSuppressRacesSync(t *testing.T) { raceForget(t, "suppress") }
+
+func raceForget(t *testing.T, command string) {
 	const iterations = 16
 	src := newForgetSource(t)
 	dsn := testdb.Postgres(t)
@@ -1075,17 +1082,17 @@ func TestDeleteRacesSync(t *testing.T) {
 		var delOut *bytes.Buffer
 		if i > 0 { // the first iteration measures a run alone, then deletes
 			time.Sleep(delay)
-			del, delOut = process(t, "people", "delete", "-c", cfg, id)
+			del, delOut = process(t, "people", command, "-c", cfg, id)
 		}
 		if err := run.Wait(); err != nil {
 			t.Fatalf("iteration %d: run: %v\n%s", i, err, runOut)
 		}
 		if i == 0 {
 			runTime = time.Since(start)
-			del, delOut = process(t, "people", "delete", "-c", cfg, id)
+			del, delOut = process(t, "people", command, "-c", cfg, id)
 		}
 		if err := del.Wait(); err != nil {
-			t.Fatalf("iteration %d: people delete %s (after %v): %v\n%s", i, id, delay, err, delOut)
+			t.Fatalf("iteration %d: people %s %s (after %v): %v\n%s", i, command, id, delay, err, delOut)
 		}
 
 		// The old person: deleted, erased, with nothing left that hangs on them.
@@ -1102,7 +1109,7 @@ func TestDeleteRacesSync(t *testing.T) {
 			t.Errorf("iteration %d (delete after %v): the old person %s: deleted %v, holds %q (%v)", i, delay, old, deleted, held, err)
 		}
 		kinds, valued, _ := logOf(t, "postgres", dsn, old)
-		if valued != 0 || len(kinds) == 0 || kinds[len(kinds)-1] != "profile_delete" {
+		if valued != 0 || len(kinds) == 0 || kinds[len(kinds)-1] != "profile_"+command {
 			t.Errorf("iteration %d (delete after %v): the old person's change log: %v, %d with values", i, delay, kinds, valued)
 		}
 		for _, q := range []string{
@@ -1117,7 +1124,24 @@ func TestDeleteRacesSync(t *testing.T) {
 				t.Errorf("iteration %d (delete after %v): %d from %s", i, delay, n, q)
 			}
 		}
-		switch now := cioOf(t, cfg, id); {
+		now := cioOf(t, cfg, id)
+		if command == "suppress" {
+			if now != "" || cioOf(t, cfg, id+"@x.io") != "" {
+				t.Errorf("iteration %d (suppress after %v): a live person holds the suppressed id or email: %s", i, delay, now)
+			}
+			if n := storeCount(t, "postgres", dsn, `SELECT count(*) FROM suppressions WHERE internal_id = '`+old+`'`); n != 2 {
+				t.Errorf("iteration %d (suppress after %v): %d suppressions of the old person, want its id and email", i, delay, n)
+			}
+			// Whether the sync came first: the skipped rows say.
+			if n := storeCount(t, "postgres", dsn, `SELECT count(*) FROM rejected WHERE reason = 'suppressed' AND at >= 0`); n > outcomes["skipped rows so far"] {
+				outcomes["sync skipped"]++
+				outcomes["skipped rows so far"] = n
+			} else {
+				outcomes["suppress last"]++
+			}
+			continue
+		}
+		switch {
 		case now == "":
 			outcomes["delete last"]++
 		case now == old:
@@ -1130,6 +1154,12 @@ func TestDeleteRacesSync(t *testing.T) {
 		}
 	}
 	t.Logf("a run takes %v; outcomes: %v", runTime, outcomes)
+	if command == "suppress" {
+		if outcomes["sync skipped"] < 2 || outcomes["suppress last"] < 2 {
+			t.Errorf("the suppressions did not land on both sides of the syncs (%v): the test proves little", outcomes)
+		}
+		return
+	}
 	if outcomes["delete last"] < 2 || outcomes["sync re-created"] < 2 {
 		t.Errorf("the deletes did not land on both sides of the syncs (%v): the test proves little", outcomes)
 	}
