@@ -21,6 +21,7 @@ import (
 // srcRow is one row of the users table: "" is NULL.
 type srcRow struct {
 	id, email, plan string
+	gone            string // "delete" or "suppress": the row's delete or suppress column is true (SPEC §10)
 }
 
 // equivBundle is a source and store run with one batch size under a fixed clock.
@@ -37,6 +38,9 @@ func newEquivBundle(t *testing.T, backend testdb.Store, s identity.Settings, bat
 	b.engine.Now = func() time.Time { return clock }
 	b.sync.BatchSize = batch
 	b.sync.Exclude = append(b.sync.Exclude, "score")
+	b.exec(t, `ALTER TABLE users ADD COLUMN gone_at DATETIME`)
+	b.exec(t, `ALTER TABLE users ADD COLUMN suppressed BOOLEAN`)
+	b.sync.Delete, b.sync.Suppress = "gone_at", "suppressed"
 	if err := b.st.CheckWorkspace(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +57,15 @@ func (b *equivBundle) add(t *testing.T, rows ...srcRow) {
 		return s
 	}
 	for _, r := range rows {
-		b.exec(t, `INSERT INTO users (row_id, user_id, email, plan, updated_at) VALUES (?, ?, ?, ?, ?)`,
-			b.next, null(r.id), null(r.email), null(r.plan), t0.Add(time.Duration(b.next)*time.Second).Format(ts))
+		var goneAt, suppressed any
+		switch r.gone {
+		case "delete":
+			goneAt = t0.Format(ts)
+		case "suppress":
+			suppressed = true
+		}
+		b.exec(t, `INSERT INTO users (row_id, user_id, email, plan, updated_at, gone_at, suppressed) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			b.next, null(r.id), null(r.email), null(r.plan), t0.Add(time.Duration(b.next)*time.Second).Format(ts), goneAt, suppressed)
 		b.next++
 	}
 }
@@ -85,8 +96,15 @@ func canonical(t *testing.T, st *store.Store) (people, log []string) {
 			c.Kind, c.Attribute, c.From, c.To, c.Reason)))
 	}
 	err = st.EachPerson(ctx, func(p identity.Person) error {
-		people = append(people, rename.Replace(fmt.Sprintf("%s|%s|%s|%s|%d|%d|%s|%v", p.CioID, p.ID, p.Email,
-			attrText(p.Attributes), p.CreatedAt, p.UpdatedAt, p.MergedInto, p.Deleted)))
+		people = append(people, rename.Replace(fmt.Sprintf("%s|%s|%s|%s|%d|%d|%s|%v|%v", p.CioID, p.ID, p.Email,
+			attrText(p.Attributes), p.CreatedAt, p.UpdatedAt, p.MergedInto, p.Deleted, p.Suppressed)))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.EachSuppression(ctx, func(kind, value, cio string, at int64) error {
+		people = append(people, rename.Replace(fmt.Sprintf("suppressed %s|%s|%s|%d", kind, value, cio, at)))
 		return nil
 	})
 	if err != nil {
@@ -94,6 +112,19 @@ func canonical(t *testing.T, st *store.Store) (people, log []string) {
 	}
 	sort.Strings(people)
 	return people, log
+}
+
+// countKinds counts the canonical change log's entries of the kinds.
+func countKinds(log []string, kinds ...string) int {
+	n := 0
+	for _, l := range log {
+		for _, k := range kinds {
+			if strings.Contains(l, "|"+k+"|") {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func attrText(a map[string]json.RawMessage) string {
@@ -209,6 +240,22 @@ func randomRuns(seed int64, runs, perRun int) [][]srcRow {
 			if rng.Intn(3) == 0 {
 				r.plan = fmt.Sprint("p", rng.Intn(4))
 			}
+			// Deletes and suppressions of people of earlier rows (SPEC §10), now and
+			// then: a later row with their id or email creates someone new, or is
+			// skipped when suppressed.
+			switch k := rng.Intn(40); {
+			case k < 3:
+				r.gone = "delete"
+			case k < 5:
+				r.gone = "suppress"
+			}
+			if r.gone != "" && len(ids) > 0 && len(emails) > 0 {
+				if rng.Intn(2) == 0 {
+					r.id, r.email = ids[rng.Intn(len(ids))], ""
+				} else {
+					r.id, r.email = "", strings.ToUpper(emails[rng.Intn(len(emails))])
+				}
+			}
 			if r.id != "" {
 				ids = append(ids, r.id)
 			}
@@ -261,6 +308,9 @@ func TestBatchSizeDoesNotMatterAcrossRuns(t *testing.T) {
 					if len(people) < 50 || len(log) < len(people) {
 						t.Fatalf("too little happened to prove anything: %d people, %d log entries", len(people), len(log))
 					}
+					if forgot := countKinds(log, record.ProfileDelete, record.ProfileSuppress); forgot < 5 {
+						t.Fatalf("too few deletes to prove anything: %d", forgot)
+					}
 				})
 			}
 		})
@@ -295,7 +345,7 @@ func TestBatchBytesAndQueryDoNotMatter(t *testing.T) {
 				b := newEquivBundle(t, backend, s, v.batch)
 				b.sync.BatchBytes = v.bytes
 				if v.query {
-					b.sync.Table, b.sync.Query = "", "SELECT row_id, user_id, email, plan, score, updated_at FROM users"
+					b.sync.Table, b.sync.Query = "", "SELECT row_id, user_id, email, plan, score, updated_at, gone_at, suppressed FROM users"
 				}
 				bundles[j] = b
 			}

@@ -39,8 +39,9 @@ func (k *people) Apply(ctx context.Context, tx *store.Tx, recs []*record.Record)
 		err    error
 		found  int // people the lookups found
 	)
+	var g *guess
 	if guessed {
-		g := &guess{suppressions: tx}
+		g = &guess{suppressions: tx}
 		if writes, err = k.planner.Plan(ctx, g, k.sync, todo); err != nil {
 			return err
 		}
@@ -65,6 +66,11 @@ func (k *people) Apply(ctx context.Context, tx *store.Tx, recs []*record.Record)
 		}
 		return err
 	}
+	if guessed {
+		if err := g.checkSuppressed(ctx); err != nil {
+			return err
+		}
+	}
 	k.fresh = guessed || found == 0
 	return nil
 }
@@ -86,13 +92,36 @@ func (c counting) LoadPeople(ctx context.Context, keys identity.Keys) ([]identit
 // The suppressions it asks the store: they are no part of the guess.
 type guess struct {
 	named        identity.Keys
+	asked        identity.Keys // what the plan asked of the suppressions
+	held         int           // how many of them were suppressed
 	suppressions interface {
 		Suppressed(ctx context.Context, keys identity.Keys) (identity.Keys, error)
 	}
 }
 
 func (g *guess) Suppressed(ctx context.Context, keys identity.Keys) (identity.Keys, error) {
-	return g.suppressions.Suppressed(ctx, keys)
+	held, err := g.suppressions.Suppressed(ctx, keys)
+	g.asked, g.held = keys, len(held.IDs)+len(held.Emails)
+	return held, err
+}
+
+// checkSuppressed asks again, after the guessed batch's writes, for the suppressions
+// the plan saw. A guessed batch locks no stored person, so an operator's suppression
+// of one may commit after the plan read the suppressions: then the batch's insert of
+// a new person with the suppressed person's key waited for it, or came after it, and
+// this second look sees it, and the batch is planned again with lookups (which lock).
+func (g *guess) checkSuppressed(ctx context.Context) error {
+	if len(g.asked.IDs)+len(g.asked.Emails) == 0 {
+		return nil
+	}
+	held, err := g.suppressions.Suppressed(ctx, g.asked)
+	if err != nil {
+		return err
+	}
+	if len(held.IDs)+len(held.Emails) != g.held {
+		return fmt.Errorf("%w: a suppression came in while the batch was written", errPlanAgain)
+	}
+	return nil
 }
 
 func (g *guess) LoadPeople(_ context.Context, keys identity.Keys) ([]identity.Person, error) {

@@ -18,9 +18,9 @@ import (
 )
 
 // snapshot is everything a run leaves in the store: people (all fields), the change
-// log and the rejected rows, as text.
+// log and the suppressions, as text.
 type snapshot struct {
-	people, log []string
+	people, log, suppressed []string
 }
 
 func takeSnapshot(t *testing.T, st *store.Store) snapshot {
@@ -28,8 +28,8 @@ func takeSnapshot(t *testing.T, st *store.Store) snapshot {
 	ctx := context.Background()
 	var s snapshot
 	err := st.EachPerson(ctx, func(p identity.Person) error {
-		s.people = append(s.people, fmt.Sprintf("%s|%s|%s|%s|%d|%d|%s|%v", p.CioID, p.ID, p.Email,
-			describe(p), p.CreatedAt, p.UpdatedAt, p.MergedInto, p.Deleted))
+		s.people = append(s.people, fmt.Sprintf("%s|%s|%s|%s|%d|%d|%s|%v|%v", p.CioID, p.ID, p.Email,
+			describe(p), p.CreatedAt, p.UpdatedAt, p.MergedInto, p.Deleted, p.Suppressed))
 		return nil
 	})
 	if err != nil {
@@ -43,6 +43,13 @@ func takeSnapshot(t *testing.T, st *store.Store) snapshot {
 	if err != nil {
 		t.Fatal(err)
 	}
+	err = st.EachSuppression(ctx, func(kind, value, cio string, at int64) error {
+		s.suppressed = append(s.suppressed, fmt.Sprintf("%s|%s|%s|%d", kind, value, cio, at))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return s
 }
 
@@ -50,7 +57,10 @@ func (s snapshot) diff(o snapshot) string {
 	if d := firstDiff("people", s.people, o.people); d != "" {
 		return d
 	}
-	return firstDiff("change log", s.log, o.log)
+	if d := firstDiff("change log", s.log, o.log); d != "" {
+		return d
+	}
+	return firstDiff("suppressions", s.suppressed, o.suppressed)
 }
 
 func firstDiff(what string, a, b []string) string {
@@ -145,6 +155,14 @@ func randomRows(seed int64, n, pool int) []record.Record {
 		default:
 			r.ID, r.Email = pick("u%d"), pick("bad%d") // invalid email
 		}
+		// Deletes and suppressions (SPEC §10), rare enough that people remain: a
+		// suppression blocks its identifiers for the rest of the stream.
+		switch k := rng.Intn(100); {
+		case k < 4:
+			r.Delete = true
+		case k < 5:
+			r.Suppress = true
+		}
 		for _, name := range []string{"plan", "n", "tags"} {
 			switch rng.Intn(6) {
 			case 0:
@@ -179,6 +197,15 @@ func TestBatchSizeDoesNotMatter(t *testing.T) {
 				a, b := takeSnapshot(t, one), takeSnapshot(t, many)
 				if len(a.people) < 100 || len(a.log) < len(a.people) {
 					t.Fatalf("too little happened to prove anything: %d people, %d log entries", len(a.people), len(a.log))
+				}
+				deleted := 0
+				for _, p := range a.people {
+					if strings.HasSuffix(p, "|true|false") || strings.HasSuffix(p, "|true|true") {
+						deleted++
+					}
+				}
+				if deleted < 10 || len(a.suppressed) < 5 {
+					t.Fatalf("too few deletes to prove anything: %d deleted, %d suppressed identifiers", deleted, len(a.suppressed))
 				}
 				if d := a.diff(b); d != "" {
 					t.Fatalf("batch size 1 and 1000 differ: %s", d)

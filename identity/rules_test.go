@@ -560,7 +560,112 @@ var ruleCases = []ruleCase{
 		row:      record.Record{Key: "row-9", ID: "u\xff1"},
 		result:   record.Rejected, reason: identity.ReasonInvalidValue,
 	},
+
+	// SPEC §10: a delete or suppress row finds its person by the rules above, and
+	// creates no one.
+	{
+		name:     "delete by id",
+		settings: []identity.Settings{idEmail, idOnly, allow(merge(idEmail))},
+		given:    []record.Record{person("u1", "a@x.io", "plan", "pro"), person("u2", "b@x.io")},
+		row:      deleting(person("u1", "")),
+		result:   record.Deleted,
+		people:   []string{`deleted:||{}`, `u2|b@x.io|{}`},
+		find:     map[string]string{"u1": "", "a@x.io": "", "@0": ""},
+	},
+	{
+		name:     "delete by email, in another case",
+		settings: []identity.Settings{idEmail, emailOnly},
+		given:    []record.Record{person("", "a@x.io", "plan", "pro")},
+		row:      deleting(person("", "A@X.IO")),
+		result:   record.Deleted,
+		people:   []string{`deleted:||{}`},
+		find:     map[string]string{"a@x.io": ""},
+	},
+	{
+		name:     "delete by cio_id",
+		settings: []identity.Settings{idEmail, idOnly, emailOnly},
+		given:    []record.Record{person("u1", "a@x.io")},
+		row:      deleting(byCio("cio_@0", "", "")),
+		result:   record.Deleted,
+		people:   []string{`deleted:||{}`},
+	},
+	{
+		name:     "delete by a retired cio_id deletes the person it was merged into",
+		settings: []identity.Settings{merge(idEmail)},
+		given:    []record.Record{person("u1", ""), person("", "b@x.io"), person("u1", "b@x.io", "plan", "pro")},
+		deleted:  nil,
+		row:      deleting(byCio("@1", "", "")),
+		result:   record.Deleted,
+		people:   []string{`deleted:||{}`, `merged→||{}`},
+		find:     map[string]string{"u1": "", "b@x.io": "", "@0": "", "@1": ""},
+	},
+	{
+		name:     "delete by id and email of two people deletes the one the id finds",
+		settings: []identity.Settings{idEmail, allow(merge(idEmail))},
+		given:    []record.Record{person("u1", "a@x.io"), person("", "b@x.io")},
+		row:      deleting(person("u1", "b@x.io")),
+		result:   record.Deleted,
+		people:   []string{`deleted:||{}`, `|b@x.io|{}`},
+	},
+	{
+		name:     "a delete that finds no one is skipped and creates no one",
+		settings: []identity.Settings{idEmail, idOnly, emailOnly},
+		given:    []record.Record{person("u1", "a@x.io")},
+		row:      deleting(person("u9", "z@x.io")),
+		result:   record.Skipped, reason: identity.ReasonNotFound,
+	},
+	{
+		name:     "a delete with an unknown cio_id is skipped",
+		settings: []identity.Settings{idEmail},
+		given:    []record.Record{person("u1", "a@x.io")},
+		row:      deleting(byCio("cio_nobody", "u1", "")),
+		result:   record.Skipped, reason: identity.ReasonCioIDNotFound,
+	},
+	{
+		name:     "a delete of a deleted person's cio_id is skipped",
+		settings: []identity.Settings{idEmail},
+		given:    []record.Record{person("u1", "a@x.io")},
+		deleted:  []int{0},
+		row:      deleting(byCio("@0", "", "")),
+		result:   record.Skipped, reason: identity.ReasonCioIDNotFound,
+		people: []string{`deleted:||{}`},
+	},
+	{
+		name:     "in an [email] workspace an id alone is no identifier for a delete either",
+		settings: []identity.Settings{emailOnly},
+		given:    []record.Record{person("u1", "a@x.io")},
+		row:      deleting(person("u1", "")),
+		result:   record.Rejected, reason: identity.ReasonNoIdentifier,
+	},
+	{
+		name:     "a delete row's attributes are neither checked nor applied",
+		settings: []identity.Settings{idEmail},
+		given:    []record.Record{person("u1", "a@x.io")},
+		row:      deleting(person("u1", "", "bio", strings.Repeat("x", 1001))),
+		result:   record.Deleted,
+		people:   []string{`deleted:||{}`},
+	},
+	{
+		name:     "suppress by email",
+		settings: []identity.Settings{idEmail, emailOnly},
+		given:    []record.Record{person("u1", "a@x.io", "plan", "pro")},
+		row:      suppressing(person("", "a@x.io")),
+		result:   record.Suppressed,
+		people:   []string{`deleted:||{}`},
+		find:     map[string]string{"u1": "", "a@x.io": ""},
+	},
+	{
+		name:     "a row both deleting and suppressing suppresses",
+		settings: []identity.Settings{idEmail},
+		given:    []record.Record{person("u1", "a@x.io")},
+		row:      suppressing(deleting(person("u1", ""))),
+		result:   record.Suppressed,
+		people:   []string{`deleted:||{}`},
+	},
 }
+
+func deleting(r record.Record) record.Record    { r.Delete = true; return r }
+func suppressing(r record.Record) record.Record { r.Suppress = true; return r }
 
 func manyAttrs(from, n int) []any {
 	var kv []any

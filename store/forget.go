@@ -191,7 +191,7 @@ func (t *Tx) insertSuppressions(ctx context.Context, writes []identity.Write) er
 func (s *Store) ForgetPerson(ctx context.Context, settings identity.Settings, sync, identifier string, suppress bool) (string, error) {
 	var cio string
 	err := s.InTx(ctx, func(tx *Tx) error {
-		p, err := tx.findPerson(ctx, settings, identifier)
+		p, err := tx.findLatest(ctx, settings, identifier)
 		if err != nil {
 			return err
 		}
@@ -241,6 +241,29 @@ func (t *Tx) forgetPerson(ctx context.Context, p *identity.Person, sync string, 
 	return t.Write(ctx, sync, now, []*record.Record{rec}, []identity.Write{w})
 }
 
+// findLatest is findPerson until two lookups agree. On PostgreSQL a lookup that
+// waited for a batch holding the row sees that batch's change to the row alone (its
+// statement's snapshot is older than the batch's commit): the identifier may have
+// moved to someone the batch created. The next lookup sees all the batch did, so the
+// person found is the one the order "batch, then delete" would find.
+func (t *Tx) findLatest(ctx context.Context, settings identity.Settings, identifier string) (*identity.Person, error) {
+	p, err := t.findPerson(ctx, settings, identifier)
+	for tries := 0; tries < 10; tries++ {
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		q, err2 := t.findPerson(ctx, settings, identifier)
+		if err2 != nil && !errors.Is(err2, ErrNotFound) {
+			return nil, err2
+		}
+		if (p == nil) == (q == nil) && (p == nil || p.CioID == q.CioID) {
+			return q, err2
+		}
+		p, err = q, err2
+	}
+	return nil, fmt.Errorf("find %s: it keeps moving between people", identifier)
+}
+
 // findPerson is FindPerson in the transaction, locking the row found.
 func (t *Tx) findPerson(ctx context.Context, settings identity.Settings, identifier string) (*identity.Person, error) {
 	if identifier == "" || !utf8.ValidString(identifier) {
@@ -283,8 +306,17 @@ func (t *Tx) personWhere(ctx context.Context, where string, arg any, follow bool
 // returns ErrNotFound when no suppression holds identifier. An id is matched as
 // given, an email folded (identity.EmailKey).
 func (s *Store) Unsuppress(ctx context.Context, sync, identifier string) error {
+	_, err := s.UnsuppressPerson(ctx, sync, identifier)
+	return err
+}
+
+// UnsuppressPerson is Unsuppress, returning the cio_id of the person whose
+// suppression it released.
+func (s *Store) UnsuppressPerson(ctx context.Context, sync, identifier string) (string, error) {
+	var cio string
 	err := s.InTx(ctx, func(tx *Tx) error {
-		cio, err := tx.suppressionOf(ctx, identifier)
+		var err error
+		cio, err = tx.suppressionOf(ctx, identifier)
 		if err != nil {
 			return err
 		}
@@ -296,9 +328,27 @@ func (s *Store) Unsuppress(ctx context.Context, sync, identifier string) error {
 		return tx.writeLog(ctx, []*record.Record{rec})
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("unsuppress %s: %w", identifier, err)
+		return "", fmt.Errorf("unsuppress %s: %w", identifier, err)
 	}
-	return err
+	return cio, err
+}
+
+// SuppressedPerson is the cio_id of the person whose suppression holds identifier (a
+// suppressed id, or email in any case), or ErrNotFound, a store never written
+// included.
+func (s *Store) SuppressedPerson(ctx context.Context, identifier string) (string, error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return "", fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	d := *s.d
+	d.forUpdate = "" // a read-only transaction locks nothing
+	cio, err := (&Tx{tx: tx, d: &d}).suppressionOf(ctx, identifier)
+	if s.d.missing(err) {
+		return "", ErrNotFound
+	}
+	return cio, err
 }
 
 // suppressionOf is the cio_id of the person whose suppression holds identifier: as
@@ -324,4 +374,28 @@ func (t *Tx) suppressionOf(ctx context.Context, identifier string) (string, erro
 		return cio, nil
 	}
 	return "", ErrNotFound
+}
+
+// EachSuppression calls fn for every suppressed id and email (folded), in kind and
+// value order, with the cio_id of the person suppressed and when (Unix seconds).
+func (s *Store) EachSuppression(ctx context.Context, fn func(kind, value, cioID string, at int64) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, value, internal_id, at FROM suppressions ORDER BY kind, value`)
+	if s.d.missing(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read suppressions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, value, cio string
+		var at int64
+		if err := rows.Scan(&kind, &value, &cio, &at); err != nil {
+			return fmt.Errorf("read suppressions: %w", err)
+		}
+		if err := fn(kind, value, cio, at); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -237,4 +238,87 @@ func TestForgetInBatch(t *testing.T) {
 			t.Errorf("b@x.io: %v %v, want the person row 10 created", p, err)
 		}
 	})
+}
+
+// A delete racing a batch that writes the same person ends as one of the two orders
+// would (PostgreSQL, where both run at once; SQLite's writers take turns): whoever
+// the suppression found is deleted, and no one alive holds a suppressed id or email,
+// whether the batch loaded the person first, or waited for the suppression, or moved
+// the email to someone it created.
+func TestForgetPersonRacesABatch(t *testing.T) {
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			st := open(t, backend.Driver, backend.DSN(t))
+			ctx := context.Background()
+			s := identity.DefaultSettings()
+			s.AllowEmailUpdateByID = true
+			if err := st.CheckWorkspace(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			pl := &identity.Planner{Settings: s}
+			batch := func(rows ...*record.Record) error {
+				return st.InTx(ctx, func(tx *store.Tx) error {
+					for _, r := range rows {
+						r.Outcome = record.Outcome{}
+					}
+					people, err := pl.Plan(ctx, tx, "test", rows)
+					if err != nil {
+						return err
+					}
+					return tx.Write(ctx, "test", 1, rows, people)
+				})
+			}
+			for round := 0; round < 40; round++ {
+				x := &record.Record{Key: "x", ID: fmt.Sprintf("x%d", round), Email: fmt.Sprintf("x%d@x.io", round)}
+				if err := batch(x); err != nil {
+					t.Fatal(err)
+				}
+				rows := []*record.Record{ // x's email moves to a person the batch creates
+					{Key: "1", CioID: x.Person, Email: fmt.Sprintf("tmp%d@x.io", round)},
+					{Key: "2", ID: fmt.Sprintf("y%d", round), Email: x.Email},
+				}
+				if round%2 == 1 { // x keeps the email and changes an attribute
+					rows = []*record.Record{{Key: "1", ID: x.ID, Attrs: []record.Attr{{Name: "n", Value: []byte("1")}}}}
+				}
+				errs := make(chan error, 2)
+				var found string
+				go func() { errs <- batch(rows...) }()
+				go func() {
+					var err error
+					found, err = st.ForgetPerson(ctx, s, "op", x.Email, true)
+					if errors.Is(err, store.ErrNotFound) {
+						err = nil
+					}
+					errs <- err
+				}()
+				for i := 0; i < 2; i++ {
+					if err := <-errs; err != nil {
+						t.Fatalf("round %d: %v", round, err)
+					}
+				}
+				if found == "" {
+					t.Fatalf("round %d: the suppression found no one", round)
+				}
+				var live []string
+				st.EachPerson(ctx, func(p identity.Person) error {
+					if !p.Deleted && p.MergedInto == "" {
+						live = append(live, p.CioID)
+					}
+					return nil
+				})
+				for _, c := range live {
+					if c == found {
+						t.Fatalf("round %d: the person suppressed is alive", round)
+					}
+				}
+				st.EachSuppression(ctx, func(kind, value, cio string, at int64) error {
+					if p, err := st.FindPerson(ctx, s, value); err == nil {
+						t.Errorf("round %d: %s %s is suppressed, and %s holds it", round, kind, value, p.CioID)
+					}
+					return nil
+				})
+			}
+		})
+	}
 }

@@ -71,7 +71,7 @@ var commands = []command{
 	{"validate", "check the config (and with --connect, each source and the store)", validateCmd},
 	{"preview", "show what a run would do to each row, writing nothing", previewCmd},
 	{"state", "show the cursors and last runs, or reset a sync", stateCmd},
-	{"people", "look a person up, or show their change log, relationships or events", peopleCmd},
+	{"people", "look a person up, show their change log, relationships or events, or delete or suppress them", peopleCmd},
 	{"objects", "look an object up (an account, a company, ...)", objectsCmd},
 	{"rejected", "show rejected and skipped rows", rejectedCmd},
 	{"runs", "show the run history", runsCmd},
@@ -210,7 +210,8 @@ type flagSet struct {
 // store's ${VAR}s, so an unset source secret is no error for them (SPEC §5).
 // validate without --connect sets flagSet.storeOnly.
 var storeOnly = map[string]bool{
-	"people get": true, "people log": true, "people relationships": true, "people events": true, "objects get": true, "rejected": true, "runs": true,
+	"people get": true, "people log": true, "people relationships": true, "people events": true,
+	"people delete": true, "people suppress": true, "people unsuppress": true, "objects get": true, "rejected": true, "runs": true,
 	"state show": true, "state reset": true, "export": true,
 }
 

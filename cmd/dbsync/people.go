@@ -13,11 +13,15 @@ import (
 	"github.com/dbsync/dbsync/store"
 )
 
-// peopleCmd: dbsync people get|log|relationships|events -c FILE IDENTIFIER
+// peopleCmd: dbsync people get|log|relationships|events|delete|suppress|unsuppress -c FILE IDENTIFIER
 func peopleCmd(ctx context.Context, e *env, args []string) error {
-	sub, err := e.subcommand("people", []string{"get", "log", "relationships", "events"}, args)
+	sub, err := e.subcommand("people", []string{"get", "log", "relationships", "events", "delete", "suppress", "unsuppress"}, args)
 	if err != nil {
 		return err
+	}
+	switch sub {
+	case "delete", "suppress", "unsuppress":
+		return forgetCmd(ctx, e, sub, args[1:])
 	}
 	usage := "-c FILE IDENTIFIER"
 	if sub == "events" {

@@ -108,6 +108,10 @@ func writePreview(out *rowWriter, r *record.Record, target string) error {
 			desc = append(desc, fmt.Sprintf("merges %s into this person", c.From))
 		case record.ObjectCreate:
 			desc = append(desc, "new object")
+		case record.ProfileDelete:
+			desc = append(desc, "deletes this person: erases their identifiers, attributes, relationships and events")
+		case record.ProfileSuppress:
+			desc = append(desc, "suppresses this person: deletes them and skips later rows with their id or email")
 		}
 	}
 	return out.write(v, r.Key, v.Result, target, strings.Join(desc, "; "))

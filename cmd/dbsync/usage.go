@@ -34,6 +34,11 @@ var examples = map[string]string{
 
 	// events (SPEC §9)
 	"people events": "dbsync people events -c dbsync.yaml ada@example.com --limit 20",
+
+	// deletes and suppression (SPEC §10)
+	"people delete":     "dbsync people delete -c dbsync.yaml ada@example.com",
+	"people suppress":   "dbsync people suppress -c dbsync.yaml ada@example.com",
+	"people unsuppress": "dbsync people unsuppress -c dbsync.yaml ada@example.com",
 }
 
 // didYouMean returns `; did you mean "x"?` for the valid name nearest to got, when
