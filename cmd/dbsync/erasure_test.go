@@ -1432,3 +1432,34 @@ func TestDryRunDeletesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestDeleteErasesRefusedValues: the deleted person's email refused on someone else
+// (a row gave their email to another id: failed_attribute_change, email taken) is
+// still their value: after the delete no table holds it, in any case it was given
+// (SPEC §10; issue 17: the store holds none of their values afterwards).
+func TestDeleteErasesRefusedValues(t *testing.T) {
+	for _, backend := range testdb.Stores() {
+		t.Run(backend.Driver, func(t *testing.T) {
+			t.Parallel()
+			src := newForgetSource(t)
+			dsn := backend.DSN(t)
+			cfg := writeConfig(t, backend.Driver, dsn, "", src.syncs(10))
+			src.user("rv1", "Rvq@x.io", "a", nil, nil)
+			src.user("rv2", "rv2@x.io", "a", nil, nil)
+			src.user("rv2", "RVQ@X.IO", "b", nil, nil) // refused: the email is rv1's
+			runOK(t, cfg)
+			if l := leaks(t, backend.Driver, dsn, "rvq@x.io"); len(l) < 2 {
+				t.Fatalf("want the email in rv1's row and in rv2's refused change:\n%s", strings.Join(l, "\n"))
+			}
+			if code, out, errOut := dbsync(t, "people", "delete", "-c", cfg, "rv1"); code != 0 {
+				t.Fatalf("people delete: exit %d\n%s%s", code, out, errOut)
+			}
+			if l := leaks(t, backend.Driver, dsn, "rvq@x.io"); len(l) > 0 {
+				t.Errorf("the store still holds the deleted person's email:\n%s", strings.Join(l, "\n"))
+			}
+			if got := personGet(t, cfg, "rv2"); got["email"] != "rv2@x.io" || fmt.Sprint(got["attributes"]) != "map[plan:b]" {
+				t.Errorf("rv2 after rv1's delete: %v", got)
+			}
+		})
+	}
+}
