@@ -1317,7 +1317,8 @@ func TestDeleteBatchEquivalence(t *testing.T) {
 
 // TestLookbackDoesNotDeleteAgain: a delete row re-read by lookback after a later row
 // created a new person with the same id changes nothing: re-read rows that did not
-// change write nothing (SPEC §3), so the new person stays.
+// change write nothing (SPEC §3), so the new person stays; nor do re-read rows bring
+// back a person deleted by hand (only a later row creates them again, SPEC §10).
 func TestLookbackDoesNotDeleteAgain(t *testing.T) {
 	for _, backend := range testdb.Stores() {
 		t.Run(backend.Driver, func(t *testing.T) {
@@ -1338,6 +1339,14 @@ func TestLookbackDoesNotDeleteAgain(t *testing.T) {
 			runOK(t, cfg)
 			if now := cioOf(t, cfg, "lb1"); now != again {
 				t.Errorf("a re-read of rows that did not change: lb1 is %q, was %q", now, again)
+			}
+			// Nor does a re-read row bring back a person deleted by hand: only a later row does.
+			if code, out, errOut := dbsync(t, "people", "delete", "-c", cfg, "lb1"); code != 0 {
+				t.Fatalf("people delete: exit %d\n%s%s", code, out, errOut)
+			}
+			runOK(t, cfg)
+			if now := cioOf(t, cfg, "lb1"); now != "" {
+				t.Errorf("a re-read of rows that did not change brought lb1 back after people delete: %q", now)
 			}
 		})
 	}
