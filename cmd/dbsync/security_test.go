@@ -190,6 +190,7 @@ func TestStoreDSNNeverPrinted(t *testing.T) {
 				{"run"}, {"run", "--dry-run"}, {"serve", "--listen", "127.0.0.1:0"}, {"validate"}, {"validate", "--connect"},
 				{"runs"}, {"people", "get", "u1"}, {"people", "log", "u1"}, {"rejected"},
 				{"people", "relationships", "u1"}, {"people", "events", "u1"}, {"objects", "get", "account", "a1"},
+				{"people", "delete", "u1"}, {"people", "suppress", "u1"}, {"people", "unsuppress", "u1"},
 				{"export", "--out", t.TempDir()}, {"preview", "--sync", "s"}, {"state", "show"},
 			} {
 				cmd, out := process(t, append(args, "-c", cfg)...)
