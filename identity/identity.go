@@ -112,4 +112,8 @@ type Write struct {
 	// A deleted person's Write carries no identifier or attribute: the store erases
 	// what it holds of them.
 	Suppress Keys
+	// Forget holds the id and folded email a person deleted (or suppressed) in the
+	// batch had, so the store also erases them where another person's log refused
+	// them as that person's (failed_attribute_change on id or email).
+	Forget Keys
 }

@@ -184,6 +184,7 @@ type entry struct {
 	storedEmailKey string
 	dirty          bool
 	suppress       Keys // what a suppression in this batch keeps of them
+	forgot         Keys // the id and email they had, when this batch deleted them
 }
 
 // workset is the batch's view of the store: the loaded people plus every change made
@@ -465,6 +466,7 @@ func (p *planner) forget(rec *record.Record, r *row, a, b *entry) {
 		e.suppress = SuppressionOf(&e.Person)
 		p.ws.addSuppressed(e.suppress)
 	}
+	e.forgot = SuppressionOf(&e.Person)
 	p.ws.forget(e)
 	start := len(p.changes)
 	p.log(r, e, kind, "", nil, nil, "")
@@ -673,6 +675,7 @@ func (p *planner) collectWrites() []Write {
 			Insert:    !e.stored,
 			ClearKeys: e.stored && (e.storedIDKey != "" && e.storedIDKey != idKey || e.storedEmailKey != "" && e.storedEmailKey != emailKey),
 			Suppress:  e.suppress,
+			Forget:    e.forgot,
 		}
 	}
 	return writes

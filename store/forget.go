@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -70,9 +71,16 @@ func (t *Tx) Suppressed(ctx context.Context, keys identity.Keys) (identity.Keys,
 func (t *Tx) erase(ctx context.Context, writes []identity.Write) error {
 	var gone []string
 	var sup []identity.Write
+	forgot := map[string]string{} // attribute NUL value → the deleted person's cio_id
 	for _, w := range writes {
 		if w.Person.Deleted {
 			gone = append(gone, w.Person.CioID)
+			for _, id := range w.Forget.IDs {
+				forgot["id\x00"+id] = w.Person.CioID
+			}
+			for _, e := range w.Forget.Emails {
+				forgot["email\x00"+e] = w.Person.CioID
+			}
 		}
 		if len(w.Suppress.IDs)+len(w.Suppress.Emails) > 0 {
 			sup = append(sup, w)
@@ -101,6 +109,9 @@ func (t *Tx) erase(ctx context.Context, writes []identity.Write) error {
 		from_value = NULL, to_value = NULL WHERE `+d.inList("internal_id")), d.listArg(history)); err != nil {
 		return fmt.Errorf("erase the change log of deleted people: %w", err)
 	}
+	if err := t.eraseRefused(ctx, gone, forgot); err != nil {
+		return err
+	}
 	if err := t.eraseRelationships(ctx, history); err != nil {
 		return err
 	}
@@ -108,6 +119,81 @@ func (t *Tx) erase(ctx context.Context, writes []identity.Write) error {
 		return err
 	}
 	return t.insertSuppressions(ctx, sup)
+}
+
+// eraseRefused erases the deleted people's ids and emails where they are refused
+// values in other people's logs: a row before the delete that tried to give someone
+// else an id or email the deleted person held (forgot maps "attribute NUL value" to
+// the person). Entries after the delete in row order are not theirs: the value was
+// free by then, as it is with a batch of one row. Such entries are few (refused
+// identifier changes only) and are compared in Go, an email by its folded key (SPEC
+// §1), never by SQL's LOWER. The entry stays, its kind, attribute and reason too.
+func (t *Tx) eraseRefused(ctx context.Context, gone []string, forgot map[string]string) error {
+	if len(forgot) == 0 {
+		return nil
+	}
+	deletedAt, err := t.deleteSeqs(ctx, gone)
+	if err != nil {
+		return err
+	}
+	rows, err := t.tx.QueryContext(ctx, `SELECT seq, attribute, to_value FROM change_log
+		WHERE kind = 'failed_attribute_change' AND attribute IN ('id', 'email') AND to_value IS NOT NULL`)
+	if err != nil {
+		return fmt.Errorf("read refused identifiers: %w", err)
+	}
+	var seqs []int64
+	for rows.Next() {
+		var seq int64
+		var attr, to string
+		if err := rows.Scan(&seq, &attr, &to); err != nil {
+			rows.Close()
+			return fmt.Errorf("read refused identifiers: %w", err)
+		}
+		var v string
+		if json.Unmarshal([]byte(to), &v) != nil {
+			continue
+		}
+		if attr == "email" {
+			v = identity.EmailKey(v)
+		}
+		if cio, ok := forgot[attr+"\x00"+v]; ok && seq < deletedAt[cio] {
+			seqs = append(seqs, seq)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read refused identifiers: %w", err)
+	}
+	for _, seq := range seqs { // a few: one statement each
+		if _, err := t.tx.ExecContext(ctx, t.d.rebind(`UPDATE change_log SET to_value = NULL WHERE seq = ?`), seq); err != nil {
+			return fmt.Errorf("erase refused identifiers: %w", err)
+		}
+	}
+	return nil
+}
+
+// deleteSeqs is the change-log seq of each deleted person's profile_delete or
+// profile_suppress, the last entry of their log.
+func (t *Tx) deleteSeqs(ctx context.Context, cioIDs []string) (map[string]int64, error) {
+	rows, err := t.tx.QueryContext(ctx, t.d.rebind(`SELECT internal_id, MAX(seq) FROM change_log
+		WHERE kind IN ('profile_delete', 'profile_suppress') AND `+t.d.inList("internal_id")+` GROUP BY internal_id`), t.d.listArg(cioIDs))
+	if err != nil {
+		return nil, fmt.Errorf("read deletes: %w", err)
+	}
+	defer rows.Close()
+	seqs := make(map[string]int64, len(cioIDs))
+	for rows.Next() {
+		var cio string
+		var seq int64
+		if err := rows.Scan(&cio, &seq); err != nil {
+			return nil, fmt.Errorf("read deletes: %w", err)
+		}
+		seqs[cio] = seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read deletes: %w", err)
+	}
+	return seqs, nil
 }
 
 // mergedInto is cioIDs with everyone merged into them, directly or through others.
@@ -231,10 +317,11 @@ func (t *Tx) forgetPerson(ctx context.Context, p *identity.Person, sync string, 
 		// The keys are cleared before the row is written, as for a batch's changed person.
 		ClearKeys: true,
 	}
+	w.Forget = identity.SuppressionOf(p)
 	kind, result := record.ProfileDelete, record.Deleted
 	if suppress {
 		kind, result = record.ProfileSuppress, record.Suppressed
-		w.Suppress = identity.SuppressionOf(p)
+		w.Suppress = w.Forget
 	}
 	rec := &record.Record{Outcome: record.Outcome{Result: result, Person: p.CioID,
 		Changes: []record.Change{{Time: now, Sync: sync, CioID: p.CioID, Kind: kind}}}}
