@@ -353,7 +353,7 @@ func (t *Tx) findLatest(ctx context.Context, settings identity.Settings, identif
 
 // findPerson is FindPerson in the transaction, locking the row found.
 func (t *Tx) findPerson(ctx context.Context, settings identity.Settings, identifier string) (*identity.Person, error) {
-	if identifier == "" || !utf8.ValidString(identifier) {
+	if identifier == "" || !utf8.ValidString(identifier) || strings.ContainsRune(identifier, 0) { // as FindPerson
 		return nil, ErrNotFound
 	}
 	for _, try := range lookups(settings, identifier) {
@@ -441,7 +441,7 @@ func (s *Store) SuppressedPerson(ctx context.Context, identifier string) (string
 // suppressionOf is the cio_id of the person whose suppression holds identifier: as
 // an id, else as an email.
 func (t *Tx) suppressionOf(ctx context.Context, identifier string) (string, error) {
-	if identifier == "" || !utf8.ValidString(identifier) {
+	if identifier == "" || !utf8.ValidString(identifier) || strings.ContainsRune(identifier, 0) { // as FindPerson
 		return "", ErrNotFound
 	}
 	tries := [][2]string{{suppressedID, identifier}}

@@ -449,8 +449,9 @@ func encodeAttributes(attrs map[string]json.RawMessage) string {
 // it was merged into. It returns ErrNotFound when no one matches, including when the
 // store was never written.
 func (s *Store) FindPerson(ctx context.Context, settings identity.Settings, identifier string) (*identity.Person, error) {
-	// Every stored id and email is valid UTF-8; PostgreSQL refuses other text outright.
-	if identifier == "" || !utf8.ValidString(identifier) {
+	// Every stored id and email is valid UTF-8 without NUL (mapping rejects NUL);
+	// PostgreSQL refuses other text outright.
+	if identifier == "" || !utf8.ValidString(identifier) || strings.ContainsRune(identifier, 0) {
 		return nil, ErrNotFound
 	}
 	for _, try := range lookups(settings, identifier) {

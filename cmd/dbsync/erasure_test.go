@@ -385,6 +385,10 @@ func TestDeleteColumnErasesEverything(t *testing.T) {
 				t.Errorf("the delete run of users: %v, want deleted 1 and nothing created", res["users"])
 			}
 
+			code, out, errOut := dbsync(t, "runs", "-c", cfg, "--sync", "users", "--limit", "1", "--json")
+			if runs := jsonLines(t, out); code != 0 || len(runs) != 1 || runs[0]["deleted"] != 1.0 {
+				t.Errorf("runs after the delete run: exit %d\n%s%s", code, out, errOut)
+			}
 			noOneFinds(t, cfg, "zed7id", "zed7@example.io", "ZED7@EXAMPLE.IO", " Zed7@Example.io ", "cio_"+customer, "cio_"+lead)
 			if l := leaks(t, backend.Driver, dsn, "zed7"); len(l) > 0 {
 				t.Errorf("the store still holds the deleted person's values:\n%s", strings.Join(l, "\n"))
@@ -662,7 +666,7 @@ func TestDeleteCommandIdentifiers(t *testing.T) {
 			runOK(t, cfg)
 			qz, nf := cioOf(t, cfg, "Qz1"), cioOf(t, cfg, "nfdq")
 
-			for _, ident := range []string{"qz1", "QZ1", "cio_", "", "cio_nobody", qz} {
+			for _, ident := range []string{"qz1", "QZ1", "cio_", "", "cio_nobody", qz, "\xff", "Qz1\x00", "cio_" + strings.ToUpper(qz) + "\xff"} {
 				if code, out, errOut := dbsync(t, "people", "delete", "-c", cfg, ident); code != exitNotFound {
 					t.Errorf("people delete %q: exit %d, want 3\n%s%s", ident, code, out, errOut)
 				}
@@ -696,6 +700,7 @@ func TestDeleteCommandIdentifiers(t *testing.T) {
 					}
 				}
 			}
+			noOneFinds(t, cfg, "Qz1\x00", "\xff", "cio_"+qz+"\x00")
 			noOneFinds(t, cfg, "Qz1", nfc, strings.ToUpper(nfc), "  JOS\u00c9@QX.IO ", "cio_"+qz, "nfdq", nfd, "cio_"+nf)
 			for _, ident := range []string{"Qz1", "cio_" + qz, nfc} {
 				if code, _, _ := dbsync(t, "people", "delete", "-c", cfg, ident); code != exitNotFound {
@@ -1474,5 +1479,33 @@ func TestDeleteErasesRefusedValues(t *testing.T) {
 				t.Errorf("rv2 after rv1's delete: %v", got)
 			}
 		})
+	}
+}
+
+// TestConcurrentDeletes: two `people delete` processes of one person at once on a
+// PostgreSQL store: one deletes (exit 0), the other finds no one (exit 3), and the
+// change log holds one profile_delete.
+func TestConcurrentDeletes(t *testing.T) {
+	src := newForgetSource(t)
+	dsn := testdb.Postgres(t)
+	cfg := writeConfig(t, "postgres", dsn, "", src.syncs(10))
+	for i := 0; i < 5; i++ {
+		src.user(fmt.Sprintf("cd%d", i), fmt.Sprintf("cd%d@x.io", i), "a", nil, nil)
+	}
+	runOK(t, cfg)
+	for i := 0; i < 5; i++ {
+		cio := cioOf(t, cfg, fmt.Sprintf("cd%d", i))
+		a, outA := process(t, "people", "delete", "-c", cfg, fmt.Sprintf("cd%d", i))
+		b, outB := process(t, "people", "delete", "-c", cfg, fmt.Sprintf("CD%d@x.io", i))
+		a.Wait()
+		b.Wait()
+		codes := []int{a.ProcessState.ExitCode(), b.ProcessState.ExitCode()}
+		slices.Sort(codes)
+		if !slices.Equal(codes, []int{exitOK, exitNotFound}) {
+			t.Errorf("cd%d: two deletes at once exit %v, want one 0 and one 3\n%s\n%s", i, codes, outA, outB)
+		}
+		if kinds, valued, _ := logOf(t, "postgres", dsn, cio); valued != 0 || !slices.Equal(kinds, []string{"profile_create", "profile_delete"}) {
+			t.Errorf("cd%d's change log: %v, %d with values", i, kinds, valued)
+		}
 	}
 }
