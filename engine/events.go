@@ -33,6 +33,11 @@ func (k *eventsKind) Apply(ctx context.Context, tx *store.Tx, recs []*record.Rec
 	// noneStored). Another attempt at this batch asks the store.
 	guessed := k.mayGuess && k.fresh
 	k.fresh = false
+	// The people it finds are not locked: batches that would merge or delete them
+	// wait for this one to commit, or this one for them (store/gate.go).
+	if err := tx.ShareEventsGate(ctx); err != nil {
+		return err
+	}
 	l := &noneStored{identities: identities{tx}, sync: k.sync, guess: guessed}
 	plan, err := k.planner.Plan(ctx, l, k.sync, recs)
 	if err != nil {

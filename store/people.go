@@ -28,28 +28,27 @@ const identityColumns = `internal_id, external_id, email, NULL, created_at, upda
 // cio_ids were merged into. On PostgreSQL the rows stay locked until the transaction
 // ends, so a concurrent batch cannot change them between read and write.
 func (t *Tx) LoadPeople(ctx context.Context, keys identity.Keys) ([]identity.Person, error) {
-	return t.loadPeople(ctx, keys, personColumns)
+	return t.loadPeople(ctx, keys, personColumns, t.d.forUpdate)
 }
 
-// LoadIdentities is LoadPeople without the attributes: each person's cio_id, id,
-// email, times and whether merged, deleted or suppressed, for a batch that finds
-// people and never changes them (events, SPEC §9). A person's attributes are most of
-// what LoadPeople reads and decodes. The rows are locked all the same: the batch
-// writes for the people it found (their events), and another sync's batch must not
-// merge or delete them before it commits, or the events it writes would be left
-// with a retired cio_id that the merge's move did not see.
+// LoadIdentities is LoadPeople without the attributes and without the row locks:
+// each person's cio_id, id, email, times and whether merged, deleted or suppressed,
+// for an events batch, which finds people and never changes them (SPEC §9). A
+// person's attributes are most of what LoadPeople reads and decodes. The batch writes
+// for the people it found (their events), so another batch must not merge or delete
+// them before it commits: call ShareEventsGate first (store/gate.go).
 func (t *Tx) LoadIdentities(ctx context.Context, keys identity.Keys) ([]identity.Person, error) {
-	return t.loadPeople(ctx, keys, identityColumns)
+	return t.loadPeople(ctx, keys, identityColumns, "")
 }
 
-func (t *Tx) loadPeople(ctx context.Context, keys identity.Keys, columns string) ([]identity.Person, error) {
+func (t *Tx) loadPeople(ctx context.Context, keys identity.Keys, columns, lock string) ([]identity.Person, error) {
 	if t.dry != nil {
 		return t.dry.load(ctx, t, keys)
 	}
 	d := t.d
 	q := `SELECT ` + columns + ` FROM people WHERE ` +
 		d.inList("id_key") + ` OR ` + d.inList("email_key") + ` OR ` + d.inList("internal_id") +
-		` ORDER BY internal_id` + d.forUpdate
+		` ORDER BY internal_id` + lock
 	people, err := t.queryPeople(ctx, q, d.listArg(keys.IDs), d.listArg(keys.Emails), d.listArg(keys.CioIDs))
 	if err != nil {
 		return nil, err
@@ -70,7 +69,7 @@ func (t *Tx) loadPeople(ctx context.Context, keys identity.Keys, columns string)
 		if len(want) == 0 {
 			break
 		}
-		q := `SELECT ` + columns + ` FROM people WHERE ` + d.inList("internal_id") + ` ORDER BY internal_id` + d.forUpdate
+		q := `SELECT ` + columns + ` FROM people WHERE ` + d.inList("internal_id") + ` ORDER BY internal_id` + lock
 		if next, err = t.queryPeople(ctx, q, d.listArg(want)); err != nil {
 			return nil, err
 		}
@@ -130,6 +129,9 @@ func (t *Tx) Write(ctx context.Context, sync string, at int64, recs []*record.Re
 			return err
 		}
 		return t.erase(ctx, people)
+	}
+	if err := t.closeEventsGate(ctx, people); err != nil { // before the batch's first write
+		return err
 	}
 	var clear []string
 	for _, w := range people {
