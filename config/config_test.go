@@ -459,7 +459,7 @@ syncs:
 		"syncs[1].name (line 8): may only hold letters, digits, _, - and .",
 		"syncs[1].identifiers (line 8): map at least one of id, email, cio_id to a column",
 		"syncs[1].source.dataset (line 9): required for a bigquery source",
-		"syncs[1].query (line 10): sync bad one: must be one SELECT that names its columns, not SELECT *",
+		"syncs[1].query (line 10): must be one SELECT that names its columns, not SELECT *",
 		"syncs[1].watermark.key (line 11): required when watermark.column is set",
 		"syncs[1].batch_size (line 12): must be between 1 and 1000000",
 		"syncs[2].name (line 13): duplicate name: syncs[0] on line 4 has it too",

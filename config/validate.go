@@ -231,10 +231,16 @@ func (c *Config) validateSync(v *validator, i int, firstName map[string]int) {
 	case s.Query != "" && strings.TrimSpace(s.Query) == "":
 		v.add(p+".query", "must not be empty")
 	case s.Query != "":
+		// The sync is named only when its name is valid: an invalid one may hold
+		// anything, an expanded secret included, and the path already says which.
+		who := ""
+		if syncName.MatchString(s.Name) {
+			who = "sync " + s.Name + ": "
+		}
 		if problem := notOneSelect(s.Query); problem != "" {
-			v.add(p+".query", fmt.Sprintf("sync %s: must be one SELECT (a source is only read): %s", s.Name, problem))
+			v.add(p+".query", who+"must be one SELECT (a source is only read): "+problem)
 		} else if selectsStar(s.Query) {
-			v.add(p+".query", fmt.Sprintf("sync %s: must be one SELECT that names its columns, not SELECT *", s.Name))
+			v.add(p+".query", who+"must be one SELECT that names its columns, not SELECT *")
 		}
 	}
 
