@@ -378,6 +378,7 @@ func (st *stream) scan(rows *sql.Rows, max, free int) (out [][]any, exhausted bo
 		ptrs[i] = &vals[i]
 	}
 	var size int64
+	var block []any // rows are cut from it, rowsABlock at a time: one allocation, not one a row
 	for len(out) < max {
 		if st.bytes > 0 && len(out) > free && size >= st.bytes {
 			return out, false, nil
@@ -389,7 +390,11 @@ func (st *stream) scan(rows *sql.Rows, max, free int) (out [][]any, exhausted bo
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, false, err
 		}
-		row := make([]any, n)
+		if len(block) < n {
+			block = make([]any, n*rowsABlock)
+		}
+		row := block[:n:n]
+		clear(row) // a row left out below leaves its slot to the next
 		for i, v := range vals {
 			if v == nil {
 				continue
@@ -417,9 +422,13 @@ func (st *stream) scan(rows *sql.Rows, max, free int) (out [][]any, exhausted bo
 			size += connectors.RowBytes(row)
 		}
 		out = append(out, row)
+		block = block[n:]
 	}
 	return out, false, nil
 }
+
+// rowsABlock is how many rows scan allocates at once.
+const rowsABlock = 256
 
 // checkCursor fails a row whose watermark value or key could not be a cursor
 // (a PostgreSQL 'infinity', a MySQL zero date): the read could not go past it.

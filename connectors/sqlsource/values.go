@@ -17,18 +17,18 @@ import (
 
 // DecodeInt reads an integer; one beyond int64 (BIGINT UNSIGNED) becomes a Decimal.
 func DecodeInt(v any) (value.Value, error) {
-	switch v := v.(type) {
+	switch x := v.(type) {
 	case int64:
-		return v, nil
+		return v, nil // as boxed: boxing x again would allocate
 	case uint64:
-		if v <= math.MaxInt64 {
-			return int64(v), nil
+		if x <= math.MaxInt64 {
+			return int64(x), nil
 		}
-		return value.Decimal(strconv.FormatUint(v, 10)), nil
+		return value.Decimal(strconv.FormatUint(x, 10)), nil
 	case []byte:
-		return parseInt(string(v))
+		return parseInt(string(x))
 	case string:
-		return parseInt(v)
+		return parseInt(x)
 	}
 	return nil, unexpected("an integer", v)
 }
@@ -140,18 +140,18 @@ func allDigits(s string) bool {
 // DecodeFloat reads an approximate numeric. A float32 keeps its shortest decimal
 // form (FLOAT 1.1 reads as 1.1, not 1.100000023841858).
 func DecodeFloat(v any) (value.Value, error) {
-	switch v := v.(type) {
+	switch x := v.(type) {
 	case float64:
-		return v, nil
+		return v, nil // as boxed
 	case float32:
-		f, _ := strconv.ParseFloat(strconv.FormatFloat(float64(v), 'g', -1, 32), 64)
+		f, _ := strconv.ParseFloat(strconv.FormatFloat(float64(x), 'g', -1, 32), 64)
 		return f, nil
 	case int64:
-		return float64(v), nil
+		return float64(x), nil
 	case []byte:
-		return parseFloat(string(v))
+		return parseFloat(string(x))
 	case string:
-		return parseFloat(v)
+		return parseFloat(x)
 	}
 	return nil, unexpected("a float", v)
 }
@@ -192,11 +192,11 @@ func boolText(s string) value.Value {
 
 // DecodeText reads text as the database gave it.
 func DecodeText(v any) (value.Value, error) {
-	switch v := v.(type) {
+	switch x := v.(type) {
 	case string:
-		return v, nil
+		return v, nil // as boxed: boxing x again would allocate
 	case []byte:
-		return string(v), nil
+		return string(x), nil
 	}
 	return nil, unexpected("text", v)
 }
