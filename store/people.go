@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/lib/pq"
@@ -425,8 +427,57 @@ func (t *Tx) insert(ctx context.Context, table string, cols []string, suffix str
 	return nil
 }
 
-// copyRows writes plain inserts with COPY, PostgreSQL's bulk load.
+// copyRows writes plain inserts with COPY, PostgreSQL's bulk load. The rows go to
+// the driver's COPY statement directly, on the connection the transaction holds
+// (Tx.conn): through database/sql, each row's Exec took a sixth of a backfill's CPU in
+// its bookkeeping (locks, argument checks, a result), more than the COPY encoding.
 func (t *Tx) copyRows(ctx context.Context, table string, cols []string, n int, row func(i int) []any) error {
+	if t.conn == nil {
+		return t.copyRowsSQL(ctx, table, cols, n, row)
+	}
+	err := t.conn.Raw(func(dc any) error {
+		prep, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return fmt.Errorf("the driver's connection (%T) cannot prepare a COPY", dc)
+		}
+		stmt, err := prep.PrepareContext(ctx, pq.CopyIn(table, cols...))
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		vals := make([]driver.Value, len(cols))
+		for i := 0; i < n; i++ {
+			for j, v := range row(i) {
+				if vals[j], err = copyValue(v); err != nil {
+					return fmt.Errorf("column %s: %w", cols[j], err)
+				}
+			}
+			if _, err := stmt.Exec(vals); err != nil { //nolint:staticcheck // the driver's own Stmt: no context form for COPY rows
+				return err
+			}
+		}
+		_, err = stmt.Exec(nil) // the end of the COPY
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", table, err)
+	}
+	return nil
+}
+
+// copyValue is v as database/sql would hand it to the driver: the driver's own
+// types as they are, others through the default conversion (an int, a string type).
+func copyValue(v any) (driver.Value, error) {
+	switch v.(type) {
+	case nil, string, int64, bool, float64, time.Time:
+		return v, nil
+	}
+	return driver.DefaultParameterConverter.ConvertValue(v)
+}
+
+// copyRowsSQL is copyRows through database/sql, for a transaction without its own
+// connection.
+func (t *Tx) copyRowsSQL(ctx context.Context, table string, cols []string, n int, row func(i int) []any) error {
 	stmt, err := t.tx.PrepareContext(ctx, pq.CopyIn(table, cols...))
 	if err != nil {
 		return fmt.Errorf("write %s: %w", table, err)

@@ -77,9 +77,10 @@ func (s *Store) Driver() string { return s.d.name }
 // Tx is one store transaction: a batch's people, log, rejected rows and cursor
 // commit together or not at all.
 type Tx struct {
-	tx  *sql.Tx
-	d   *dialect
-	dry *overlay // a dry run's: writes stay in memory (BeginDryRun)
+	tx   *sql.Tx
+	conn *sql.Conn // the connection tx runs on, where the dialect bulk-loads with COPY (copyRows)
+	d    *dialect
+	dry  *overlay // a dry run's: writes stay in memory (BeginDryRun)
 }
 
 // Begin starts a write transaction.
@@ -87,16 +88,30 @@ func (s *Store) Begin(ctx context.Context) (*Tx, error) {
 	if s.readOnly {
 		return nil, errors.New("begin: the store is open for reading only")
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	if !s.d.copy {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, fmt.Errorf("begin: %w", err)
+		}
+		return &Tx{tx: tx, d: s.d}, nil
+	}
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	return &Tx{tx: tx, d: s.d}, nil
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return &Tx{tx: tx, conn: conn, d: s.d}, nil
 }
 
 // Commit commits the transaction.
 func (t *Tx) Commit() error {
-	if err := t.tx.Commit(); err != nil {
+	err := t.tx.Commit()
+	t.release()
+	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
@@ -105,10 +120,19 @@ func (t *Tx) Commit() error {
 // Rollback abandons the transaction; it is safe after Commit.
 func (t *Tx) Rollback() error {
 	err := t.tx.Rollback()
+	t.release()
 	if errors.Is(err, sql.ErrTxDone) {
 		return nil
 	}
 	return err
+}
+
+// release gives the transaction's connection back to the pool once it has ended.
+func (t *Tx) release() {
+	if t.conn != nil {
+		t.conn.Close()
+		t.conn = nil
+	}
 }
 
 // InTx runs fn in a transaction and commits it. When two writers collide (a unique
