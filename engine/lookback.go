@@ -121,18 +121,22 @@ func settle(repeats []repeat) {
 	}
 }
 
-// remember keeps the rows of a committed batch that the kind decided, and forgets
-// the sync's rows before where a lookback from the batch's cursor starts: the cursor
-// only moves on (a state reset forgets them all), so no later run reads them again.
+// remember keeps, in the batch's transaction, the rows of the batch that the kind
+// decided, and forgets the sync's rows before where a lookback from the batch's
+// cursor starts: the cursor only moves on (a state reset forgets them all), so no
+// later run reads them again.
 func (lb *lookback) remember(ctx context.Context, tx *store.Tx, recs []*record.Record, cursor *value.Cursor) error {
-	start, err := lookbackStart(cursor, lb.window, lb.loc)
-	if err != nil || start == nil {
-		return err
-	}
-	from, ok := micros(start.Value)
-	if !ok {
+	if cursor == nil {
 		return nil
 	}
+	if _, ok := micros(cursor.Value); !ok {
+		return nil // no row was stamped; the next run's lookbackStart refuses the cursor
+	}
+	start, err := lookbackStart(cursor, lb.window, lb.loc)
+	if err != nil {
+		return err
+	}
+	from, _ := micros(start.Value)
 	var decided []*record.Record
 	for _, r := range recs {
 		if r.Digest != nil && !r.Reread {
