@@ -1353,6 +1353,20 @@ func TestLookbackDoesNotDeleteAgain(t *testing.T) {
 			if now := cioOf(t, cfg, "lb1"); now != "" {
 				t.Errorf("a re-read of rows that did not change brought lb1 back after people delete: %q", now)
 			}
+			// Preview says so, row by row.
+			code, out, errOut := dbsync(t, "preview", "-c", cfg, "--sync", "users", "--json")
+			if code != 0 {
+				t.Fatalf("preview: exit %d\n%s%s", code, out, errOut)
+			}
+			rows := jsonLines(t, out)
+			for _, r := range rows {
+				if r["reread"] != true || r["result"] != "unchanged" {
+					t.Errorf("preview of a re-read row: %v", r)
+				}
+			}
+			if len(rows) != 3 {
+				t.Errorf("preview shows %d rows, want 3", len(rows))
+			}
 		})
 	}
 }
