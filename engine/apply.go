@@ -18,7 +18,8 @@ import (
 // what each row does. It is all the engine knows of a kind.
 type Kind interface {
 	// Apply plans a batch and writes it in tx, filling in each record's outcome and
-	// changes; the records already refused (by mapping) it writes as they are. It is
+	// changes; the records already refused (by mapping, or as a lookback's re-read
+	// of a refused row) it writes as they are. It is
 	// called again for the batch, in a new transaction and from the records as mapping
 	// left them, when the transaction is tried again, and once more when its error
 	// wraps errPlanAgain.
@@ -80,8 +81,24 @@ func (r *reader) apply(ctx context.Context, p prepared) error {
 				return err
 			}
 		}
-		if err := r.kind.Apply(wctx, tx, recs); err != nil {
+		// A lookback's re-reads of rows that did not change are not the kind's to
+		// apply again (lookback.go).
+		batch := recs
+		var repeats []repeat
+		if r.lookback != nil {
+			var err error
+			if batch, repeats, err = r.lookback.sift(wctx, tx, recs); err != nil {
+				return err
+			}
+		}
+		if err := r.kind.Apply(wctx, tx, batch); err != nil {
 			return err
+		}
+		if r.lookback != nil {
+			settle(repeats)
+			if err := r.lookback.remember(wctx, tx, recs, p.cursor); err != nil {
+				return err
+			}
 		}
 		if err := tx.RecordProgress(wctx, r.runID, progressOf(recs), p.encoded); err != nil {
 			return err

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,11 @@ type eventsKind struct {
 // profile_create entries and the rows rejected or skipped), then the new events. An
 // event row writes no change log of its own.
 func (k *eventsKind) Apply(ctx context.Context, tx *store.Tx, recs []*record.Record) error {
+	if !slices.ContainsFunc(recs, func(r *record.Record) bool { return !r.Refused() }) {
+		// Nothing to plan (every row refused, or read again by a lookback): the batch
+		// says nothing of whether the next one's events are stored.
+		return tx.Write(ctx, k.sync, k.now().Unix(), recs, nil)
+	}
 	// A backfill: the last batch found none of its events stored, so this one is
 	// planned as if none of its were either, and the guess is checked (see
 	// noneStored). Another attempt at this batch asks the store.

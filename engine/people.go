@@ -29,6 +29,11 @@ func (k *people) Apply(ctx context.Context, tx *store.Tx, recs []*record.Record)
 			todo = append(todo, r)
 		}
 	}
+	if len(todo) == 0 {
+		// Nothing to plan (every row refused, or read again by a lookback): the batch
+		// says nothing of whether the next one's lookups find anyone.
+		return tx.Write(ctx, k.sync, k.now().Unix(), recs, nil)
+	}
 	// A backfill: the last batch's lookups found no one, so this one is planned as
 	// all new people, without them, and the guess is checked (checkGuess). Another
 	// attempt at this batch looks people up.

@@ -31,6 +31,9 @@ type reader struct {
 	runID  int64 // the run's history row; 0 in a dry run
 	dryTx  *store.Tx
 	kind   Kind // plans and writes the sync's rows
+	// lookback remembers the rows read, so that re-read rows that did not change
+	// write nothing (lookback.go); nil for a sync without a lookback.
+	lookback *lookback
 }
 
 func (r *reader) read(ctx, readCtx context.Context, wm store.Watermark) error {
@@ -42,6 +45,9 @@ func (r *reader) read(ctx, readCtx context.Context, wm store.Watermark) error {
 	after, err := lookbackStart(res.CursorBefore, time.Duration(s.Lookback), loc)
 	if err != nil {
 		return err
+	}
+	if s.Lookback > 0 && s.Watermark != nil {
+		r.lookback = &lookback{sync: s.Name, window: time.Duration(s.Lookback), loc: loc}
 	}
 	spec := s.Spec()
 	src, err := r.open(readCtx)
@@ -283,6 +289,13 @@ func (r *reader) prepare(mapper *mapping.Mapper, b connectors.Batch) prepared {
 			rec.Reject(ReasonDuplicateKey, fmt.Sprintf(
 				"key %s %v appears again at %s %v: the watermark key must be unique",
 				r.sync.Watermark.Key, c.Key, r.sync.Watermark.Column, state.FormatCursor(&value.Cursor{Value: c.Value})))
+		}
+		// A row mapping refused is refused again whenever it is read: nothing to remember.
+		if r.lookback != nil && !rec.Refused() {
+			if err := r.lookback.stamp(rec, b.Cursors[i]); err != nil {
+				p.err = fmt.Errorf("sync %s: %w", r.sync.Name, err)
+				return p
+			}
 		}
 	}
 	return p

@@ -5,7 +5,11 @@
 // re-joins a row to its outcome by index or by key.
 package record
 
-import "encoding/json"
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+)
 
 // Record is one source row and what became of it.
 type Record struct {
@@ -28,6 +32,12 @@ type Record struct {
 	HasTimestamp bool            // false: the timestamp column was NULL
 	Data         json.RawMessage // a JSON object, canonical: keys sorted, NULLs left out
 
+	// A sync with a lookback (SPEC §3) remembers the rows it applied, so that a
+	// re-read row that did not change writes nothing (engine/lookback.go). Set where
+	// the row is read, for the rows mapping did not refuse; nil and 0 otherwise.
+	Digest []byte // Sum of the row and its cursor
+	At     int64  // the row's watermark column, Unix microseconds (a wall clock read as UTC)
+
 	Outcome
 }
 
@@ -39,6 +49,9 @@ type Outcome struct {
 	Detail  string   // names the field, limit or value
 	Person  string   // the cio_id of the person the row resolved to, if any
 	Changes []Change // the row's change log entries, failed attribute changes included
+	// Reread: a lookback read the row again and it did not change, so it was not
+	// applied again (SPEC §3). Result is Unchanged, or the Rejected or Skipped it had.
+	Reread bool
 }
 
 // Reject refuses the row: nothing of it is applied.
@@ -53,6 +66,57 @@ func (r *Record) Skip(reason, detail string) {
 
 // Refused reports whether the row is not applied: rejected or skipped.
 func (r *Record) Refused() bool { return r.Result == Rejected || r.Result == Skipped }
+
+// Sum is the SHA-256 of what decides the row's outcome: the row as mapping made it
+// (every field above, up to Digest) and cursor, the row's (column, key) as the store
+// encodes it. Two reads of a row that did not change sum alike; a change to a value
+// the sync uses, to its watermark column or to the mapping sums differently. Each
+// field is written with its length, so no two rows run together alike. A field added
+// to Record must be added here.
+func (r *Record) Sum(cursor string) []byte {
+	b := make([]byte, 0, 256)
+	text := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	raw := func(v []byte) { // nil (no value) is not the empty text
+		if v == nil {
+			b = append(b, 0)
+			return
+		}
+		b = append(b, 1)
+		text(string(v))
+	}
+	flag := func(v bool) {
+		if v {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	text("record v1") // another encoding: another version, so no old digest matches
+	text(cursor)
+	text(r.Key)
+	text(r.CioID)
+	text(r.ID)
+	text(r.Email)
+	b = binary.AppendUvarint(b, uint64(len(r.Attrs)))
+	for _, a := range r.Attrs {
+		text(a.Name)
+		raw(a.Value)
+	}
+	text(r.ObjectID)
+	flag(r.Remove)
+	flag(r.Delete)
+	flag(r.Suppress)
+	text(r.EventID)
+	text(r.EventName)
+	b = binary.AppendVarint(b, r.Timestamp)
+	flag(r.HasTimestamp)
+	raw(r.Data)
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
 
 // Attr is one attribute of a row. Value is canonical JSON text; a nil Value removes
 // the attribute (a NULL under `nulls: unset`).

@@ -87,6 +87,9 @@ type overlay struct {
 	ev            *eventOverlay             // events (dryrun_events.go)
 	// The ids and folded emails the dry run's batches suppressed.
 	supIDs, supEmails map[string]bool
+	// What its batches remembered of the rows they read (RememberRows), by sync
+	// and key.
+	remembered map[string]Remembered
 }
 
 // suppress keeps a suppression a dry run's batch made.

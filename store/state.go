@@ -84,14 +84,25 @@ func (s *Store) FinishSync(ctx context.Context, sync string, started time.Time) 
 	return nil
 }
 
-// ResetWatermark forgets a sync's position: its next run reads every row again.
+// ResetWatermark forgets a sync's position, and the rows its lookback remembers
+// (RememberRows): its next run reads every row again, as new. It reports whether the
+// sync had a position.
 func (s *Store) ResetWatermark(ctx context.Context, sync string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, s.d.rebind(`DELETE FROM watermarks WHERE sync = ?`), sync)
+	var had bool
+	err := s.InTx(ctx, func(tx *Tx) error {
+		res, err := tx.tx.ExecContext(ctx, s.d.rebind(`DELETE FROM watermarks WHERE sync = ?`), sync)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		had = n > 0
+		_, err = tx.tx.ExecContext(ctx, s.d.rebind(`DELETE FROM lookback_rows WHERE sync = ?`), sync)
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("reset watermark of %s: %w", sync, err)
 	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
+	return had, nil
 }
 
 // Counts are what a run did with the rows it read: in its history row (Run), in its

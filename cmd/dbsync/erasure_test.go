@@ -1325,10 +1325,6 @@ func TestDeleteBatchEquivalence(t *testing.T) {
 // change write nothing (SPEC §3), so the new person stays; nor do re-read rows bring
 // back a person deleted by hand (only a later row creates them again, SPEC §10).
 func TestLookbackDoesNotDeleteAgain(t *testing.T) {
-	// Known gap, open: re-read rows are applied again (idempotent for ordinary rows,
-	// not for a delete row followed by a row re-creating the person); SPEC §3 needs the
-	// store to remember the rows it applied within the lookback. See docs/decisions.md.
-	t.Skip("known gap: a lookback re-read applies a delete row again (SPEC §3), not yet built")
 	for _, backend := range testdb.Stores() {
 		t.Run(backend.Driver, func(t *testing.T) {
 			t.Parallel()
@@ -1356,6 +1352,20 @@ func TestLookbackDoesNotDeleteAgain(t *testing.T) {
 			runOK(t, cfg)
 			if now := cioOf(t, cfg, "lb1"); now != "" {
 				t.Errorf("a re-read of rows that did not change brought lb1 back after people delete: %q", now)
+			}
+			// Preview says so, row by row.
+			code, out, errOut := dbsync(t, "preview", "-c", cfg, "--sync", "users", "--json")
+			if code != 0 {
+				t.Fatalf("preview: exit %d\n%s%s", code, out, errOut)
+			}
+			rows := jsonLines(t, out)
+			for _, r := range rows {
+				if r["reread"] != true || r["result"] != "unchanged" {
+					t.Errorf("preview of a re-read row: %v", r)
+				}
+			}
+			if len(rows) != 3 {
+				t.Errorf("preview shows %d rows, want 3", len(rows))
 			}
 		})
 	}

@@ -76,6 +76,7 @@ type previewOut struct {
 	Event    string      `json:"event,omitempty"` // the event's name
 	Reason   string      `json:"reason,omitempty"`
 	Detail   string      `json:"detail,omitempty"`
+	Reread   bool        `json:"reread,omitempty"` // read again by the lookback, unchanged: not applied again
 	Changes  []changeOut `json:"changes,omitempty"`
 }
 
@@ -83,8 +84,11 @@ type previewOut struct {
 // (target), and its own changes.
 func writePreview(out *rowWriter, r *record.Record, target string) error {
 	v := previewOut{Key: r.Key, Result: r.Result.String(), CioID: r.Person, ObjectID: r.ObjectID, EventID: r.EventID,
-		Event: r.EventName, Reason: r.Reason, Detail: r.Detail}
+		Event: r.EventName, Reason: r.Reason, Detail: r.Detail, Reread: r.Reread}
 	var desc []string
+	if r.Reread {
+		desc = append(desc, "read again by the lookback, unchanged: not applied again")
+	}
 	if r.Reason != "" {
 		desc = append(desc, r.Reason+": "+r.Detail)
 	}
