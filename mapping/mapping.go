@@ -43,6 +43,9 @@ type Mapper struct {
 	unset               bool
 	columns             []value.Column
 	loc                 *time.Location // of zone-less date and time values (civil.DateTime)
+
+	scratch, block []byte // Map's: the row's encoded values, and the block they move to
+	ends           []int  // where each of the row's values ends in scratch
 }
 
 type attrColumn struct {
@@ -212,25 +215,47 @@ func (m *Mapper) Map(values []any, rec *record.Record) {
 		return
 	}
 	rec.Attrs = make([]record.Attr, 0, len(m.attrs))
+	enc := m.scratch[:0] // the row's values, one after another
+	ends := m.ends[:0]
 	for _, a := range m.attrs {
 		v := values[a.col]
 		if v == nil {
 			if m.unset {
 				rec.Attrs = append(rec.Attrs, record.Attr{Name: a.name})
+				ends = append(ends, len(enc))
 			}
 			continue
 		}
 		if dt, ok := v.(civil.DateTime); ok {
 			v = dt.In(m.loc) // a wall clock the zone skips reads as the zone's time.Date does
 		}
-		enc, err := Value(v)
-		if err != nil {
+		var err error
+		if enc, err = AppendValue(enc, v); err != nil {
 			m.reject(rec, a.col, err)
 			return
 		}
-		rec.Attrs = append(rec.Attrs, record.Attr{Name: a.name, Value: enc})
+		rec.Attrs = append(rec.Attrs, record.Attr{Name: a.name})
+		ends = append(ends, len(enc))
+	}
+	m.scratch, m.ends = enc, ends
+	// The values move to a block that many rows share, each value its own capped slice
+	// of it: one allocation for many rows' values, not one a value.
+	if cap(m.block)-len(m.block) < len(enc) {
+		m.block = make([]byte, 0, max(valuesABlock, len(enc)))
+	}
+	at := len(m.block)
+	m.block = append(m.block, enc...)
+	start := 0
+	for i, end := range ends {
+		if end > start { // a NULL under nulls: unset has no value
+			rec.Attrs[i].Value = m.block[at+start : at+end : at+end]
+		}
+		start = end
 	}
 }
+
+// valuesABlock is the size of the blocks Map keeps the rows' attribute values in.
+const valuesABlock = 64 << 10
 
 // mapEvent fills in an event's id, name and timestamp (SPEC §9). A NULL leaves the
 // field empty, for the planner to refuse; a value that is not what the field takes
@@ -306,16 +331,15 @@ func (m *Mapper) mapData(values []any, rec *record.Record) (int, error) {
 		if dt, ok := v.(civil.DateTime); ok {
 			v = dt.In(m.loc)
 		}
-		enc, err := Value(v)
-		if err != nil {
-			return a.col, err
-		}
 		if len(b) > 1 {
 			b = append(b, ',')
 		}
 		b = jsontext.AppendString(b, a.name)
 		b = append(b, ':')
-		b = append(b, enc...)
+		var err error
+		if b, err = AppendValue(b, v); err != nil {
+			return a.col, err
+		}
 	}
 	rec.Data = append(b, '}')
 	return -1, nil
@@ -419,44 +443,51 @@ var (
 // Value converts one non-NULL value to canonical JSON text: equal values always give
 // equal text, so an unchanged row is seen as unchanged.
 func Value(v any) (json.RawMessage, error) {
+	return AppendValue(nil, v)
+}
+
+// AppendValue appends Value's encoding of v to b; on an error b is returned as it was.
+func AppendValue(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case bool:
-		if v {
-			return json.RawMessage("true"), nil
-		}
-		return json.RawMessage("false"), nil
+		return strconv.AppendBool(b, v), nil
 	case int64:
-		return strconv.AppendInt(nil, v, 10), nil
+		return strconv.AppendInt(b, v, 10), nil
 	case value.Decimal:
 		if !isJSONNumber(string(v)) {
-			return nil, fmt.Errorf("%q is not a number the store holds", string(v))
+			return b, fmt.Errorf("%q is not a number the store holds", string(v))
 		}
-		return json.RawMessage(v), nil
+		return append(b, v...), nil
 	case float64:
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("%v is not a number the store holds", v)
+			return b, fmt.Errorf("%v is not a number the store holds", v)
 		}
-		return json.Marshal(v)
+		enc, err := json.Marshal(v)
+		return append(b, enc...), err
 	case string:
 		if err := checkText(v); err != nil {
-			return nil, err
+			return b, err
 		}
-		return jsontext.AppendString(nil, v), nil
+		return jsontext.AppendString(b, v), nil
 	case []byte:
-		return jsontext.AppendString(nil, base64.StdEncoding.EncodeToString(v)), nil
+		return jsontext.AppendString(b, base64.StdEncoding.EncodeToString(v)), nil
 	case time.Time:
 		if v.Before(minTime) || !v.Before(maxTime) {
-			return nil, fmt.Errorf("%s is outside the dates the store holds (years 1 to 9999)", v.UTC().Format(time.RFC3339))
+			return b, fmt.Errorf("%s is outside the dates the store holds (years 1 to 9999)", v.UTC().Format(time.RFC3339))
 		}
-		return strconv.AppendInt(nil, v.Unix(), 10), nil
+		return strconv.AppendInt(b, v.Unix(), 10), nil
 	case civil.DateTime:
-		return Value(v.In(time.UTC)) // a Mapper reads it in the sync's zone first
+		return AppendValue(b, v.In(time.UTC)) // a Mapper reads it in the sync's zone first
 	case value.JSON:
-		return canonicalJSON(v)
+		enc, err := canonicalJSON(v)
+		if err != nil {
+			return b, err
+		}
+		return append(b, enc...), nil
 	case value.Invalid:
-		return nil, fmt.Errorf("%s", v.Reason)
+		return b, fmt.Errorf("%s", v.Reason)
 	}
-	return nil, fmt.Errorf("values of type %s are not supported", typeName(v))
+	return b, fmt.Errorf("values of type %s are not supported", typeName(v))
 }
 
 func typeName(v any) string {
