@@ -116,10 +116,11 @@ func (t *Tx) WriteObjects(ctx context.Context, writes []objects.Write, changes [
 		}
 	}
 	args := make([]any, 0, len(cols))
+	var attrs attributeEncoder
 	values := func(os []*objects.Object) func(i int) []any {
 		return func(i int) []any {
 			o := os[i]
-			args = append(args[:0], o.Type, o.ID, encodeAttributes(o.Attributes), o.CreatedAt, o.UpdatedAt, o.Deleted)
+			args = append(args[:0], o.Type, o.ID, attrs.encode(o.Attributes), o.CreatedAt, o.UpdatedAt, o.Deleted)
 			return args
 		}
 	}

@@ -220,12 +220,22 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write) error {
 		}
 	}
 	args := make([]any, 0, len(cols))
+	var attrs attributeEncoder
+	var created, updated boxed[int64] // most of a batch's people share them
 	values := func(ws []identity.Write) func(i int) []any {
 		return func(i int) []any {
 			w := ws[i]
 			p := w.Person
-			args = append(args[:0], p.CioID, nullable(p.ID), nullable(p.Email), nullable(w.IDKey), nullable(w.EmailKey),
-				nullable(emailFold(w)), encodeAttributes(p.Attributes), p.CreatedAt, p.UpdatedAt, nullable(p.MergedInto), p.Deleted, p.Suppressed)
+			id, email := nullable(p.ID), nullable(p.Email)
+			idKey, emailKey := id, email // usually the same text: boxed once
+			if w.IDKey != p.ID {
+				idKey = nullable(w.IDKey)
+			}
+			if w.EmailKey != p.Email {
+				emailKey = nullable(w.EmailKey)
+			}
+			args = append(args[:0], p.CioID, id, email, idKey, emailKey,
+				nullable(emailFold(w)), attrs.encode(p.Attributes), created.of(p.CreatedAt), updated.of(p.UpdatedAt), nullable(p.MergedInto), p.Deleted, p.Suppressed)
 			return args
 		}
 	}
@@ -310,9 +320,11 @@ func (t *Tx) writeLog(ctx context.Context, recs []*record.Record) error {
 	}
 	cols := []string{"at", "sync", "row_key", "internal_id", "kind", "attribute", "from_value", "to_value", "reason"}
 	args := make([]any, 0, len(cols))
+	var at boxed[int64] // a batch's log has the same time, sync and a few kinds: boxed once
+	var syncs, kinds boxed[string]
 	return t.insert(ctx, "change_log", cols, suffix, len(log), func(i int) []any {
 		c := log[i]
-		args = append(args[:0], c.Time, c.Sync, nullable(c.RowKey), c.CioID, c.Kind, nullable(c.Attribute),
+		args = append(args[:0], at.of(c.Time), syncs.of(c.Sync), nullable(c.RowKey), c.CioID, kinds.of(c.Kind), nullable(c.Attribute),
 			nullableJSON(c.From), nullableJSON(c.To), nullable(c.Reason))
 		return args
 	})
@@ -501,6 +513,21 @@ func nullable(s string) any {
 	return s
 }
 
+// boxed hands out a value as an interface, boxing it again only when it differs
+// from the last one: a batch's rows repeat a few values (a time, a sync name), and
+// each boxing is an allocation.
+type boxed[T comparable] struct {
+	last T
+	box  any
+}
+
+func (b *boxed[T]) of(v T) any {
+	if b.box == nil || v != b.last {
+		b.last, b.box = v, v
+	}
+	return b.box
+}
+
 func nullableJSON(v json.RawMessage) any {
 	if v == nil {
 		return nil
@@ -508,22 +535,25 @@ func nullableJSON(v json.RawMessage) any {
 	return string(v)
 }
 
-// encodeAttributes writes attributes as one JSON object with sorted keys. Values are
-// already canonical JSON, so equal attributes always give equal text.
-func encodeAttributes(attrs map[string]json.RawMessage) string {
+// attributeEncoder writes attributes as one JSON object with sorted keys. Values are
+// already canonical JSON, so equal attributes always give equal text. Its buffers are
+// reused from row to row of a batch, so a row costs only its string.
+type attributeEncoder struct {
+	names []string
+	b     []byte
+}
+
+func (e *attributeEncoder) encode(attrs map[string]json.RawMessage) string {
 	if len(attrs) == 0 {
 		return "{}"
 	}
-	names := make([]string, 0, len(attrs))
-	size := 2
-	for name, v := range attrs {
-		names = append(names, name)
-		size += len(name) + len(v) + 4
+	e.names = e.names[:0]
+	for name := range attrs {
+		e.names = append(e.names, name)
 	}
-	sort.Strings(names)
-	b := make([]byte, 0, size)
-	b = append(b, '{')
-	for i, name := range names {
+	sort.Strings(e.names)
+	b := append(e.b[:0], '{')
+	for i, name := range e.names {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -532,6 +562,7 @@ func encodeAttributes(attrs map[string]json.RawMessage) string {
 		b = append(b, attrs[name]...)
 	}
 	b = append(b, '}')
+	e.b = b
 	return string(b)
 }
 

@@ -112,10 +112,11 @@ func (t *Tx) WriteRelationships(ctx context.Context, writes []objects.Relationsh
 		}
 	}
 	args := make([]any, 0, len(cols))
+	var attrs attributeEncoder
 	values := func(rs []*objects.Relationship) func(i int) []any {
 		return func(i int) []any {
 			r := rs[i]
-			args = append(args[:0], r.CioID, r.ObjectType, r.ObjectID, encodeAttributes(r.Attributes), r.CreatedAt, r.UpdatedAt, r.Removed)
+			args = append(args[:0], r.CioID, r.ObjectType, r.ObjectID, attrs.encode(r.Attributes), r.CreatedAt, r.UpdatedAt, r.Removed)
 			return args
 		}
 	}
