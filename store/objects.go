@@ -71,16 +71,6 @@ func scanObject(row scanner) (objects.Object, error) {
 	return o, nil
 }
 
-func decodeAttributes(s string) (map[string]json.RawMessage, error) {
-	attrs := map[string]json.RawMessage{}
-	if s != "" {
-		if err := json.Unmarshal([]byte(s), &attrs); err != nil {
-			return nil, err
-		}
-	}
-	return attrs, nil
-}
-
 // WriteObjects stores objects in their final state after a batch, and their change
 // log. A write that changes neither attributes nor deleted touches nothing (SPEC §2:
 // no updated_at change), even when its times differ, unless the batch logs changes

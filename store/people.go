@@ -150,11 +150,8 @@ func scanPerson(row scanner, extra ...any) (identity.Person, error) {
 		return p, fmt.Errorf("read person: %w", err)
 	}
 	p.ID, p.Email, p.MergedInto = id.String, email.String, merged.String
-	p.Attributes = map[string]json.RawMessage{}
-	if attrs.String != "" {
-		if err := json.Unmarshal([]byte(attrs.String), &p.Attributes); err != nil {
-			return p, fmt.Errorf("read person %s: attributes: %w", p.CioID, err)
-		}
+	if p.Attributes, err = decodeAttributes(attrs.String); err != nil {
+		return p, fmt.Errorf("read person %s: attributes: %w", p.CioID, err)
 	}
 	return p, nil
 }
