@@ -444,7 +444,7 @@ func (t *Tx) copyRows(ctx context.Context, table string, cols []string, n int, r
 	if t.conn == nil {
 		return t.copyRowsSQL(ctx, table, cols, n, row)
 	}
-	err := t.conn.Raw(func(dc any) error {
+	err := t.raw(func(dc any) error {
 		prep, ok := dc.(driver.ConnPrepareContext)
 		if !ok {
 			return fmt.Errorf("the driver's connection (%T) cannot prepare a COPY", dc)
@@ -472,6 +472,28 @@ func (t *Tx) copyRows(ctx context.Context, table string, cols []string, n int, r
 		return fmt.Errorf("write %s: %w", table, err)
 	}
 	return nil
+}
+
+// raw runs f on the driver's connection under the transaction. f's error never
+// reaches sql.Conn.Raw: told the connection is bad (the server restarted mid-COPY),
+// Raw closes the Conn, which waits for the open transaction to end while the
+// transaction waits for Raw — a deadlock. The transaction's rollback discards the
+// bad connection instead. A panic in f is carried out the same way and raised again.
+func (t *Tx) raw(f func(dc any) error) error {
+	var ferr error
+	var panicked any
+	err := t.conn.Raw(func(dc any) error {
+		defer func() { panicked = recover() }()
+		ferr = f(dc)
+		return nil
+	})
+	if panicked != nil {
+		panic(panicked)
+	}
+	if err != nil {
+		return err
+	}
+	return ferr
 }
 
 // copyValue is v as database/sql would hand it to the driver: the driver's own
