@@ -26,6 +26,16 @@ type Kind interface {
 	Apply(ctx context.Context, tx *store.Tx, recs []*record.Record) error
 }
 
+// aheadKind is a Kind that can plan part of a batch before the batch's transaction,
+// on the reader's goroutine while the batch before it is written (people.go).
+type aheadKind interface {
+	Kind
+	// PlanAhead plans recs outside any transaction; it returns nil when it does not.
+	PlanAhead(ctx context.Context, recs []*record.Record) any
+	// ApplyAhead is Apply, given what PlanAhead returned for the same records.
+	ApplyAhead(ctx context.Context, tx *store.Tx, recs []*record.Record, planned any) error
+}
+
 // errPlanAgain, wrapped in a Kind's error, asks for the batch once more in a new
 // transaction: a shortcut the kind took turned out wrong, and the store refused the
 // writes. The kind takes no shortcut the next time.
@@ -91,7 +101,17 @@ func (r *reader) apply(ctx context.Context, p prepared) error {
 				return err
 			}
 		}
-		if err := r.kind.Apply(wctx, tx, batch); err != nil {
+		// What was planned ahead serves the first attempt only: another starts
+		// from the records as mapping left them.
+		planned := p.ahead
+		p.ahead = nil
+		var err error
+		if ak, ok := r.kind.(aheadKind); ok && planned != nil {
+			err = ak.ApplyAhead(wctx, tx, batch, planned)
+		} else {
+			err = r.kind.Apply(wctx, tx, batch)
+		}
+		if err != nil {
 			return err
 		}
 		if r.lookback != nil {

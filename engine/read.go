@@ -167,6 +167,7 @@ type prepared struct {
 	records []*record.Record // one per source row, in the order read; mapping's rejections filled in
 	cursor  *value.Cursor
 	encoded string // the cursor as the store keeps it
+	ahead   any    // what the kind planned of records ahead (aheadKind), or nil
 	err     error
 }
 
@@ -248,6 +249,9 @@ func (r *reader) prefetch(ctx context.Context, rs *resumable, mapper *mapping.Ma
 				p = r.prepare(mapper, b)
 				if p.cursor != nil {
 					rs.after = p.cursor
+				}
+				if ak, ok := r.kind.(aheadKind); ok && p.err == nil {
+					p.ahead = ak.PlanAhead(ctx, p.records)
 				}
 			}
 			select {
