@@ -112,32 +112,34 @@ func (k *people) PlanAhead(ctx context.Context, recs []*record.Record) any {
 	if !k.mayGuess || !k.wasFresh.Load() || len(todo) == 0 || hasCioID(todo) {
 		return nil
 	}
-	a := &ahead{todo: todo, planned: make([]record.Record, len(todo))}
-	copies := make([]*record.Record, len(todo))
+	// The records are the reader's until it hands them over: the plan is made on
+	// them, and its outcomes are moved aside, so that each attempt at the batch
+	// starts from the records as mapping left them.
+	a := &ahead{todo: todo, outcomes: make([]record.Outcome, len(todo))}
+	writes, err := k.planner.Plan(ctx, a, k.sync, todo)
 	for i, r := range todo {
-		a.planned[i] = *r
-		copies[i] = &a.planned[i]
+		a.outcomes[i], r.Outcome = r.Outcome, record.Outcome{}
 	}
-	var err error
-	if a.writes, err = k.planner.Plan(ctx, a, k.sync, copies); err != nil {
+	if err != nil {
 		return nil // planned again in the transaction, where the error is reported
 	}
+	a.writes = writes
 	return a
 }
 
 // ahead is a batch planned by PlanAhead: the plan the guess would make (no one in
-// the store), made from copies of the records with every suppression answered
-// "none". It is exact when it is taken: only for the very records it was planned
-// for, when Apply would guess, and after the store has said, in the batch's
-// transaction, that no identifier the plan asked about is suppressed. The plan then
+// the store), with every suppression answered "none". It is exact when it is taken:
+// only for the very records it was planned for, when Apply would guess, and after
+// the store has said, in the batch's transaction, that no identifier the plan asked
+// about is suppressed. The plan then
 // had the inputs the guess's plan would have, and is the plan it would make; the
 // guess is checked after it as always (checkGuess, checkSuppressed).
 type ahead struct {
-	todo    []*record.Record // the records planned, in order
-	planned []record.Record  // their copies, with the plan's outcomes
-	writes  []identity.Write
-	named   identity.Keys // the keys the plan looked up
-	asked   *identity.Keys // the suppressions it asked about, if it asked
+	todo     []*record.Record // the records planned, in order
+	outcomes []record.Outcome // the outcomes the plan gave them
+	writes   []identity.Write
+	named    identity.Keys  // the keys the plan looked up
+	asked    *identity.Keys // the suppressions it asked about, if it asked
 }
 
 func (a *ahead) LoadPeople(_ context.Context, keys identity.Keys) ([]identity.Person, error) {
@@ -172,7 +174,7 @@ func (a *ahead) take(ctx context.Context, g *guess, todo []*record.Record) (bool
 		}
 	}
 	for i, r := range todo {
-		r.Outcome = a.planned[i].Outcome
+		r.Outcome = a.outcomes[i]
 	}
 	g.named = a.named
 	return true, nil
