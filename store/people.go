@@ -408,7 +408,7 @@ func (t *Tx) insert(ctx context.Context, table string, cols []string, suffix str
 	if suffix == "" && t.d.copy {
 		return t.copyRows(ctx, table, cols, n, row)
 	}
-	if t.d.copy && t.conn != nil && n >= stagedFrom {
+	if t.stage && t.conn != nil && n >= stagedFrom {
 		return t.staged(ctx, table, cols, suffix, n, row)
 	}
 	per := t.d.maxParams / len(cols)

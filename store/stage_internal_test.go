@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	crand "crypto/rand"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"sort"
 	"strings"
 	"testing"
@@ -114,4 +117,79 @@ func firstDifference(a, b string) string {
 		}
 	}
 	return fmt.Sprintf("%d lines staged, %d by values", len(al), len(bl))
+}
+
+// A role that may not create temporary tables still upserts: the store sees the
+// missing privilege when it opens and sends upserts as VALUES.
+func TestUpsertsWithoutTemporaryTables(t *testing.T) {
+	ctx := context.Background()
+	admin, err := sql.Open("postgres", testdb.PostgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var suffix [4]byte
+	crand.Read(suffix[:])
+	name := fmt.Sprintf("notemp_%x", suffix)
+	mustExec := func(db *sql.DB, q string) {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	mustExec(admin, "CREATE DATABASE "+name)
+	mustExec(admin, "CREATE ROLE "+name+" LOGIN")
+	t.Cleanup(func() {
+		admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		admin.Exec("DROP ROLE IF EXISTS " + name)
+	})
+	u, err := url.Parse(testdb.PostgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	owner, err := sql.Open("postgres", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(owner, "REVOKE TEMPORARY ON DATABASE "+name+" FROM PUBLIC")
+	mustExec(owner, "CREATE SCHEMA s AUTHORIZATION "+name)
+	owner.Close()
+	u.User = url.User(name)
+	q := u.Query()
+	q.Set("search_path", "s")
+	u.RawQuery = q.Encode()
+
+	st, err := Open(ctx, "postgres", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if st.stage {
+		t.Fatal("the store would stage upserts for a role that may not create temporary tables")
+	}
+	pl := &identity.Planner{Settings: identity.DefaultSettings()}
+	write := func(plan string) {
+		t.Helper()
+		recs := make([]*record.Record, 200)
+		for i := range recs {
+			recs[i] = &record.Record{Key: fmt.Sprint(i), ID: fmt.Sprintf("u%d", i),
+				Attrs: []record.Attr{{Name: "plan", Value: json.RawMessage(`"` + plan + `"`)}}}
+		}
+		if err := st.InTx(ctx, func(tx *Tx) error {
+			ws, err := pl.Plan(ctx, tx, "s", recs)
+			if err != nil {
+				return err
+			}
+			return tx.Write(ctx, "s", 1, recs, ws)
+		}); err != nil {
+			t.Fatalf("write plan %s: %v", plan, err)
+		}
+	}
+	write("a")
+	write("b") // 200 upserts in one batch
+	p, err := st.FindPerson(ctx, identity.DefaultSettings(), "u199")
+	if err != nil || string(p.Attributes["plan"]) != `"b"` {
+		t.Fatalf("u199 after the upserts: %+v, %v", p, err)
+	}
 }

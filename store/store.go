@@ -24,6 +24,9 @@ type Store struct {
 	db       *sql.DB
 	d        *dialect
 	readOnly bool // opened for reading: Begin refuses, nothing is written
+	// stage: PostgreSQL upserts may go through a temporary table (staged), the role
+	// being allowed to create one in the database.
+	stage bool
 }
 
 // Open opens the store and creates or upgrades its schema. driver is "sqlite"
@@ -36,6 +39,14 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, redact(dsn, err)
+	}
+	if s.d.copy {
+		// Without the privilege (a locked-down role) upserts go as VALUES.
+		q := `SELECT has_database_privilege(current_database(), 'TEMPORARY')`
+		if err := s.db.QueryRowContext(ctx, q).Scan(&s.stage); err != nil {
+			s.Close()
+			return nil, redact(dsn, fmt.Errorf("open store: %w", err))
+		}
 	}
 	return s, nil
 }
@@ -77,10 +88,11 @@ func (s *Store) Driver() string { return s.d.name }
 // Tx is one store transaction: a batch's people, log, rejected rows and cursor
 // commit together or not at all.
 type Tx struct {
-	tx   *sql.Tx
-	conn *sql.Conn // the connection tx runs on, where the dialect bulk-loads with COPY (copyRows)
-	d    *dialect
-	dry  *overlay // a dry run's: writes stay in memory (BeginDryRun)
+	tx    *sql.Tx
+	conn  *sql.Conn // the connection tx runs on, where the dialect bulk-loads with COPY (copyRows)
+	stage bool      // upserts may go through a temporary table (Store.stage)
+	d     *dialect
+	dry   *overlay // a dry run's: writes stay in memory (BeginDryRun)
 }
 
 // Begin starts a write transaction.
@@ -104,7 +116,7 @@ func (s *Store) Begin(ctx context.Context) (*Tx, error) {
 		conn.Close()
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	return &Tx{tx: tx, conn: conn, d: s.d}, nil
+	return &Tx{tx: tx, conn: conn, stage: s.stage, d: s.d}, nil
 }
 
 // Commit commits the transaction.
