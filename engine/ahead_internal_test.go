@@ -34,7 +34,7 @@ func TestPlanAheadIsTakenOnlyWhenExact(t *testing.T) {
 			}
 			defer st.Close()
 			settings := identity.DefaultSettings()
-			k := &people{planner: &identity.Planner{Settings: settings}, sync: "s", now: time.Now, mayGuess: true}
+			k := &people{planner: &identity.Planner{Settings: settings}, sync: "s", now: time.Now, mayGuess: true, planAhead: true}
 			apply := func(recs []*record.Record, planned any) {
 				t.Helper()
 				if err := st.InTx(ctx, func(tx *store.Tx) error {

@@ -63,7 +63,8 @@ func (e *Engine) kind(s config.Sync, opt Options) Kind {
 		now:     e.now,
 		// A dry run's overlay of earlier batches is not behind the store's unique
 		// keys, which the guess relies on.
-		mayGuess: !opt.DryRun && !opt.NoShortcuts,
+		mayGuess:  !opt.DryRun && !opt.NoShortcuts,
+		planAhead: !e.Store.InProcess(),
 	}
 }
 

@@ -19,7 +19,12 @@ type people struct {
 	sync     string
 	now      func() time.Time
 	mayGuess bool // false in a dry run
-	fresh    bool // the last batch's lookups found no one already in the store
+	// planAhead: batches may be planned ahead (PlanAhead), where the store is a
+	// server whose writing the planning then overlaps. A SQLite store writes on this
+	// process's CPUs, which planning ahead competes for: there it bought no time
+	// and held a planned batch more (7 MiB of peak RSS, docs/benchmarks.md).
+	planAhead bool
+	fresh     bool // the last batch's lookups found no one already in the store
 	// wasFresh is fresh as the last Apply left it, for PlanAhead, which runs on the
 	// reader's goroutine while Apply runs.
 	wasFresh atomic.Bool
@@ -109,7 +114,7 @@ func unrefused(recs []*record.Record) []*record.Record {
 // last batch was new people (the next is likely too) and returns nil otherwise.
 func (k *people) PlanAhead(ctx context.Context, recs []*record.Record) any {
 	todo := unrefused(recs)
-	if !k.mayGuess || !k.wasFresh.Load() || len(todo) == 0 || hasCioID(todo) {
+	if !k.planAhead || !k.mayGuess || !k.wasFresh.Load() || len(todo) == 0 || hasCioID(todo) {
 		return nil
 	}
 	// The records are the reader's until it hands them over: the plan is made on

@@ -82,6 +82,10 @@ func open(ctx context.Context, driver, dsn string, create bool) (*Store, error) 
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
 
+// InProcess reports whether the store's work runs in this process, on its CPUs
+// (SQLite), rather than on a server's (PostgreSQL).
+func (s *Store) InProcess() bool { return !s.d.copy }
+
 // Driver is "sqlite" or "postgres".
 func (s *Store) Driver() string { return s.d.name }
 
