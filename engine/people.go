@@ -136,9 +136,9 @@ func (k *people) PlanAhead(ctx context.Context, recs []*record.Record) any {
 // the store), with every suppression answered "none". It is exact when it is taken:
 // only for the very records it was planned for, when Apply would guess, and after
 // the store has said, in the batch's transaction, that no identifier the plan asked
-// about is suppressed. The plan then
-// had the inputs the guess's plan would have, and is the plan it would make; the
-// guess is checked after it as always (checkGuess, checkSuppressed).
+// about is suppressed. The plan then had the inputs the guess's plan would have,
+// and is the plan it would make; the guess is checked after it as always
+// (checkGuess, checkSuppressed).
 type ahead struct {
 	todo     []*record.Record // the records planned, in order
 	outcomes []record.Outcome // the outcomes the plan gave them

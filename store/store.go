@@ -84,7 +84,7 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // InProcess reports whether the store's work runs in this process, on its CPUs
 // (SQLite), rather than on a server's (PostgreSQL).
-func (s *Store) InProcess() bool { return !s.d.copy }
+func (s *Store) InProcess() bool { return s.d == sqliteDialect }
 
 // Driver is "sqlite" or "postgres".
 func (s *Store) Driver() string { return s.d.name }
