@@ -172,7 +172,8 @@ func (b *relBundle) dump(t *testing.T) dump {
 		}
 		return id + " " + kind + " " + key
 	})
-	d.log = query(`SELECT internal_id, kind FROM change_log`, func(rows *sql.Rows) string {
+	d.log = query(`SELECT internal_id, kind FROM change_log
+		UNION ALL SELECT internal_id, 'profile_create' FROM people WHERE created_seq IS NOT NULL`, func(rows *sql.Rows) string {
 		var cio, kind string
 		if err := rows.Scan(&cio, &kind); err != nil {
 			t.Fatal(err)

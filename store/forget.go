@@ -113,7 +113,8 @@ func (t *Tx) erase(ctx context.Context, writes []identity.Write) error {
 	}
 	d := t.d
 	if _, err := t.tx.ExecContext(ctx, d.rebind(`UPDATE people SET external_id = NULL, email = NULL, id_key = NULL,
-		email_key = NULL, email_fold = NULL, attributes = '{}', export_pending = TRUE WHERE `+d.inList("internal_id")),
+		email_key = NULL, email_fold = NULL, attributes = '{}', created_key = NULL, created_to = NULL,
+		export_pending = TRUE WHERE `+d.inList("internal_id")),
 		d.listArg(history)); err != nil {
 		return fmt.Errorf("erase deleted people: %w", err)
 	}
@@ -424,7 +425,11 @@ func (s *Store) UnsuppressPerson(ctx context.Context, sync, identifier string) (
 		}
 		now := time.Now().Unix()
 		rec := &record.Record{Outcome: record.Outcome{Changes: []record.Change{{Time: now, Sync: sync, CioID: cio, Kind: record.ProfileUnsuppress}}}}
-		return tx.writeLog(ctx, []*record.Record{rec})
+		log, err := tx.planLog(ctx, []*record.Record{rec})
+		if err != nil {
+			return err
+		}
+		return tx.writeLog(ctx, log)
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return "", fmt.Errorf("unsuppress %s: %w", identifier, err)

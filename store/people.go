@@ -182,13 +182,17 @@ func (t *Tx) Write(ctx context.Context, sync string, at int64, recs []*record.Re
 			return fmt.Errorf("release changed identifiers: %w", err)
 		}
 	}
-	if err := t.writePeople(ctx, people); err != nil {
+	log, err := t.planLog(ctx, recs)
+	if err != nil {
+		return err
+	}
+	if err := t.writePeople(ctx, people, log.created); err != nil {
 		return err
 	}
 	if err := t.followPeople(ctx, people); err != nil { // merged or deleted: their relationships
 		return err
 	}
-	if err := t.writeLog(ctx, recs); err != nil {
+	if err := t.writeLog(ctx, log); err != nil {
 		return err
 	}
 	if err := t.writeRejected(ctx, sync, at, recs); err != nil {
@@ -197,10 +201,11 @@ func (t *Tx) Write(ctx context.Context, sync string, at int64, recs []*record.Re
 	return t.erase(ctx, people) // after the log: a delete erases its values too
 }
 
-// writePeople inserts the new people and upserts the changed ones. Every person
-// written becomes pending for the warehouse export: export_pending is TRUE by
-// default for a new row and set again by the upsert (see store/export.go).
-func (t *Tx) writePeople(ctx context.Context, writes []identity.Write) error {
+// writePeople inserts the new people, with their creation's log entry (creations),
+// and upserts the changed ones. Every person written becomes pending for the
+// warehouse export: export_pending is TRUE by default for a new row and set again by
+// the upsert (see store/export.go).
+func (t *Tx) writePeople(ctx context.Context, writes []identity.Write, creations map[string]creation) error {
 	cols := []string{"internal_id", "external_id", "email", "id_key", "email_key", "email_fold", "attributes",
 		"created_at", "updated_at", "merged_into", "deleted", "suppressed"}
 	upsert := ` ON CONFLICT (internal_id) DO UPDATE SET external_id = excluded.external_id,
@@ -216,10 +221,11 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write) error {
 			updates = append(updates, w)
 		}
 	}
-	args := make([]any, 0, len(cols))
+	args := make([]any, 0, len(cols)+4)
 	var attrs attributeEncoder
 	var created, updated boxed[int64] // most of a batch's people share them
-	values := func(ws []identity.Write) func(i int) []any {
+	var syncs boxed[string]
+	values := func(ws []identity.Write, insert bool) func(i int) []any {
 		return func(i int) []any {
 			w := ws[i]
 			p := w.Person
@@ -233,13 +239,21 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write) error {
 			}
 			args = append(args[:0], p.CioID, id, email, idKey, emailKey,
 				nullable(emailFold(w)), attrs.encode(p.Attributes), created.of(p.CreatedAt), updated.of(p.UpdatedAt), nullable(p.MergedInto), p.Deleted, p.Suppressed)
+			if insert {
+				if c, ok := creations[p.CioID]; ok {
+					args = append(args, c.seq, syncs.of(c.sync), nullable(c.key), nullableJSON(c.to))
+				} else {
+					args = append(args, nil, nil, nil, nil)
+				}
+			}
 			return args
 		}
 	}
-	if err := t.insert(ctx, "people", cols, "", len(inserts), values(inserts)); err != nil {
+	insertCols := append(cols[:len(cols):len(cols)], "created_seq", "created_sync", "created_key", "created_to")
+	if err := t.insert(ctx, "people", insertCols, "", len(inserts), values(inserts, true)); err != nil {
 		return err
 	}
-	return t.insert(ctx, "people", cols, upsert, len(updates), values(updates))
+	return t.insert(ctx, "people", cols, upsert, len(updates), values(updates, false))
 }
 
 // emailFold is what people.email_fold holds: the folded email of a person whose
@@ -288,62 +302,6 @@ func foldEmails(ctx context.Context, d *dialect, tx *sql.Tx) error {
 		}
 		after = ids[len(ids)-1]
 	}
-}
-
-// writeLog appends the batch's change log. A refused change is recorded once per
-// person, sync, row key, attribute, refused value and reason (SPEC §3: a re-read row
-// records nothing again): a batch with refused changes drops those the batch itself
-// repeats and goes through INSERT … ON CONFLICT DO NOTHING, which the unique index
-// change_log_refused_once makes skip those already recorded. The usual batch, with none,
-// keeps the bulk load (COPY on PostgreSQL).
-func (t *Tx) writeLog(ctx context.Context, recs []*record.Record) error {
-	n, refused := 0, false
-	for _, r := range recs {
-		n += len(r.Changes)
-		for _, c := range r.Changes {
-			refused = refused || c.Kind == record.FailedAttributeChange
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	log := make([]record.Change, 0, n)
-	for _, r := range recs {
-		log = append(log, r.Changes...)
-	}
-	suffix := ""
-	if refused {
-		log, suffix = refusedOnce(log), " ON CONFLICT DO NOTHING"
-	}
-	cols := []string{"at", "sync", "row_key", "internal_id", "kind", "attribute", "from_value", "to_value", "reason"}
-	args := make([]any, 0, len(cols))
-	var at boxed[int64] // a batch's log has the same time, sync and a few kinds: boxed once
-	var syncs, kinds boxed[string]
-	return t.insert(ctx, "change_log", cols, suffix, len(log), func(i int) []any {
-		c := log[i]
-		args = append(args[:0], at.of(c.Time), syncs.of(c.Sync), nullable(c.RowKey), c.CioID, kinds.of(c.Kind), nullable(c.Attribute),
-			nullableJSON(c.From), nullableJSON(c.To), nullable(c.Reason))
-		return args
-	})
-}
-
-// refusedOnce drops the refused changes that repeat one earlier in the log, as the
-// store would had the rows come in batches of one.
-func refusedOnce(log []record.Change) []record.Change {
-	type refused struct{ cio, sync, key, attribute, to, reason string }
-	seen := map[refused]bool{}
-	out := make([]record.Change, 0, len(log))
-	for _, c := range log {
-		if c.Kind == record.FailedAttributeChange {
-			k := refused{c.CioID, c.Sync, c.RowKey, c.Attribute, string(c.To), c.Reason}
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-		}
-		out = append(out, c)
-	}
-	return out
 }
 
 // writeRejected records the batch's rejected and skipped rows: one entry per sync,

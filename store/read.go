@@ -30,15 +30,20 @@ func (s *Store) EachPerson(ctx context.Context, fn func(identity.Person) error) 
 }
 
 // EachChange calls fn for every change log entry, oldest first. With cioIDs it reads
-// only the entries of those people.
+// only the entries of those people. The profile_create entries kept on people rows
+// (store/changelog.go) come in their place, by their seq.
 func (s *Store) EachChange(ctx context.Context, fn func(record.Change) error, cioIDs ...string) error {
-	q := `SELECT at, sync, row_key, internal_id, kind, attribute, from_value, to_value, reason FROM change_log`
+	logged := `SELECT seq, at, sync, row_key, internal_id, kind, attribute, from_value, to_value, reason FROM change_log`
+	created := `SELECT created_seq, created_at, created_sync, created_key, internal_id, 'profile_create', NULL, NULL, created_to, NULL
+		FROM people WHERE created_seq IS NOT NULL`
 	var args []any
 	if len(cioIDs) > 0 {
-		q += ` WHERE ` + s.d.inList("internal_id")
-		args = append(args, s.d.listArg(cioIDs))
+		logged += ` WHERE ` + s.d.inList("internal_id")
+		created += ` AND ` + s.d.inList("internal_id")
+		args = append(args, s.d.listArg(cioIDs), s.d.listArg(cioIDs))
 	}
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(q+` ORDER BY seq`), args...)
+	q := logged + ` UNION ALL ` + created
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(q+` ORDER BY 1`), args...)
 	if err != nil {
 		return fmt.Errorf("read change log: %w", err)
 	}
@@ -48,7 +53,8 @@ func (s *Store) EachChange(ctx context.Context, fn func(record.Change) error, ci
 			c                              record.Change
 			rowKey, attr, from, to, reason sql.NullString
 		)
-		if err := rows.Scan(&c.Time, &c.Sync, &rowKey, &c.CioID, &c.Kind, &attr, &from, &to, &reason); err != nil {
+		var seq int64
+		if err := rows.Scan(&seq, &c.Time, &c.Sync, &rowKey, &c.CioID, &c.Kind, &attr, &from, &to, &reason); err != nil {
 			return fmt.Errorf("read change log: %w", err)
 		}
 		c.RowKey, c.Attribute, c.Reason = rowKey.String, attr.String, reason.String
