@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 
@@ -12,18 +11,18 @@ import (
 // batchLog is a batch's change log as the store keeps it: the entries change_log
 // gets, in row order, and the batch's profile_create entries, which the new people's
 // rows hold instead (migration 0013): a backfill writes one row a person, not two.
+// It points into the records' changes rather than copying them.
 type batchLog struct {
-	entries []record.Change
+	entries []*record.Change
 	seqs    []int64 // entries[i]'s seq; nil: change_log numbers them
 	suffix  string
-	created map[string]creation // by cio_id
+	created []creation // in row order, as the batch's new people are (identity.Write)
 }
 
 // creation is a profile_create entry, kept on the person's row.
 type creation struct {
-	seq       int64 // its place in the log's order, numbered with the entries
-	sync, key string
-	to        json.RawMessage
+	*record.Change
+	seq int64 // its place in the log's order, numbered with the entries
 }
 
 // planLog splits the batch's change log into its entries and its creations, and
@@ -39,26 +38,30 @@ type creation struct {
 // on PostgreSQL leaves the numbering to change_log's own sequence, which nextSeqs
 // takes from too.
 func (t *Tx) planLog(ctx context.Context, recs []*record.Record) (*batchLog, error) {
-	n, refused, creates := 0, false, false
+	n, refused, creates := 0, false, 0
 	for _, r := range recs {
 		n += len(r.Changes)
 		for _, c := range r.Changes {
 			refused = refused || c.Kind == record.FailedAttributeChange
-			creates = creates || c.Kind == record.ProfileCreate
+			if c.Kind == record.ProfileCreate {
+				creates++
+			}
 		}
 	}
 	l := &batchLog{}
 	if n == 0 {
 		return l, nil
 	}
-	all := make([]record.Change, 0, n)
+	all := make([]*record.Change, 0, n)
 	for _, r := range recs {
-		all = append(all, r.Changes...)
+		for i := range r.Changes {
+			all = append(all, &r.Changes[i])
+		}
 	}
 	if refused {
 		all, l.suffix = refusedOnce(all), " ON CONFLICT DO NOTHING"
 	}
-	if !creates && t.d == postgresDialect {
+	if creates == 0 && t.d == postgresDialect {
 		l.entries = all
 		return l, nil
 	}
@@ -66,16 +69,15 @@ func (t *Tx) planLog(ctx context.Context, recs []*record.Record) (*batchLog, err
 	if err != nil {
 		return nil, err
 	}
-	l.entries, l.seqs = all[:0:0], make([]int64, 0, len(all))
+	l.entries = make([]*record.Change, 0, len(all)-creates)
+	l.seqs = make([]int64, 0, len(all)-creates)
+	l.created = make([]creation, 0, creates)
 	for i, c := range all {
-		if c.Kind != record.ProfileCreate {
+		if c.Kind == record.ProfileCreate {
+			l.created = append(l.created, creation{Change: c, seq: seqs[i]})
+		} else {
 			l.entries, l.seqs = append(l.entries, c), append(l.seqs, seqs[i])
-			continue
 		}
-		if l.created == nil {
-			l.created = make(map[string]creation)
-		}
-		l.created[c.CioID] = creation{seq: seqs[i], sync: c.Sync, key: c.RowKey, to: c.To}
 	}
 	return l, nil
 }
@@ -149,10 +151,10 @@ func (t *Tx) writeLog(ctx context.Context, l *batchLog) error {
 
 // refusedOnce drops the refused changes that repeat one earlier in the log, as the
 // store would had the rows come in batches of one.
-func refusedOnce(log []record.Change) []record.Change {
+func refusedOnce(log []*record.Change) []*record.Change {
 	type refused struct{ cio, sync, key, attribute, to, reason string }
 	seen := map[refused]bool{}
-	out := make([]record.Change, 0, len(log))
+	out := make([]*record.Change, 0, len(log))
 	for _, c := range log {
 		if c.Kind == record.FailedAttributeChange {
 			k := refused{c.CioID, c.Sync, c.RowKey, c.Attribute, string(c.To), c.Reason}

@@ -201,11 +201,11 @@ func (t *Tx) Write(ctx context.Context, sync string, at int64, recs []*record.Re
 	return t.erase(ctx, people) // after the log: a delete erases its values too
 }
 
-// writePeople inserts the new people, with their creation's log entry (creations),
-// and upserts the changed ones. Every person written becomes pending for the
-// warehouse export: export_pending is TRUE by default for a new row and set again by
-// the upsert (see store/export.go).
-func (t *Tx) writePeople(ctx context.Context, writes []identity.Write, creations map[string]creation) error {
+// writePeople inserts the new people, each with its creation's log entry, and upserts
+// the changed ones. Every person written becomes pending for the warehouse export:
+// export_pending is TRUE by default for a new row and set again by the upsert (see
+// store/export.go).
+func (t *Tx) writePeople(ctx context.Context, writes []identity.Write, creations []creation) error {
 	cols := []string{"internal_id", "external_id", "email", "id_key", "email_key", "email_fold", "attributes",
 		"created_at", "updated_at", "merged_into", "deleted", "suppressed"}
 	upsert := ` ON CONFLICT (internal_id) DO UPDATE SET external_id = excluded.external_id,
@@ -213,21 +213,31 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write, creations
 		attributes = excluded.attributes, updated_at = excluded.updated_at,
 		merged_into = excluded.merged_into, deleted = excluded.deleted, suppressed = excluded.suppressed,
 		export_pending = TRUE`
-	var inserts, updates []identity.Write
-	for _, w := range writes {
+	var inserts, updates []int // indexes in writes (a Write is large; a batch has thousands)
+	for i, w := range writes {
 		if w.Insert {
-			inserts = append(inserts, w)
+			inserts = append(inserts, i)
 		} else {
-			updates = append(updates, w)
+			updates = append(updates, i)
+		}
+	}
+	// The planner lists the people it created in the order it created them, as the
+	// log has their profile_create entries: one each.
+	if len(inserts) != len(creations) {
+		return fmt.Errorf("write people: %d new people, %d profile_create entries", len(inserts), len(creations))
+	}
+	for i, w := range inserts {
+		if cio := writes[w].Person.CioID; cio != creations[i].CioID {
+			return fmt.Errorf("write people: new person %s is not the one created in their place (%s)", cio, creations[i].CioID)
 		}
 	}
 	args := make([]any, 0, len(cols)+4)
 	var attrs attributeEncoder
 	var created, updated boxed[int64] // most of a batch's people share them
 	var syncs boxed[string]
-	values := func(ws []identity.Write, insert bool) func(i int) []any {
+	values := func(ws []int, insert bool) func(i int) []any {
 		return func(i int) []any {
-			w := ws[i]
+			w := writes[ws[i]]
 			p := w.Person
 			id, email := nullable(p.ID), nullable(p.Email)
 			idKey, emailKey := id, email // usually the same text: boxed once
@@ -240,11 +250,8 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write, creations
 			args = append(args[:0], p.CioID, id, email, idKey, emailKey,
 				nullable(emailFold(w)), attrs.encode(p.Attributes), created.of(p.CreatedAt), updated.of(p.UpdatedAt), nullable(p.MergedInto), p.Deleted, p.Suppressed)
 			if insert {
-				if c, ok := creations[p.CioID]; ok {
-					args = append(args, c.seq, syncs.of(c.sync), nullable(c.key), nullableJSON(c.to))
-				} else {
-					args = append(args, nil, nil, nil, nil)
-				}
+				c := creations[i]
+				args = append(args, c.seq, syncs.of(c.Sync), nullable(c.RowKey), nullableJSON(c.To))
 			}
 			return args
 		}
