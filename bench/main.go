@@ -47,6 +47,10 @@
 // relationships and events (the default), query and wide; peak RSS is reported for
 // each dbsync run.
 //
+// Each timed step reports its wall time and its CPU seconds, those of its own
+// processes and of the database servers (cpu.go): on a machine whose speed moves from
+// minute to minute, the CPU figures are the steadier comparison.
+//
 // -cpuprofile DIR builds dbsync with -tags cpuprofile and writes a CPU profile of each
 // repetition's timed dbsync run to DIR (SCENARIO-repN.pprof; go tool pprof DIR/…).
 // Each repetition's time is printed as it ends.
@@ -93,7 +97,8 @@ type result struct {
 	rows    int
 	seconds float64
 	rssMiB  float64
-	limit   string // the scenario this one is compared with
+	cpu     float64 // CPU seconds: the run's own processes and the database servers'
+	limit   string  // the scenario this one is compared with
 }
 
 func main() {
@@ -192,18 +197,19 @@ func run(ctx context.Context, n, reps int, big bool, pick []string) error {
 		return nil
 	}
 	median := func(name, limit string, f func() (float64, float64, error)) error {
-		var secs, rss []float64
+		var secs, rss, cpu []float64
 		for i := 0; i < reps; i++ {
 			b.profile = fmt.Sprintf("%s-rep%d.pprof", profileSlug(name), i+1)
+			b.cpu = 0
 			s, r, err := f()
 			b.profile = ""
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			fmt.Printf("    rep %d: %.2f s, peak %.0f MiB\n", i+1, s, r)
-			secs, rss = append(secs, s), append(rss, r)
+			fmt.Printf("    rep %d: %.2f s, %.2f CPU s, peak %.0f MiB\n", i+1, s, b.cpu, r)
+			secs, rss, cpu = append(secs, s), append(rss, r), append(cpu, b.cpu)
 		}
-		return add(result{name: name, rows: n, seconds: med(secs), rssMiB: maxOf(rss), limit: limit}, nil)
+		return add(result{name: name, rows: n, seconds: med(secs), rssMiB: maxOf(rss), cpu: med(cpu), limit: limit}, nil)
 	}
 
 	var steps []func() error
@@ -380,17 +386,20 @@ func report(results []result) {
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Println()
-	fmt.Fprintln(w, "scenario\trows\tseconds\trows/s\tvs\tpeak MiB\t")
+	fmt.Fprintln(w, "scenario\trows\tseconds\trows/s\tvs\tCPU s\tCPU vs\tpeak MiB\t")
 	for _, r := range results {
-		ratio := ""
+		ratio, cpuRatio := "", ""
 		if l, ok := byName[r.limit]; ok && l.seconds > 0 {
 			ratio = fmt.Sprintf("%.2fx %s", r.seconds/l.seconds, strings.SplitN(l.name, ":", 2)[0])
+			if l.cpu > 0 {
+				cpuRatio = fmt.Sprintf("%.2fx", r.cpu/l.cpu)
+			}
 		}
 		rss := ""
 		if r.rssMiB > 0 {
 			rss = fmt.Sprintf("%.0f", r.rssMiB)
 		}
-		fmt.Fprintf(w, "%s\t%d\t%.2f\t%.0f\t%s\t%s\t\n", r.name, r.rows, r.seconds, float64(r.rows)/r.seconds, ratio, rss)
+		fmt.Fprintf(w, "%s\t%d\t%.2f\t%.0f\t%s\t%.1f\t%s\t%s\t\n", r.name, r.rows, r.seconds, float64(r.rows)/r.seconds, ratio, r.cpu, cpuRatio, rss)
 	}
 	w.Flush()
 }
@@ -412,7 +421,8 @@ func maxOf(v []float64) float64 {
 type bench struct {
 	dir, bin string
 	pg, my   *sql.DB
-	profile  string // the file name of the repetition's CPU profile, when -cpuprofile is set
+	profile  string  // the file name of the repetition's CPU profile, when -cpuprofile is set
+	cpu      float64 // the CPU seconds of the last timed step (cpu.go)
 }
 
 // profileDir is -cpuprofile: where the CPU profiles go ("": none).
@@ -527,6 +537,7 @@ func (b *bench) copyInto(table string, ddl []string, out string) (float64, float
 		}
 	}
 	in := `COPY ` + table + ` FROM STDIN`
+	m := startMeter()
 	start := time.Now()
 	from := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", pgBench, "-c", out)
 	to := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", pgBench, "-c", in)
@@ -553,6 +564,7 @@ func (b *bench) copyInto(table string, ddl []string, out string) (float64, float
 		return 0, 0, fmt.Errorf("COPY FROM: %v %s", err, errTo.String())
 	}
 	secs := time.Since(start).Seconds()
+	b.cpu = m.stop(from.ProcessState, to.ProcessState)
 	var n int
 	if err := b.pg.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil || n == 0 {
 		return 0, 0, fmt.Errorf("the limit copied %d rows: %v", n, err)
@@ -589,6 +601,7 @@ func (b *bench) sqliteLimit(ctx context.Context, n int) (float64, float64, error
 		}
 		all = append(all, r)
 	}
+	m := startMeter()
 	start := time.Now()
 	const batch, per = 5000, 500
 	tuple := "(?, ?, ?, ?, ?, ?, 0, 0)"
@@ -619,7 +632,9 @@ func (b *bench) sqliteLimit(ctx context.Context, n int) (float64, float64, error
 			return 0, 0, err
 		}
 	}
-	return time.Since(start).Seconds(), 0, nil
+	secs := time.Since(start).Seconds()
+	b.cpu = m.stop()
+	return secs, 0, nil
 }
 
 // config writes a dbsync config for a source ("postgres" or "mysql") and a store
@@ -666,6 +681,7 @@ func (b *bench) dbsync(args ...string) (float64, float64, error) {
 	}
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
+	m := startMeter()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return 0, 0, err
@@ -679,6 +695,7 @@ func (b *bench) dbsync(args ...string) (float64, float64, error) {
 		case err := <-done:
 			tick.Stop()
 			secs := time.Since(start).Seconds()
+			b.cpu = m.stop(cmd.ProcessState)
 			if err != nil {
 				return 0, 0, fmt.Errorf("dbsync %s: %v\n%s", strings.Join(args, " "), err, out.String())
 			}
@@ -1011,6 +1028,7 @@ func (b *bench) sqliteEventsLimit(ctx context.Context, n int) (float64, float64,
 	if err := rows.Err(); err != nil {
 		return 0, 0, err
 	}
+	m := startMeter()
 	start := time.Now()
 	const batch, per = 5000, 500
 	insert := func(k int) string {
@@ -1042,7 +1060,9 @@ func (b *bench) sqliteEventsLimit(ctx context.Context, n int) (float64, float64,
 			return 0, 0, err
 		}
 	}
-	return time.Since(start).Seconds(), 0, nil
+	secs := time.Since(start).Seconds()
+	b.cpu = m.stop()
+	return secs, 0, nil
 }
 
 // eventsConfig is the config of the events scenario: the users sync of the people
