@@ -31,6 +31,9 @@ type Manifest struct {
 // ThroughSeq. AfterSeq is export N-1's ThroughSeq, so the ranges chain with no gap and
 // no overlap. (A write that committed late, after export N-1's snapshot, can have a
 // seq at or below AfterSeq: it is in export N, as each person's own cursor records.)
+// The range counts the rows of change_log: a profile_create, kept on the new person's
+// row (store/changelog.go), is not bounded by it; the person is in the first export
+// after their creation committed.
 type LogRange struct {
 	AfterSeq   int64 `json:"after_seq"`
 	ThroughSeq int64 `json:"through_seq"`

@@ -61,7 +61,7 @@ func (t *Tx) planLog(ctx context.Context, recs []*record.Record) (*batchLog, err
 	if refused {
 		all, l.suffix = refusedOnce(all), " ON CONFLICT DO NOTHING"
 	}
-	if creates == 0 && t.d == postgresDialect {
+	if creates == 0 && t.d.name == postgresDialect.name {
 		l.entries = all
 		return l, nil
 	}
@@ -88,7 +88,7 @@ func (t *Tx) planLog(ctx context.Context, recs []*record.Record) (*batchLog, err
 // in no change_log row.
 func (t *Tx) nextSeqs(ctx context.Context, n int) ([]int64, error) {
 	seqs := make([]int64, 0, n)
-	if t.d != postgresDialect {
+	if t.d.name != postgresDialect.name {
 		var last int64
 		err := t.tx.QueryRowContext(ctx, `SELECT MAX(COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'change_log.seq'), 0),
 			COALESCE((SELECT MAX(seq) FROM change_log), 0))`).Scan(&last)

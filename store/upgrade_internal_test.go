@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dbsync/dbsync/identity"
 	"github.com/dbsync/dbsync/internal/testdb"
@@ -80,6 +81,88 @@ func TestUpgradeMergesRepeatsAndFoldsEmails(t *testing.T) {
 				if err != nil || p.CioID != want {
 					t.Errorf("people get %q = %v, %v; want %s", ident, p, err, want)
 				}
+			}
+		})
+	}
+}
+
+// A store written before migration 0013 keeps its profile_create entries in change_log;
+// people created after it hold theirs on their row. A survivor's log reads in row order
+// across the two: the old person's creation and change, then the lead created after the
+// upgrade, then the merge of the lead into them.
+func TestUpgradeKeepsOldCreationsInTheLog(t *testing.T) {
+	for _, b := range testdb.Stores() {
+		t.Run(b.Driver, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			st, err := open(ctx, b.Driver, b.DSN(t), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			exec := func(q string, args ...any) {
+				t.Helper()
+				if _, err := st.db.ExecContext(ctx, st.d.rebind(q), args...); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`)
+			ms, err := st.d.loadMigrations()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range ms {
+				if m.version >= 13 {
+					break
+				}
+				if err := st.apply(ctx, m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			exec(`INSERT INTO people (internal_id, external_id, id_key, attributes, created_at, updated_at) VALUES ('old', 'u1', 'u1', '{"plan":"a"}', 10, 10)`)
+			exec(`INSERT INTO change_log (at, sync, row_key, internal_id, kind, to_value) VALUES (10, 's', '1', 'old', 'profile_create', '{"id":"u1"}')`)
+			exec(`INSERT INTO change_log (at, sync, row_key, internal_id, kind, attribute, from_value, to_value)
+				VALUES (10, 's', '2', 'old', 'attribute_change', 'plan', NULL, '"a"')`)
+			if err := st.migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			s := identity.DefaultSettings()
+			s.MergeDuplicates = true
+			pl := &identity.Planner{Settings: s, Now: func() time.Time { return time.Unix(20, 0) }}
+			for _, rows := range [][]*record.Record{
+				{{Key: "3", Email: "b@x.io"}},
+				{{Key: "4", ID: "u1", Email: "b@x.io"}},
+			} {
+				err := st.InTx(ctx, func(tx *Tx) error {
+					people, err := pl.Plan(ctx, tx, "s", rows)
+					if err != nil {
+						return err
+					}
+					return tx.Write(ctx, "s", 20, rows, people)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			history, err := st.PersonHistory(ctx, "old")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			err = st.EachChange(ctx, func(c record.Change) error {
+				who := c.CioID
+				if who != "old" {
+					who = "lead"
+				}
+				got = append(got, fmt.Sprintf("%s %s %s %s", c.RowKey, who, c.Kind, c.Attribute))
+				return nil
+			}, history...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "1 old profile_create |2 old attribute_change plan|3 lead profile_create |4 "
+			if g := strings.Join(got, "|"); !strings.HasPrefix(g, want) || len(history) != 2 || !strings.Contains(g, "profile_merge") {
+				t.Errorf("the survivor's log across the upgrade:\n%s\nwant it to start %s and hold the merge", strings.Join(got, "\n"), want)
 			}
 		})
 	}
