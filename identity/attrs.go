@@ -22,8 +22,13 @@ func CheckAttributes(attrs []record.Attr) (reason, detail string) {
 }
 
 func checkAttributes(attrs []record.Attr) *rejection {
-	seen := make(map[string]struct{}, len(attrs))
-	for _, a := range attrs {
+	// A row's few attributes are compared with those before them; only a long list
+	// pays for a map (every row of a backfill comes through here).
+	var seen map[string]struct{}
+	if len(attrs) > smallAttributes {
+		seen = make(map[string]struct{}, len(attrs))
+	}
+	for j, a := range attrs {
 		switch {
 		case a.Name == "":
 			return reject(ReasonInvalidAttributeName, "an attribute has an empty name")
@@ -33,15 +38,35 @@ func checkAttributes(attrs []record.Attr) *rejection {
 		case !utf8.ValidString(a.Name) || strings.IndexByte(a.Name, 0) >= 0:
 			return reject(ReasonInvalidAttributeName, "attribute name %q is not valid UTF-8 text", a.Name)
 		}
-		if _, dup := seen[a.Name]; dup {
+		if given(attrs[:j], seen, a.Name) {
 			return reject(ReasonDuplicateAttribute, "attribute %q is given twice", a.Name)
 		}
-		seen[a.Name] = struct{}{}
+		if seen != nil {
+			seen[a.Name] = struct{}{}
+		}
 		if n := valueSize(a.Value); n > MaxValueBytes {
 			return reject(ReasonValueTooLong, "%s (%d bytes > %d)", a.Name, n, MaxValueBytes)
 		}
 	}
 	return nil
+}
+
+// smallAttributes is the most attributes checkAttributes compares pairwise.
+const smallAttributes = 16
+
+// given reports whether name is among before, the attributes ahead of it (seen holds
+// their names when there are more than smallAttributes).
+func given(before []record.Attr, seen map[string]struct{}, name string) bool {
+	if seen != nil {
+		_, ok := seen[name]
+		return ok
+	}
+	for _, b := range before {
+		if b.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // AttributesAfter is how many attributes a holder of have would have after a row's
