@@ -27,6 +27,8 @@ type Store struct {
 	// stage: PostgreSQL upserts may go through a temporary table (staged), the role
 	// being allowed to create one in the database.
 	stage bool
+	// logSeq: on PostgreSQL, the sequence that numbers change_log (nextSeqs).
+	logSeq string
 }
 
 // Open opens the store and creates or upgrades its schema. driver is "sqlite"
@@ -44,6 +46,10 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 		// Without the privilege (a locked-down role) upserts go as VALUES.
 		q := `SELECT has_database_privilege(current_database(), 'TEMPORARY')`
 		if err := s.db.QueryRowContext(ctx, q).Scan(&s.stage); err != nil {
+			s.Close()
+			return nil, redact(dsn, fmt.Errorf("open store: %w", err))
+		}
+		if err := s.db.QueryRowContext(ctx, changeLogSequence).Scan(&s.logSeq); err != nil {
 			s.Close()
 			return nil, redact(dsn, fmt.Errorf("open store: %w", err))
 		}
@@ -92,11 +98,12 @@ func (s *Store) Driver() string { return s.d.name }
 // Tx is one store transaction: a batch's people, log, rejected rows and cursor
 // commit together or not at all.
 type Tx struct {
-	tx    *sql.Tx
-	conn  *sql.Conn // the connection tx runs on, where the dialect bulk-loads with COPY (copyRows)
-	stage bool      // upserts may go through a temporary table (Store.stage)
-	d     *dialect
-	dry   *overlay // a dry run's: writes stay in memory (BeginDryRun)
+	tx     *sql.Tx
+	conn   *sql.Conn // the connection tx runs on, where the dialect bulk-loads with COPY (copyRows)
+	stage  bool      // upserts may go through a temporary table (Store.stage)
+	logSeq string    // Store.logSeq
+	d      *dialect
+	dry    *overlay // a dry run's: writes stay in memory (BeginDryRun)
 }
 
 // Begin starts a write transaction.
@@ -120,7 +127,7 @@ func (s *Store) Begin(ctx context.Context) (*Tx, error) {
 		conn.Close()
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	return &Tx{tx: tx, conn: conn, stage: s.stage, d: s.d}, nil
+	return &Tx{tx: tx, conn: conn, stage: s.stage, logSeq: s.logSeq, d: s.d}, nil
 }
 
 // Commit commits the transaction.
