@@ -47,9 +47,9 @@
 // relationships and events (the default), query and wide; peak RSS is reported for
 // each dbsync run.
 //
-// Each timed step reports its wall time and its CPU seconds, those of its own
-// processes and of the database servers (cpu.go): on a machine whose speed moves from
-// minute to minute, the CPU figures are the steadier comparison.
+// Each timed step reports its wall time, its CPU seconds (those of its own processes
+// and of the database servers) and the PostgreSQL WAL it wrote (meter.go): on a machine
+// whose speed moves from minute to minute, these are the steadier comparison.
 //
 // -cpuprofile DIR builds dbsync with -tags cpuprofile and writes a CPU profile of each
 // repetition's timed dbsync run to DIR (SCENARIO-repN.pprof; go tool pprof DIR/…).
@@ -98,6 +98,7 @@ type result struct {
 	seconds float64
 	rssMiB  float64
 	cpu     float64 // CPU seconds: the run's own processes and the database servers'
+	walMiB  float64 // PostgreSQL WAL written
 	limit   string  // the scenario this one is compared with
 }
 
@@ -197,19 +198,19 @@ func run(ctx context.Context, n, reps int, big bool, pick []string) error {
 		return nil
 	}
 	median := func(name, limit string, f func() (float64, float64, error)) error {
-		var secs, rss, cpu []float64
+		var secs, rss, cpu, wal []float64
 		for i := 0; i < reps; i++ {
 			b.profile = fmt.Sprintf("%s-rep%d.pprof", profileSlug(name), i+1)
-			b.cpu = 0
+			b.cpu, b.walMiB = 0, 0
 			s, r, err := f()
 			b.profile = ""
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			fmt.Printf("    rep %d: %.2f s, %.2f CPU s, peak %.0f MiB\n", i+1, s, b.cpu, r)
-			secs, rss, cpu = append(secs, s), append(rss, r), append(cpu, b.cpu)
+			fmt.Printf("    rep %d: %.2f s, %.2f CPU s, %.0f MiB WAL, peak %.0f MiB\n", i+1, s, b.cpu, b.walMiB, r)
+			secs, rss, cpu, wal = append(secs, s), append(rss, r), append(cpu, b.cpu), append(wal, b.walMiB)
 		}
-		return add(result{name: name, rows: n, seconds: med(secs), rssMiB: maxOf(rss), cpu: med(cpu), limit: limit}, nil)
+		return add(result{name: name, rows: n, seconds: med(secs), rssMiB: maxOf(rss), cpu: med(cpu), walMiB: med(wal), limit: limit}, nil)
 	}
 
 	var steps []func() error
@@ -386,7 +387,7 @@ func report(results []result) {
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Println()
-	fmt.Fprintln(w, "scenario\trows\tseconds\trows/s\tvs\tCPU s\tCPU vs\tpeak MiB\t")
+	fmt.Fprintln(w, "scenario\trows\tseconds\trows/s\tvs\tCPU s\tCPU vs\tWAL MiB\tpeak MiB\t")
 	for _, r := range results {
 		ratio, cpuRatio := "", ""
 		if l, ok := byName[r.limit]; ok && l.seconds > 0 {
@@ -399,7 +400,7 @@ func report(results []result) {
 		if r.rssMiB > 0 {
 			rss = fmt.Sprintf("%.0f", r.rssMiB)
 		}
-		fmt.Fprintf(w, "%s\t%d\t%.2f\t%.0f\t%s\t%.1f\t%s\t%s\t\n", r.name, r.rows, r.seconds, float64(r.rows)/r.seconds, ratio, r.cpu, cpuRatio, rss)
+		fmt.Fprintf(w, "%s\t%d\t%.2f\t%.0f\t%s\t%.1f\t%s\t%.0f\t%s\t\n", r.name, r.rows, r.seconds, float64(r.rows)/r.seconds, ratio, r.cpu, cpuRatio, r.walMiB, rss)
 	}
 	w.Flush()
 }
@@ -422,7 +423,8 @@ type bench struct {
 	dir, bin string
 	pg, my   *sql.DB
 	profile  string  // the file name of the repetition's CPU profile, when -cpuprofile is set
-	cpu      float64 // the CPU seconds of the last timed step (cpu.go)
+	cpu      float64 // the CPU seconds of the last timed step (meter.go)
+	walMiB   float64 // the PostgreSQL WAL it wrote
 }
 
 // profileDir is -cpuprofile: where the CPU profiles go ("": none).
@@ -537,7 +539,7 @@ func (b *bench) copyInto(table string, ddl []string, out string) (float64, float
 		}
 	}
 	in := `COPY ` + table + ` FROM STDIN`
-	m := startMeter()
+	m := b.startMeter()
 	start := time.Now()
 	from := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", pgBench, "-c", out)
 	to := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", pgBench, "-c", in)
@@ -564,7 +566,7 @@ func (b *bench) copyInto(table string, ddl []string, out string) (float64, float
 		return 0, 0, fmt.Errorf("COPY FROM: %v %s", err, errTo.String())
 	}
 	secs := time.Since(start).Seconds()
-	b.cpu = m.stop(from.ProcessState, to.ProcessState)
+	b.stopMeter(m, from.ProcessState, to.ProcessState)
 	var n int
 	if err := b.pg.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil || n == 0 {
 		return 0, 0, fmt.Errorf("the limit copied %d rows: %v", n, err)
@@ -601,7 +603,7 @@ func (b *bench) sqliteLimit(ctx context.Context, n int) (float64, float64, error
 		}
 		all = append(all, r)
 	}
-	m := startMeter()
+	m := b.startMeter()
 	start := time.Now()
 	const batch, per = 5000, 500
 	tuple := "(?, ?, ?, ?, ?, ?, 0, 0)"
@@ -633,7 +635,7 @@ func (b *bench) sqliteLimit(ctx context.Context, n int) (float64, float64, error
 		}
 	}
 	secs := time.Since(start).Seconds()
-	b.cpu = m.stop()
+	b.stopMeter(m)
 	return secs, 0, nil
 }
 
@@ -681,7 +683,7 @@ func (b *bench) dbsync(args ...string) (float64, float64, error) {
 	}
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	m := startMeter()
+	m := b.startMeter()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return 0, 0, err
@@ -695,7 +697,7 @@ func (b *bench) dbsync(args ...string) (float64, float64, error) {
 		case err := <-done:
 			tick.Stop()
 			secs := time.Since(start).Seconds()
-			b.cpu = m.stop(cmd.ProcessState)
+			b.stopMeter(m, cmd.ProcessState)
 			if err != nil {
 				return 0, 0, fmt.Errorf("dbsync %s: %v\n%s", strings.Join(args, " "), err, out.String())
 			}
@@ -1028,7 +1030,7 @@ func (b *bench) sqliteEventsLimit(ctx context.Context, n int) (float64, float64,
 	if err := rows.Err(); err != nil {
 		return 0, 0, err
 	}
-	m := startMeter()
+	m := b.startMeter()
 	start := time.Now()
 	const batch, per = 5000, 500
 	insert := func(k int) string {
@@ -1061,7 +1063,7 @@ func (b *bench) sqliteEventsLimit(ctx context.Context, n int) (float64, float64,
 		}
 	}
 	secs := time.Since(start).Seconds()
-	b.cpu = m.stop()
+	b.stopMeter(m)
 	return secs, 0, nil
 }
 

@@ -14,21 +14,37 @@ import (
 // or the limit's psql pair, or the bench itself for an in-process limit) and the
 // database servers on the machine, which serve both its source and its store.
 
-// meter is where the CPU counters stood when a timed step began.
-type meter struct{ servers, self float64 }
+// It reports the PostgreSQL write-ahead log the step wrote, too: what a store's
+// writes cost the server in bytes, the same from run to run (a SQLite store writes
+// none of it; its sources' reads write next to none).
 
-func startMeter() meter { return meter{serverCPU(), selfCPU()} }
+// meter is where the CPU counters and the WAL stood when a timed step began.
+type meter struct {
+	servers, self float64
+	wal           string // pg_current_wal_lsn()
+}
 
-// stop is the CPU seconds used since start by the servers, the bench itself and the
-// given client processes, which have ended.
-func (m meter) stop(clients ...*os.ProcessState) float64 {
+func (b *bench) startMeter() meter {
+	m := meter{servers: serverCPU(), self: selfCPU()}
+	b.pg.QueryRow(`SELECT pg_current_wal_lsn()::text`).Scan(&m.wal)
+	return m
+}
+
+// stopMeter sets b.cpu to the CPU seconds used since m by the servers, the bench
+// itself and the given client processes, which have ended, and b.walMiB to the WAL
+// written since.
+func (b *bench) stopMeter(m meter, clients ...*os.ProcessState) {
 	s := serverCPU() - m.servers + selfCPU() - m.self
 	for _, c := range clients {
 		if c != nil {
 			s += (c.UserTime() + c.SystemTime()).Seconds()
 		}
 	}
-	return s
+	b.cpu = s
+	b.walMiB = 0
+	if m.wal != "" {
+		b.pg.QueryRow(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn) / 1048576`, m.wal).Scan(&b.walMiB)
+	}
 }
 
 // serverCPU is the CPU seconds PostgreSQL and MariaDB have used: each server process's
