@@ -12,6 +12,38 @@ import (
 	"github.com/dbsync/dbsync/record"
 )
 
+// storeBefore is a store with the migrations before version applied, as an older
+// dbsync left it, and a function that runs SQL on it.
+func storeBefore(t *testing.T, b testdb.Store, version int) (*Store, func(q string, args ...any)) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := open(ctx, b.Driver, b.DSN(t), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := st.db.ExecContext(ctx, st.d.rebind(q), args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`)
+	ms, err := st.d.loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.version >= version {
+			break
+		}
+		if err := st.apply(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st, exec
+}
+
 // A store written before migrations 0003 and 0004 is upgraded in place: rejected rows
 // and refused changes recorded again by re-reads are merged into their first entry
 // (last_seen the latest), and people of an [id] store get their email_fold, filled in
@@ -21,27 +53,7 @@ func TestUpgradeMergesRepeatsAndFoldsEmails(t *testing.T) {
 		t.Run(b.Driver, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			st, err := open(ctx, b.Driver, b.DSN(t), true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			exec := func(q string, args ...any) {
-				t.Helper()
-				if _, err := st.db.ExecContext(ctx, st.d.rebind(q), args...); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
-			exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`)
-			ms, err := st.d.loadMigrations()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, m := range ms[:2] {
-				if err := st.apply(ctx, m); err != nil {
-					t.Fatal(err)
-				}
-			}
+			st, exec := storeBefore(t, b, 3)
 			for i, email := range []string{"Émile@x.io", "Zoë@X.io"} {
 				id := string(rune('a' + i))
 				exec(`INSERT INTO people (internal_id, external_id, email, id_key, attributes, created_at, updated_at)
@@ -95,30 +107,7 @@ func TestUpgradeKeepsOldCreationsInTheLog(t *testing.T) {
 		t.Run(b.Driver, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			st, err := open(ctx, b.Driver, b.DSN(t), true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			exec := func(q string, args ...any) {
-				t.Helper()
-				if _, err := st.db.ExecContext(ctx, st.d.rebind(q), args...); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
-			exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`)
-			ms, err := st.d.loadMigrations()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, m := range ms {
-				if m.version >= 13 {
-					break
-				}
-				if err := st.apply(ctx, m); err != nil {
-					t.Fatal(err)
-				}
-			}
+			st, exec := storeBefore(t, b, 13)
 			exec(`INSERT INTO people (internal_id, external_id, id_key, attributes, created_at, updated_at) VALUES ('old', 'u1', 'u1', '{"plan":"a"}', 10, 10)`)
 			exec(`INSERT INTO change_log (at, sync, row_key, internal_id, kind, to_value) VALUES (10, 's', '1', 'old', 'profile_create', '{"id":"u1"}')`)
 			exec(`INSERT INTO change_log (at, sync, row_key, internal_id, kind, attribute, from_value, to_value)
