@@ -1058,7 +1058,7 @@ func raceForget(t *testing.T, command string) {
 	dsn := testdb.Postgres(t)
 	cfg := writeConfig(t, "postgres", dsn, "", src.syncs(10))
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
-	var runTime time.Duration
+	var runTime, delTime time.Duration
 	outcomes := map[string]int{}
 	for i := 0; i < iterations; i++ {
 		id := fmt.Sprintf("race%d", i)
@@ -1081,28 +1081,40 @@ func raceForget(t *testing.T, command string) {
 		fill(40, func() { src.member(id, "", "acct2", "r2") }, func(k int) { src.member(fmt.Sprintf("fill%d_%d", i, k), "", "acct1", "f") })
 		fill(40, func() { src.order("", id+"@X.io", "purchase", "2") }, func(k int) { src.order(fmt.Sprintf("fill%d_%d", i, k), "", "purchase", "f") })
 
+		// The delete starts up to twice its own duration before the run or up to a run
+		// and a quarter after it, so that it lands before, within and after the run
+		// whatever the two processes take to start (the first iteration measures them
+		// alone). Starting after the run only, the deletes all landed last one time in
+		// CI (a quick machine): nothing then showed the other order.
 		delay := time.Duration(0)
 		if runTime > 0 {
-			delay = time.Duration(rng.Int63n(int64(runTime) * 5 / 4))
+			delay = time.Duration(rng.Int63n(int64(2*delTime+runTime*5/4))) - 2*delTime
+		}
+		var del *exec.Cmd
+		var delOut *bytes.Buffer
+		if i > 0 && delay < 0 {
+			del, delOut = process(t, "people", command, "-c", cfg, id)
+			time.Sleep(-delay)
 		}
 		start := time.Now()
 		run, runOut := process(t, "run", "-c", cfg)
-		var del *exec.Cmd
-		var delOut *bytes.Buffer
-		if i > 0 { // the first iteration measures a run alone, then deletes
+		if i > 0 && delay >= 0 {
 			time.Sleep(delay)
 			del, delOut = process(t, "people", command, "-c", cfg, id)
 		}
 		if err := run.Wait(); err != nil {
 			t.Fatalf("iteration %d: run: %v\n%s", i, err, runOut)
 		}
-		// The delays spread over the longest run seen, so they land before, within and after.
 		runTime = max(runTime, time.Since(start))
+		delStart := time.Now()
 		if i == 0 {
 			del, delOut = process(t, "people", command, "-c", cfg, id)
 		}
 		if err := del.Wait(); err != nil {
 			t.Fatalf("iteration %d: people %s %s (after %v): %v\n%s", i, command, id, delay, err, delOut)
+		}
+		if i == 0 {
+			delTime = time.Since(delStart)
 		}
 
 		// The old person: deleted, erased, with nothing left that hangs on them.
