@@ -52,7 +52,8 @@ func TestCreationsKeepTheirPlaceInTheLog(t *testing.T) {
 
 // The log, each merged survivor's history included, reads the same whatever the
 // batches (SPEC §1 rule 6): random rows over a few ids and emails, with merges,
-// written one row a batch and in random batches, on both stores.
+// deletes and suppressions, written one row a batch and in random batches, on both
+// stores.
 func TestLogOrderDoesNotDependOnBatches(t *testing.T) {
 	for _, b := range testdb.Stores() {
 		t.Run(b.Driver, func(t *testing.T) {
@@ -66,9 +67,9 @@ func logOrderDoesNotDependOnBatches(t *testing.T, newDSN func() string, driver s
 	{
 		for seed := int64(1); seed <= 3; seed++ {
 			rng := rand.New(rand.NewSource(seed))
-			var rows [][3]string // id, email, plan
+			var rows [][4]string // id, email, plan, and "delete", "suppress" or ""
 			for i := 0; i < 120; i++ {
-				var r [3]string
+				var r [4]string
 				if rng.Intn(3) > 0 {
 					r[0] = fmt.Sprintf("u%d", rng.Intn(12))
 				}
@@ -76,6 +77,12 @@ func logOrderDoesNotDependOnBatches(t *testing.T, newDSN func() string, driver s
 					r[1] = fmt.Sprintf("e%d@x.io", rng.Intn(12))
 				}
 				r[2] = fmt.Sprint(rng.Intn(3))
+				switch rng.Intn(20) {
+				case 0:
+					r[3] = "delete"
+				case 1:
+					r[3] = "suppress"
+				}
 				rows = append(rows, r)
 			}
 			s := identity.DefaultSettings()
@@ -90,7 +97,7 @@ func logOrderDoesNotDependOnBatches(t *testing.T, newDSN func() string, driver s
 					var batch []*record.Record
 					for j, r := range rows[i : i+n] {
 						batch = append(batch, &record.Record{Key: fmt.Sprint(i + j), ID: r[0], Email: r[1],
-							Attrs: []record.Attr{{Name: "plan", Value: []byte(r[2])}}})
+							Attrs: []record.Attr{{Name: "plan", Value: []byte(r[2])}}, Delete: r[3] == "delete", Suppress: r[3] == "suppress"})
 					}
 					planWith(t, st, s, batch...)
 					i += n
@@ -122,8 +129,10 @@ func logOrderDoesNotDependOnBatches(t *testing.T, newDSN func() string, driver s
 				t.Fatalf("seed %d: histories in batches of one:\n%s\nin random batches:\n%s", seed,
 					strings.Join(oneHistories, "\n"), strings.Join(manyHistories, "\n"))
 			}
-			if !strings.Contains(oneAll, record.ProfileMerge) {
-				t.Fatalf("seed %d: no merge: the test tests nothing of merged histories", seed)
+			for _, kind := range []string{record.ProfileMerge, record.ProfileDelete, record.ProfileSuppress} {
+				if !strings.Contains(oneAll, kind) {
+					t.Fatalf("seed %d: no %s: the test tests less than it says", seed, kind)
+				}
 			}
 		}
 	}
