@@ -33,16 +33,20 @@ func (s *Store) EachPerson(ctx context.Context, fn func(identity.Person) error) 
 // only the entries of those people. The profile_create entries kept on people rows
 // (store/changelog.go) come in their place, by their seq.
 func (s *Store) EachChange(ctx context.Context, fn func(record.Change) error, cioIDs ...string) error {
-	logged := `SELECT seq, at, sync, row_key, internal_id, kind, attribute, from_value, to_value, reason FROM change_log`
-	created := `SELECT created_seq, created_at, created_sync, created_key, internal_id, 'profile_create', NULL, NULL, created_to, NULL
-		FROM people WHERE created_seq IS NOT NULL`
 	var args []any
-	if len(cioIDs) > 0 {
-		logged += ` WHERE ` + s.d.inList("internal_id")
-		created += ` AND ` + s.d.inList("internal_id")
-		args = append(args, s.d.listArg(cioIDs), s.d.listArg(cioIDs))
+	where := func(q, keyword string) string {
+		if len(cioIDs) == 0 {
+			return q
+		}
+		args = append(args, s.d.listArg(cioIDs))
+		return q + keyword + s.d.inList("internal_id")
 	}
-	q := logged + ` UNION ALL ` + created
+	q := where(`SELECT seq, at, sync, row_key, internal_id, kind, attribute, from_value, to_value, reason FROM change_log`, ` WHERE `)
+	// A store not yet upgraded, opened for reading, has every entry in change_log.
+	if v, err := s.schemaVersion(ctx); err != nil || v >= 13 {
+		q += ` UNION ALL ` + where(`SELECT created_seq, created_at, created_sync, created_key, internal_id, 'profile_create', NULL, NULL, created_to, NULL
+		FROM people WHERE created_seq IS NOT NULL`, ` AND `)
+	}
 	rows, err := s.db.QueryContext(ctx, s.d.rebind(q+` ORDER BY 1`), args...)
 	if err != nil {
 		return fmt.Errorf("read change log: %w", err)

@@ -112,6 +112,16 @@ func TestUpgradeKeepsOldCreationsInTheLog(t *testing.T) {
 			exec(`INSERT INTO change_log (at, sync, row_key, internal_id, kind, to_value) VALUES (10, 's', '1', 'old', 'profile_create', '{"id":"u1"}')`)
 			exec(`INSERT INTO change_log (at, sync, row_key, internal_id, kind, attribute, from_value, to_value)
 				VALUES (10, 's', '2', 'old', 'attribute_change', 'plan', NULL, '"a"')`)
+			// Read before the upgrade, as `people log` does with a newer binary on a store
+			// no run has upgraded yet.
+			var before []string
+			err := st.EachChange(ctx, func(c record.Change) error {
+				before = append(before, c.RowKey+" "+c.Kind)
+				return nil
+			}, "old")
+			if got := strings.Join(before, "|"); err != nil || got != "1 profile_create|2 attribute_change" {
+				t.Errorf("the log of a store before migration 0013: %s, %v", got, err)
+			}
 			if err := st.migrate(ctx); err != nil {
 				t.Fatal(err)
 			}
