@@ -405,7 +405,13 @@ func (t *Tx) insert(ctx context.Context, table string, cols []string, suffix str
 				full = q
 			}
 		}
-		if _, err := t.tx.ExecContext(ctx, q, args...); err != nil {
+		var err error
+		if q == full && t.stmts != nil {
+			err = t.stmts.exec(ctx, t.tx, q, args)
+		} else {
+			_, err = t.tx.ExecContext(ctx, q, args...)
+		}
+		if err != nil {
 			return fmt.Errorf("write %s: %w", table, err)
 		}
 	}

@@ -29,6 +29,7 @@ type Store struct {
 	stage bool
 	// logSeq: on PostgreSQL, the sequence that numbers change_log (nextSeqs).
 	logSeq string
+	stmts  *prepared // SQLite's full-chunk INSERTs (insert)
 }
 
 // Open opens the store and creates or upgrades its schema. driver is "sqlite"
@@ -82,11 +83,20 @@ func open(ctx context.Context, driver, dsn string, create bool) (*Store, error) 
 		db.Close()
 		return nil, redact(dsn, fmt.Errorf("connect to %s store %s: %w", d.name, d.describe(dsn), err))
 	}
-	return &Store{db: db, d: d, readOnly: !create}, nil
+	s := &Store{db: db, d: d, readOnly: !create}
+	if !d.copy {
+		s.stmts = &prepared{db: db}
+	}
+	return s, nil
 }
 
 // Close closes the store.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.stmts != nil {
+		s.stmts.close()
+	}
+	return s.db.Close()
+}
 
 // InProcess reports whether the store's work runs in this process, on its CPUs
 // (SQLite), rather than on a server's (PostgreSQL).
@@ -102,6 +112,7 @@ type Tx struct {
 	conn   *sql.Conn // the connection tx runs on, where the dialect bulk-loads with COPY (copyRows)
 	stage  bool      // upserts may go through a temporary table (Store.stage)
 	logSeq string    // Store.logSeq
+	stmts  *prepared // Store.stmts
 	d      *dialect
 	dry    *overlay // a dry run's: writes stay in memory (BeginDryRun)
 }
@@ -116,7 +127,7 @@ func (s *Store) Begin(ctx context.Context) (*Tx, error) {
 		if err != nil {
 			return nil, fmt.Errorf("begin: %w", err)
 		}
-		return &Tx{tx: tx, d: s.d}, nil
+		return &Tx{tx: tx, stmts: s.stmts, d: s.d}, nil
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
