@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dbsync/dbsync/identity"
@@ -14,10 +16,12 @@ import (
 )
 
 // The warehouse export's cursor (SPEC §6). Every write of a person sets
-// people.export_pending (writePeople). Export N
+// people.export_pending (writePeople), and a people_pending row lists those it turned
+// pending. Export N
 //
-//  1. claims the pending people: export_pending = FALSE, and a row in export_people,
-//     in short transactions (StartExport);
+//  1. claims the pending people the people_pending rows list: export_pending = FALSE,
+//     and a row in export_people, in short transactions that delete the rows they read
+//     (StartExport);
 //  2. reads the people export_people lists for N in one snapshot, each with the names of
 //     the attributes their change log touched after their exported_log_seq (ReadExport);
 //  3. once its manifest is in place, moves each one's exported_log_seq: to their last
@@ -159,32 +163,52 @@ func (s *Store) StartExport(ctx context.Context, full bool, format string, manif
 	return &ex, nil
 }
 
-// claim marks the pending people as export seq's, a chunk to a transaction. A person
-// a batch is writing is claimed once the batch commits (PostgreSQL waits for its row
-// lock); one a batch writes after the claim is pending again.
+// claim marks the pending people as export seq's, a chunk to a transaction. The
+// people_pending rows list who may be pending (0014_people_pending.sql): each chunk
+// reads rows, at least exportChunk people, and in one transaction claims those of
+// them still pending and deletes the rows it read. A person a batch is writing is
+// claimed once the batch commits (PostgreSQL waits for its row lock), or else is
+// pending again; a row that commits after the claim began waits for the next export.
 // afterClaimRecord, set by a test, runs between a claim's two statements.
 var afterClaimRecord func()
 
 func (s *Store) claim(ctx context.Context, seq int64) error {
-	bound := s.d.rebind(`SELECT internal_id FROM people WHERE export_pending ORDER BY internal_id LIMIT 1 OFFSET ?`)
-	for {
-		var upTo string
-		err := s.db.QueryRowContext(ctx, bound, exportChunk-1).Scan(&upTo)
-		last := errors.Is(err, sql.ErrNoRows)
-		if err != nil && !last {
-			return fmt.Errorf("claim people for export %d: %w", seq, err)
+	var through int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM people_pending`).Scan(&through); err != nil {
+		return fmt.Errorf("claim people for export %d: %w", seq, err)
+	}
+	next := s.d.rebind(`SELECT seq, ids FROM people_pending WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 1`)
+	for after := int64(0); ; {
+		var rows []int64
+		var ids []string
+		for len(ids) < exportChunk {
+			var row int64
+			var list string
+			err := s.db.QueryRowContext(ctx, next, after, through).Scan(&row, &list)
+			if errors.Is(err, sql.ErrNoRows) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("claim people for export %d: %w", seq, err)
+			}
+			var more []string
+			if err := json.Unmarshal([]byte(list), &more); err != nil {
+				return fmt.Errorf("claim people for export %d: people_pending row %d: %w", seq, row, err)
+			}
+			rows, ids, after = append(rows, row), append(ids, more...), row
 		}
-		where, args := `export_pending`, []any{}
-		if !last {
-			where, args = where+` AND internal_id <= ?`, append(args, upTo)
+		if len(rows) == 0 {
+			return nil
 		}
-		err = s.InTx(ctx, func(tx *Tx) error {
+		err := s.InTx(ctx, func(tx *Tx) error {
+			d := tx.d
+			where, args := `export_pending AND `+d.inList("internal_id"), []any{d.listArg(ids)}
 			if err := tx.lockPeople(ctx, where, args...); err != nil {
 				return err
 			}
 			record := `INSERT INTO export_people (export_seq, internal_id) SELECT ?, internal_id FROM people WHERE ` +
 				where + ` ON CONFLICT (export_seq, internal_id) DO NOTHING`
-			if _, err := tx.tx.ExecContext(ctx, tx.d.rebind(record), append([]any{seq}, args...)...); err != nil {
+			if _, err := tx.tx.ExecContext(ctx, d.rebind(record), append([]any{seq}, args...)...); err != nil {
 				return err
 			}
 			if afterClaimRecord != nil {
@@ -193,15 +217,21 @@ func (s *Store) claim(ctx context.Context, seq int64) error {
 			// Only the rows just recorded: at PostgreSQL's READ COMMITTED each statement
 			// sees its own moment, and a row a writer made pending after the INSERT's
 			// moment must stay pending for the next export, not be marked unrecorded.
-			_, err := tx.tx.ExecContext(ctx, tx.d.rebind(`UPDATE people SET export_pending = FALSE WHERE `+where+
-				` AND internal_id IN (SELECT internal_id FROM export_people WHERE export_seq = ?)`), append(args, seq)...)
+			if _, err := tx.tx.ExecContext(ctx, d.rebind(`UPDATE people SET export_pending = FALSE WHERE `+where+
+				` AND internal_id IN (SELECT internal_id FROM export_people WHERE export_seq = ?)`), append(args, seq)...); err != nil {
+				return err
+			}
+			// The rows read, and only those: one that committed since lists a write
+			// the next export takes. (Numbers the store gave, written as numbers.)
+			done := make([]string, len(rows))
+			for i, r := range rows {
+				done[i] = strconv.FormatInt(r, 10)
+			}
+			_, err := tx.tx.ExecContext(ctx, `DELETE FROM people_pending WHERE seq IN (`+strings.Join(done, ", ")+`)`)
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("claim people for export %d: %w", seq, err)
-		}
-		if last {
-			return nil
 		}
 	}
 }

@@ -118,6 +118,9 @@ func (t *Tx) erase(ctx context.Context, writes []identity.Write) error {
 		d.listArg(history)); err != nil {
 		return fmt.Errorf("erase deleted people: %w", err)
 	}
+	if err := t.listPending(ctx, history); err != nil {
+		return err
+	}
 	if _, err := t.tx.ExecContext(ctx, d.rebind(`UPDATE change_log SET row_key = NULL, attribute = NULL,
 		from_value = NULL, to_value = NULL WHERE `+d.inList("internal_id")), d.listArg(history)); err != nil {
 		return fmt.Errorf("erase the change log of deleted people: %w", err)

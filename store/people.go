@@ -264,11 +264,70 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write, creations
 			return args
 		}
 	}
+	pending, err := t.notPending(ctx, writes, updates) // before the upsert sets the flag
+	if err != nil {
+		return err
+	}
 	insertCols := append(cols[:len(cols):len(cols)], "created_seq", "created_sync", "created_key", "created_to")
 	if err := t.insert(ctx, "people", insertCols, "", len(inserts), values(inserts, true)); err != nil {
 		return err
 	}
-	return t.insert(ctx, "people", cols, upsert, len(updates), values(updates, false))
+	if err := t.insert(ctx, "people", cols, upsert, len(updates), values(updates, false)); err != nil {
+		return err
+	}
+	for _, i := range inserts {
+		pending = append(pending, writes[i].Person.CioID)
+	}
+	return t.listPending(ctx, pending)
+}
+
+// notPending lists the people of writes[updates] whose export_pending is FALSE: the
+// write makes them pending, so they go in its people_pending row. One already
+// pending is listed in a row no export has read yet (0014_people_pending.sql); the
+// transaction holds their row lock since it loaded them, so no claim reads that row
+// before it commits.
+func (t *Tx) notPending(ctx context.Context, writes []identity.Write, updates []int) ([]string, error) {
+	if len(updates) == 0 {
+		return nil, nil
+	}
+	cios := make([]string, len(updates))
+	for j, i := range updates {
+		cios[j] = writes[i].Person.CioID
+	}
+	rows, err := t.tx.QueryContext(ctx, t.d.rebind(`SELECT internal_id FROM people WHERE NOT export_pending AND `+
+		t.d.inList("internal_id")), t.d.listArg(cios))
+	if err != nil {
+		return nil, fmt.Errorf("write people: read who is pending export: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("write people: read who is pending export: %w", err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("write people: read who is pending export: %w", err)
+	}
+	return out, nil
+}
+
+// listPending adds the people_pending row that lists ids, people the transaction
+// makes pending export.
+func (t *Tx) listPending(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	if _, err := t.tx.ExecContext(ctx, t.d.rebind(`INSERT INTO people_pending (ids) VALUES (?)`), string(b)); err != nil {
+		return fmt.Errorf("write people: list them pending export: %w", err)
+	}
+	return nil
 }
 
 // emailFold is what people.email_fold holds: the folded email of a person whose

@@ -166,3 +166,42 @@ func TestUpgradeKeepsOldCreationsInTheLog(t *testing.T) {
 		})
 	}
 }
+
+// Migration 0014 lists the people pending export when it runs, so the first export
+// after it holds them, and only them, however many rows of 5000 they take.
+func TestUpgradeKeepsPendingPeoplePending(t *testing.T) {
+	for _, b := range testdb.Stores() {
+		t.Run(b.Driver, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			st, exec := storeBefore(t, b, 14)
+			const n = 12_001
+			exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+				INSERT INTO people (internal_id, external_id, id_key, attributes, created_at, updated_at, export_pending)
+				SELECT 'c' || i, 'p' || i, 'p' || i, '{}', 1, 1, i % 3 <> 0 FROM n`, n)
+			if err := st.migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			ex, err := st.StartExport(ctx, false, "ndjson", func(int64) (string, error) { return "m", nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			claimed := map[string]bool{}
+			if _, err := st.ReadExport(ctx, ex, func(p *identity.Person, _ []ExportAttribute) error {
+				claimed[p.ID] = true
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			for i := 1; i <= n; i++ {
+				if id := fmt.Sprint("p", i); claimed[id] != (i%3 != 0) {
+					t.Fatalf("%s (pending: %v) is in the export: %v", id, i%3 != 0, claimed[id])
+				}
+			}
+			var left int
+			if err := st.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM people_pending`).Scan(&left); err != nil || left != 0 {
+				t.Errorf("after the claim people_pending holds %d rows (%v), want none", left, err)
+			}
+		})
+	}
+}
