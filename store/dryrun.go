@@ -161,7 +161,7 @@ func (o *overlay) load(ctx context.Context, t *Tx, keys identity.Keys) ([]identi
 	d := t.d
 	q := `SELECT ` + personColumns + ` FROM people WHERE ` +
 		d.inList("id_key") + ` OR ` + d.inList("email_key") + ` OR ` + d.inList("internal_id")
-	stored, err := t.queryPeople(ctx, q, nil, d.listArg(keys.IDs), d.listArg(keys.Emails), d.listArg(keys.CioIDs))
+	stored, err := t.queryPeople(ctx, q, nil, nil, d.listArg(keys.IDs), d.listArg(keys.Emails), d.listArg(keys.CioIDs))
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +204,7 @@ func (o *overlay) load(ctx context.Context, t *Tx, keys identity.Keys) ([]identi
 				continue
 			}
 			q := `SELECT ` + personColumns + ` FROM people WHERE internal_id = ?`
-			more, err := t.queryPeople(ctx, q, nil, cio)
+			more, err := t.queryPeople(ctx, q, nil, nil, cio)
 			if err != nil {
 				return nil, err
 			}

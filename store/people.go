@@ -48,6 +48,14 @@ func (t *Tx) loadPeople(ctx context.Context, keys identity.Keys, columns, lock s
 		return t.dry.load(ctx, t, keys)
 	}
 	d := t.d
+	var pending map[string]bool // under the row locks: who is pending export already (notPending)
+	if lock != "" {
+		columns += ", export_pending"
+		if t.pending == nil {
+			t.pending = map[string]bool{}
+		}
+		pending = t.pending
+	}
 	// By id and cio_id first, then by email only for the emails no one loaded holds:
 	// email_key is unique, so a loaded person holding one is the only one who does. A
 	// batch whose rows name a person's id and email (an update, the usual case) then
@@ -55,7 +63,7 @@ func (t *Tx) loadPeople(ctx context.Context, keys identity.Keys, columns, lock s
 	q := `SELECT ` + columns + `, email_key FROM people WHERE ` + d.inList("id_key") + ` OR ` + d.inList("internal_id") +
 		` ORDER BY internal_id` + lock
 	held := map[string]bool{}
-	people, err := t.queryPeople(ctx, q, held, d.listArg(keys.IDs), d.listArg(keys.CioIDs))
+	people, err := t.queryPeople(ctx, q, pending, held, d.listArg(keys.IDs), d.listArg(keys.CioIDs))
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +75,7 @@ func (t *Tx) loadPeople(ctx context.Context, keys identity.Keys, columns, lock s
 	}
 	if len(emails) > 0 {
 		q := `SELECT ` + columns + ` FROM people WHERE ` + d.inList("email_key") + ` ORDER BY internal_id` + lock
-		more, err := t.queryPeople(ctx, q, nil, d.listArg(emails))
+		more, err := t.queryPeople(ctx, q, pending, nil, d.listArg(emails))
 		if err != nil {
 			return nil, err
 		}
@@ -99,7 +107,7 @@ func (t *Tx) loadPeople(ctx context.Context, keys identity.Keys, columns, lock s
 			break
 		}
 		q := `SELECT ` + columns + ` FROM people WHERE ` + d.inList("internal_id") + ` ORDER BY internal_id` + lock
-		if next, err = t.queryPeople(ctx, q, nil, d.listArg(want)); err != nil {
+		if next, err = t.queryPeople(ctx, q, pending, nil, d.listArg(want)); err != nil {
 			return nil, err
 		}
 		people = append(people, next...)
@@ -107,9 +115,11 @@ func (t *Tx) loadPeople(ctx context.Context, keys identity.Keys, columns, lock s
 	return people, nil
 }
 
-// queryPeople runs a query of people. With held, the query's last column is the
-// person's email_key, and held gets each email key.
-func (t *Tx) queryPeople(ctx context.Context, q string, held map[string]bool, args ...any) ([]identity.Person, error) {
+// queryPeople runs a query of people. With pending, the column after the person's
+// is export_pending, and pending gets the cio_id of each person it is TRUE for; with
+// held, the query's last column is the person's email_key, and held gets each email
+// key.
+func (t *Tx) queryPeople(ctx context.Context, q string, pending, held map[string]bool, args ...any) ([]identity.Person, error) {
 	rows, err := t.tx.QueryContext(ctx, t.d.rebind(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("load people: %w", err)
@@ -117,14 +127,21 @@ func (t *Tx) queryPeople(ctx context.Context, q string, held map[string]bool, ar
 	defer rows.Close()
 	var out []identity.Person
 	var key sql.NullString
+	var flag bool
+	var extra []any
+	if pending != nil {
+		extra = append(extra, &flag)
+	}
+	if held != nil {
+		extra = append(extra, &key)
+	}
 	for rows.Next() {
-		var extra []any
-		if held != nil {
-			extra = []any{&key}
-		}
 		p, err := scanPerson(rows, extra...)
 		if err != nil {
 			return nil, err
+		}
+		if pending != nil && flag {
+			pending[p.CioID] = true
 		}
 		if held != nil && key.Valid {
 			held[key.String] = true
@@ -264,10 +281,7 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write, creations
 			return args
 		}
 	}
-	pending, err := t.notPending(ctx, writes, updates) // before the upsert sets the flag
-	if err != nil {
-		return err
-	}
+	pending := t.notPending(writes, updates)
 	insertCols := append(cols[:len(cols):len(cols)], "created_seq", "created_sync", "created_key", "created_to")
 	if err := t.insert(ctx, "people", insertCols, "", len(inserts), values(inserts, true)); err != nil {
 		return err
@@ -281,37 +295,19 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write, creations
 	return t.listPending(ctx, pending)
 }
 
-// notPending lists the people of writes[updates] whose export_pending is FALSE: the
-// write makes them pending, so they go in its people_pending row. One already
-// pending is listed in a row no export has read yet (0014_people_pending.sql); the
-// transaction holds their row lock since it loaded them, so no claim reads that row
-// before it commits.
-func (t *Tx) notPending(ctx context.Context, writes []identity.Write, updates []int) ([]string, error) {
-	if len(updates) == 0 {
-		return nil, nil
-	}
-	cios := make([]string, len(updates))
-	for j, i := range updates {
-		cios[j] = writes[i].Person.CioID
-	}
-	rows, err := t.tx.QueryContext(ctx, t.d.rebind(`SELECT internal_id FROM people WHERE NOT export_pending AND `+
-		t.d.inList("internal_id")), t.d.listArg(cios))
-	if err != nil {
-		return nil, fmt.Errorf("write people: read who is pending export: %w", err)
-	}
-	defer rows.Close()
+// notPending lists the people of writes[updates] not known to be pending export:
+// the write makes them pending, so they go in its people_pending row. One the
+// transaction loaded pending (LoadPeople, under the row lock it holds until it
+// commits, so no claim takes them meanwhile) is listed in a row no export has read
+// yet (0014_people_pending.sql); listing anyone else is at worst once too often.
+func (t *Tx) notPending(writes []identity.Write, updates []int) []string {
 	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("write people: read who is pending export: %w", err)
+	for _, i := range updates {
+		if cio := writes[i].Person.CioID; !t.pending[cio] {
+			out = append(out, cio)
 		}
-		out = append(out, id)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("write people: read who is pending export: %w", err)
-	}
-	return out, nil
+	return out
 }
 
 // listPending adds the people_pending row that lists ids, people the transaction

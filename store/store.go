@@ -113,8 +113,10 @@ type Tx struct {
 	stage  bool      // upserts may go through a temporary table (Store.stage)
 	logSeq string    // Store.logSeq
 	stmts  *prepared // Store.stmts
-	d      *dialect
-	dry    *overlay // a dry run's: writes stay in memory (BeginDryRun)
+	// pending: the people LoadPeople found pending export, by cio_id (notPending).
+	pending map[string]bool
+	d       *dialect
+	dry     *overlay // a dry run's: writes stay in memory (BeginDryRun)
 }
 
 // Begin starts a write transaction.
