@@ -173,34 +173,23 @@ func (s *Store) StartExport(ctx context.Context, full bool, format string, manif
 var afterClaimRecord func()
 
 func (s *Store) claim(ctx context.Context, seq int64) error {
+	if err := s.sweepPending(ctx); err != nil {
+		return fmt.Errorf("claim people for export %d: %w", seq, err)
+	}
 	var through int64
 	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM people_pending`).Scan(&through); err != nil {
 		return fmt.Errorf("claim people for export %d: %w", seq, err)
 	}
-	next := s.d.rebind(`SELECT seq, ids FROM people_pending WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 1`)
 	for after := int64(0); ; {
-		var rows []int64
-		var ids []string
-		for len(ids) < exportChunk {
-			var row int64
-			var list string
-			err := s.db.QueryRowContext(ctx, next, after, through).Scan(&row, &list)
-			if errors.Is(err, sql.ErrNoRows) {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("claim people for export %d: %w", seq, err)
-			}
-			var more []string
-			if err := json.Unmarshal([]byte(list), &more); err != nil {
-				return fmt.Errorf("claim people for export %d: people_pending row %d: %w", seq, row, err)
-			}
-			rows, ids, after = append(rows, row), append(ids, more...), row
+		rows, ids, err := s.pendingRows(ctx, after, through)
+		if err != nil {
+			return fmt.Errorf("claim people for export %d: %w", seq, err)
 		}
 		if len(rows) == 0 {
 			return nil
 		}
-		err := s.InTx(ctx, func(tx *Tx) error {
+		after = rows[len(rows)-1]
+		err = s.InTx(ctx, func(tx *Tx) error {
 			d := tx.d
 			where, args := `export_pending AND `+d.inList("internal_id"), []any{d.listArg(ids)}
 			if err := tx.lockPeople(ctx, where, args...); err != nil {
@@ -234,6 +223,72 @@ func (s *Store) claim(ctx context.Context, seq int64) error {
 			return fmt.Errorf("claim people for export %d: %w", seq, err)
 		}
 	}
+}
+
+// sweepWindow is how long after migration 0014 an older dbsync may still be writing.
+const sweepWindow = time.Hour
+
+// sweepPending lists everyone pending export in people_pending again while the store
+// is due a sweep (0014_people_pending.sql: an older dbsync may have written people
+// pending without listing them), and ends the sweeps with the first one at least
+// sweepWindow after the migration. It reads the whole people table.
+func (s *Store) sweepPending(ctx context.Context) error {
+	var due string
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'people_pending.sweep'`).Scan(&due)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the pending sweep: %w", err)
+	}
+	var migrated int64
+	if err := s.db.QueryRowContext(ctx, `SELECT applied_at FROM schema_migrations WHERE version = 14`).Scan(&migrated); err != nil {
+		return fmt.Errorf("read the pending sweep: %w", err)
+	}
+	agg := `json_agg(internal_id ORDER BY internal_id)::text`
+	if s.d == sqliteDialect {
+		agg = `json_group_array(internal_id)`
+	}
+	list := `INSERT INTO people_pending (ids) SELECT ` + agg + ` FROM (SELECT internal_id,
+		(row_number() OVER (ORDER BY internal_id) - 1) / 5000 AS chunk FROM people WHERE export_pending ORDER BY internal_id) p
+		GROUP BY chunk ORDER BY chunk`
+	return s.InTx(ctx, func(tx *Tx) error {
+		if _, err := tx.tx.ExecContext(ctx, list); err != nil {
+			return fmt.Errorf("sweep the pending people: %w", err)
+		}
+		if time.Since(time.Unix(migrated, 0)) < sweepWindow {
+			return nil
+		}
+		_, err := tx.tx.ExecContext(ctx, `DELETE FROM meta WHERE key = 'people_pending.sweep'`)
+		return err
+	})
+}
+
+// pendingRows reads the people_pending rows after seq after, up to through, in seq
+// order, until they list exportChunk people or 100 rows: their seqs and the people
+// they list.
+func (s *Store) pendingRows(ctx context.Context, after, through int64) ([]int64, []string, error) {
+	rs, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT seq, ids FROM people_pending WHERE seq > ? AND seq <= ?
+		ORDER BY seq LIMIT 100`), after, through)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rs.Close()
+	var rows []int64
+	var ids []string
+	for len(ids) < exportChunk && rs.Next() {
+		var row int64
+		var list string
+		if err := rs.Scan(&row, &list); err != nil {
+			return nil, nil, err
+		}
+		var more []string
+		if err := json.Unmarshal([]byte(list), &more); err != nil {
+			return nil, nil, fmt.Errorf("people_pending row %d: %w", row, err)
+		}
+		rows, ids = append(rows, row), append(ids, more...)
+	}
+	return rows, ids, rs.Err()
 }
 
 // lockPeople takes the row locks of the people matching where in internal_id order,

@@ -30,7 +30,7 @@ const identityColumns = `internal_id, external_id, email, NULL, created_at, upda
 // cio_ids were merged into. On PostgreSQL the rows stay locked until the transaction
 // ends, so a concurrent batch cannot change them between read and write.
 func (t *Tx) LoadPeople(ctx context.Context, keys identity.Keys) ([]identity.Person, error) {
-	return t.loadPeople(ctx, keys, personColumns, t.d.forUpdate)
+	return t.loadPeople(ctx, keys, personColumns, t.d.forUpdate, true)
 }
 
 // LoadIdentities is LoadPeople without the attributes and without the row locks:
@@ -40,16 +40,19 @@ func (t *Tx) LoadPeople(ctx context.Context, keys identity.Keys) ([]identity.Per
 // for the people it found (their events), so another batch must not merge or delete
 // them before it commits: call ShareEventsGate first (store/gate.go).
 func (t *Tx) LoadIdentities(ctx context.Context, keys identity.Keys) ([]identity.Person, error) {
-	return t.loadPeople(ctx, keys, identityColumns, "")
+	return t.loadPeople(ctx, keys, identityColumns, "", false)
 }
 
-func (t *Tx) loadPeople(ctx context.Context, keys identity.Keys, columns, lock string) ([]identity.Person, error) {
+// loadPeople runs LoadPeople's queries for columns, each ending in lock. With
+// writing, the rows are read for a write (row-locked on PostgreSQL; SQLite's write
+// transaction holds the one write lock), and Tx.pending notes who is pending export.
+func (t *Tx) loadPeople(ctx context.Context, keys identity.Keys, columns, lock string, writing bool) ([]identity.Person, error) {
 	if t.dry != nil {
 		return t.dry.load(ctx, t, keys)
 	}
 	d := t.d
-	var pending map[string]bool // under the row locks: who is pending export already (notPending)
-	if lock != "" {
+	var pending map[string]bool // who is pending export already (notPending)
+	if writing {
 		columns += ", export_pending"
 		if t.pending == nil {
 			t.pending = map[string]bool{}
@@ -297,9 +300,10 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write, creations
 
 // notPending lists the people of writes[updates] not known to be pending export:
 // the write makes them pending, so they go in its people_pending row. One the
-// transaction loaded pending (LoadPeople, under the row lock it holds until it
-// commits, so no claim takes them meanwhile) is listed in a row no export has read
-// yet (0014_people_pending.sql); listing anyone else is at worst once too often.
+// transaction loaded pending (LoadPeople: under the row lock it holds until it
+// commits on PostgreSQL, under the write lock on SQLite, so no claim takes them
+// meanwhile) is listed in a row no export has read yet (0014_people_pending.sql);
+// listing anyone else is at worst once too often.
 func (t *Tx) notPending(writes []identity.Write, updates []int) []string {
 	var out []string
 	for _, i := range updates {

@@ -150,6 +150,9 @@ func (t *Tx) Commit() error {
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	if t.stmts != nil {
+		t.stmts.prepareWanted()
+	}
 	return nil
 }
 

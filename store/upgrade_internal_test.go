@@ -205,3 +205,67 @@ func TestUpgradeKeepsPendingPeoplePending(t *testing.T) {
 		})
 	}
 }
+
+// People an older dbsync writes pending after migration 0014, without listing them (a
+// `serve` still running while the new one starts), are in the next export: exports
+// sweep everyone pending into the list until one at least an hour after the
+// migration. A new store is never swept.
+func TestUpgradeSweepsWhatAnOlderDbsyncWrites(t *testing.T) {
+	for _, b := range testdb.Stores() {
+		t.Run(b.Driver, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			st, exec := storeBefore(t, b, 14)
+			exec(`INSERT INTO people (internal_id, external_id, id_key, attributes, created_at, updated_at, export_pending)
+				VALUES ('c-old', 'old', 'old', '{}', 1, 1, FALSE)`)
+			if err := st.migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			exported := func() string {
+				t.Helper()
+				ex, err := st.StartExport(ctx, false, "ndjson", func(int64) (string, error) { return "m", nil })
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ids []string
+				if _, err := st.ReadExport(ctx, ex, func(p *identity.Person, _ []ExportAttribute) error {
+					ids = append(ids, p.ID)
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.FinishExport(ctx, ex); err != nil {
+					t.Fatal(err)
+				}
+				return strings.Join(ids, ",")
+			}
+			olderWrites := func(id string) { // as a dbsync before 0014 writes: the flag, no list
+				exec(`UPDATE people SET export_pending = TRUE WHERE internal_id = 'c-old'`)
+				exec(`INSERT INTO people (internal_id, external_id, id_key, attributes, created_at, updated_at)
+					VALUES (?, ?, ?, '{}', 1, 1)`, "c-"+id, id, id)
+			}
+			olderWrites("late")
+			if got := exported(); got != "late,old" {
+				t.Fatalf("the export after an older dbsync wrote: %q, want late,old", got)
+			}
+			exec(`UPDATE schema_migrations SET applied_at = applied_at - 7200 WHERE version = 14`)
+			olderWrites("later")
+			if got := exported(); got != "later,old" {
+				t.Fatalf("the first export an hour after the migration: %q, want later,old", got)
+			}
+			var due int
+			if err := st.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM meta WHERE key = 'people_pending.sweep'`).Scan(&due); err != nil || due != 0 {
+				t.Errorf("after the last sweep the store is still due one (%d, %v)", due, err)
+			}
+
+			fresh, err := Open(ctx, b.Driver, b.DSN(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fresh.Close()
+			if err := fresh.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM meta WHERE key = 'people_pending.sweep'`).Scan(&due); err != nil || due != 0 {
+				t.Errorf("a new store is due a sweep (%d, %v)", due, err)
+			}
+		})
+	}
+}

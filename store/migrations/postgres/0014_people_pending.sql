@@ -17,3 +17,8 @@ SELECT json_agg(internal_id ORDER BY internal_id)::text
 FROM (SELECT internal_id, (row_number() OVER (ORDER BY internal_id) - 1) / 5000 AS chunk FROM people WHERE export_pending) p
 GROUP BY chunk ORDER BY chunk;
 DROP INDEX people_export_pending;
+-- A dbsync older than this, still running with the store open (a `serve` while the
+-- new one starts), writes people pending without listing them: until an export an
+-- hour or more after this migration, every export lists everyone pending again
+-- (store/export.go sweepPending). A store with no one in it has no such writer.
+INSERT INTO meta (key, value) SELECT 'people_pending.sweep', 'due' WHERE EXISTS (SELECT 1 FROM people);
