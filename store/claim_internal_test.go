@@ -22,20 +22,7 @@ func TestClaimKeepsAPersonWrittenMidClaimPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	write := func(id string) {
-		t.Helper()
-		recs := []*record.Record{{Key: id, ID: id}}
-		err := st.InTx(ctx, func(tx *Tx) error {
-			people, err := (&identity.Planner{Settings: identity.DefaultSettings()}).Plan(ctx, tx, "test", recs)
-			if err != nil {
-				return err
-			}
-			return tx.Write(ctx, "test", 0, recs, people)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(id string) { t.Helper(); planAndWrite(t, st, &record.Record{Key: id, ID: id}) }
 	write("before")
 	afterClaimRecord = func() { write("during") }
 	ex, err := st.StartExport(ctx, false, "ndjson", func(int64) (string, error) { return "m", nil })
@@ -78,16 +65,7 @@ func TestPendingListStaysAsLongAsThePending(t *testing.T) {
 				for _, id := range ids {
 					recs = append(recs, &record.Record{Key: id, ID: id, Attrs: []record.Attr{{Name: "v", Value: []byte(fmt.Sprint(v))}}})
 				}
-				err := st.InTx(ctx, func(tx *Tx) error {
-					people, err := (&identity.Planner{Settings: identity.DefaultSettings()}).Plan(ctx, tx, "test", recs)
-					if err != nil {
-						return err
-					}
-					return tx.Write(ctx, "test", 0, recs, people)
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
+				planAndWrite(t, st, recs...)
 			}
 			listed := func() int {
 				t.Helper()
@@ -123,5 +101,21 @@ func TestPendingListStaysAsLongAsThePending(t *testing.T) {
 				t.Errorf("5 people written twice after the claim are listed %d times, want 5", n)
 			}
 		})
+	}
+}
+
+// planAndWrite plans recs in one transaction with the default settings and writes them.
+func planAndWrite(t *testing.T, st *Store, recs ...*record.Record) {
+	t.Helper()
+	ctx := context.Background()
+	err := st.InTx(ctx, func(tx *Tx) error {
+		people, err := (&identity.Planner{Settings: identity.DefaultSettings()}).Plan(ctx, tx, "test", recs)
+		if err != nil {
+			return err
+		}
+		return tx.Write(ctx, "test", 0, recs, people)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
