@@ -228,10 +228,11 @@ func (s *Store) claim(ctx context.Context, seq int64) error {
 // sweepWindow is how long after migration 0014 an older dbsync may still be writing.
 const sweepWindow = time.Hour
 
-// sweepPending lists everyone pending export in people_pending again while the store
-// is due a sweep (0014_people_pending.sql: an older dbsync may have written people
-// pending without listing them), and ends the sweeps with the first one at least
-// sweepWindow after the migration. It reads the whole people table.
+// sweepPending lists everyone pending export in people_pending, 5000 to a row, while
+// the store is due a sweep (0014_people_pending.sql: the people pending at the
+// upgrade, and those an older dbsync still running writes pending without listing
+// them), and ends the sweeps with the first one at least sweepWindow after the
+// migration. It reads the whole people table.
 func (s *Store) sweepPending(ctx context.Context) error {
 	var due string
 	err := s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'people_pending.sweep'`).Scan(&due)

@@ -167,8 +167,8 @@ func TestUpgradeKeepsOldCreationsInTheLog(t *testing.T) {
 	}
 }
 
-// Migration 0014 lists the people pending export when it runs, so the first export
-// after it holds them, and only them, however many rows of 5000 they take.
+// The people pending export when migration 0014 runs are in the first export after
+// it, and only they, however many rows of 5000 they are listed in.
 func TestUpgradeKeepsPendingPeoplePending(t *testing.T) {
 	for _, b := range testdb.Stores() {
 		t.Run(b.Driver, func(t *testing.T) {
