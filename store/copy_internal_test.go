@@ -49,7 +49,7 @@ func TestCopyOnALostConnectionFails(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() {
-		err := tx.copyRows(ctx, "copy_probe", []string{"a"}, 3, func(int) []any { return []any{"x"} })
+		err := tx.copyRows(ctx, "copy_probe", []string{"a"}, 3, func(_ int, f *fields) { f.Text("x") })
 		tx.Rollback()
 		done <- err
 	}()

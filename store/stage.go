@@ -23,7 +23,7 @@ var stagedFrom = 64
 // The stage is the session's, made once a connection (IF NOT EXISTS) with the
 // columns' types and no constraints or defaults, and empties at commit; it is emptied
 // after use too, for another write in the same transaction.
-func (t *Tx) staged(ctx context.Context, table string, cols []string, suffix string, n int, row func(i int) []any) error {
+func (t *Tx) staged(ctx context.Context, table string, cols []string, suffix string, n int, row func(i int, f *fields)) error {
 	h := fnv.New32a()
 	h.Write([]byte(strings.Join(cols, ",")))
 	stage := fmt.Sprintf("stage_%s_%08x", table, h.Sum32())
@@ -34,9 +34,9 @@ func (t *Tx) staged(ctx context.Context, table string, cols []string, suffix str
 		return fmt.Errorf("write %s: stage: %w", table, err)
 	}
 	withOrd := append([]string{"ord"}, cols...)
-	vals := make([]any, 0, len(withOrd))
-	if err := t.copyRows(ctx, stage, withOrd, n, func(i int) []any {
-		return append(append(vals[:0], int64(i)), row(i)...)
+	if err := t.copyRows(ctx, stage, withOrd, n, func(i int, f *fields) {
+		f.Int(int64(i))
+		row(i, f)
 	}); err != nil {
 		return fmt.Errorf("write %s: %w", table, err)
 	}
