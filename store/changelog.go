@@ -148,17 +148,20 @@ func (t *Tx) writeLog(ctx context.Context, l *batchLog) error {
 	if l.seqs != nil {
 		cols = append(cols, "seq")
 	}
-	args := make([]any, 0, len(cols))
-	var at boxed[int64] // a batch's log has the same time, sync and a few kinds: boxed once
-	var syncs, kinds boxed[string]
-	return t.insert(ctx, "change_log", cols, l.suffix, len(l.entries), func(i int) []any {
+	return t.insertRows(ctx, "change_log", cols, l.suffix, len(l.entries), func(i int, f *fields) {
 		c := l.entries[i]
-		args = append(args[:0], at.of(c.Time), syncs.of(c.Sync), nullable(c.RowKey), c.CioID, kinds.of(c.Kind), nullable(c.Attribute),
-			nullableJSON(c.From), nullableJSON(c.To), nullable(c.Reason))
+		f.Int(c.Time)
+		f.Text(c.Sync)
+		f.NullText(c.RowKey)
+		f.Text(c.CioID)
+		f.Text(c.Kind)
+		f.NullText(c.Attribute)
+		f.JSON(c.From)
+		f.JSON(c.To)
+		f.NullText(c.Reason)
 		if l.seqs != nil {
-			args = append(args, l.seqs[i])
+			f.Int(l.seqs[i])
 		}
-		return args
 	})
 }
 

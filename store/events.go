@@ -78,15 +78,18 @@ func (t *Tx) writeEvents(ctx context.Context, evs []events.Event, skip bool) err
 	if t.d.copy && eventsCopy || !skip {
 		suffix = ""
 	}
-	args := make([]any, 0, len(cols))
-	return t.insert(ctx, "events", cols, suffix, len(evs), func(i int) []any {
+	return t.insertRows(ctx, "events", cols, suffix, len(evs), func(i int, f *fields) {
 		e := &evs[i]
-		data := string(e.Data)
-		if data == "" {
-			data = "{}"
+		f.Text(e.Sync)
+		f.Text(e.ID)
+		f.Text(e.CioID)
+		f.Text(e.Name)
+		f.Int(e.Timestamp)
+		if len(e.Data) == 0 {
+			f.Text("{}")
+		} else {
+			f.Bytes(e.Data)
 		}
-		args = append(args[:0], e.Sync, e.ID, e.CioID, e.Name, e.Timestamp, data)
-		return args
 	})
 }
 

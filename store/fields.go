@@ -2,6 +2,7 @@ package store
 
 import (
 	"database/sql/driver"
+	"encoding/json"
 	"fmt"
 	"strconv"
 )
@@ -47,6 +48,15 @@ func (f *fields) NullText(s string) {
 		return
 	}
 	f.Text(s)
+}
+
+// JSON is JSON text, or NULL for none (nil).
+func (f *fields) JSON(v json.RawMessage) {
+	if v == nil {
+		f.Null()
+		return
+	}
+	f.Bytes(v)
 }
 
 // Int is an integer.

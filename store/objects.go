@@ -105,22 +105,25 @@ func (t *Tx) WriteObjects(ctx context.Context, writes []objects.Write, changes [
 			updates = append(updates, w.Object)
 		}
 	}
-	args := make([]any, 0, len(cols))
 	var attrs attributeEncoder
-	values := func(os []*objects.Object) func(i int) []any {
-		return func(i int) []any {
+	values := func(os []*objects.Object) func(i int, f *fields) {
+		return func(i int, f *fields) {
 			o := os[i]
-			args = append(args[:0], o.Type, o.ID, attrs.encode(o.Attributes), o.CreatedAt, o.UpdatedAt, o.Deleted)
-			return args
+			f.Text(o.Type)
+			f.Text(o.ID)
+			f.Bytes(attrs.json(o.Attributes))
+			f.Int(o.CreatedAt)
+			f.Int(o.UpdatedAt)
+			f.Bool(o.Deleted)
 		}
 	}
-	if err := t.insert(ctx, "objects", cols, "", len(inserts), values(inserts)); err != nil {
+	if err := t.insertRows(ctx, "objects", cols, "", len(inserts), values(inserts)); err != nil {
 		return err
 	}
-	if err := t.insert(ctx, "objects", cols, upsert, len(updates), values(updates)); err != nil {
+	if err := t.insertRows(ctx, "objects", cols, upsert, len(updates), values(updates)); err != nil {
 		return err
 	}
-	if err := t.insert(ctx, "objects", cols, set, len(changed), values(changed)); err != nil {
+	if err := t.insertRows(ctx, "objects", cols, set, len(changed), values(changed)); err != nil {
 		return err
 	}
 	if err := t.writeObjectLog(ctx, changes); err != nil {
@@ -190,12 +193,18 @@ func lastObjectWrites(writes []objects.Write) []objects.Write {
 
 func (t *Tx) writeObjectLog(ctx context.Context, log []objects.Change) error {
 	cols := []string{"at", "sync", "row_key", "object_type", "object_id", "kind", "attribute", "from_value", "to_value", "reason"}
-	args := make([]any, 0, len(cols))
-	return t.insert(ctx, "object_log", cols, "", len(log), func(i int) []any {
+	return t.insertRows(ctx, "object_log", cols, "", len(log), func(i int, f *fields) {
 		c := log[i]
-		args = append(args[:0], c.Time, c.Sync, nullable(c.RowKey), c.ObjectType, c.ObjectID, c.Kind,
-			nullable(c.Attribute), nullableJSON(c.From), nullableJSON(c.To), nullable(c.Reason))
-		return args
+		f.Int(c.Time)
+		f.Text(c.Sync)
+		f.NullText(c.RowKey)
+		f.Text(c.ObjectType)
+		f.Text(c.ObjectID)
+		f.Text(c.Kind)
+		f.NullText(c.Attribute)
+		f.JSON(c.From)
+		f.JSON(c.To)
+		f.NullText(c.Reason)
 	})
 }
 

@@ -280,11 +280,7 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write, creations
 				f.Int(c.seq)
 				f.Text(c.Sync)
 				f.NullText(c.RowKey)
-				if c.To == nil {
-					f.Null()
-				} else {
-					f.Bytes(c.To)
-				}
+				f.JSON(c.To)
 			} else {
 				f.Null()
 				f.Null()
@@ -611,41 +607,15 @@ func nullable(s string) any {
 	return s
 }
 
-// boxed hands out a value as an interface, boxing it again only when it differs
-// from the last one: a batch's rows repeat a few values (a time, a sync name), and
-// each boxing is an allocation.
-type boxed[T comparable] struct {
-	last T
-	box  any
-}
-
-func (b *boxed[T]) of(v T) any {
-	if b.box == nil || v != b.last {
-		b.last, b.box = v, v
-	}
-	return b.box
-}
-
-func nullableJSON(v json.RawMessage) any {
-	if v == nil {
-		return nil
-	}
-	return string(v)
-}
-
 // attributeEncoder writes attributes as one JSON object with sorted keys. Values are
 // already canonical JSON, so equal attributes always give equal text. Its buffers are
-// reused from row to row of a batch, so a row costs only its string.
+// reused from row to row of a batch: a row written by COPY costs no allocation.
 type attributeEncoder struct {
 	names []string
 	b     []byte
 }
 
-func (e *attributeEncoder) encode(attrs map[string]json.RawMessage) string {
-	return string(e.json(attrs))
-}
-
-// json is encode's text in the encoder's buffer, good until its next use.
+// json is the attributes' text in the encoder's buffer, good until its next use.
 func (e *attributeEncoder) json(attrs map[string]json.RawMessage) []byte {
 	if len(attrs) == 0 {
 		return append(e.b[:0], "{}"...)

@@ -111,19 +111,23 @@ func (t *Tx) WriteRelationships(ctx context.Context, writes []objects.Relationsh
 			updates = append(updates, w.Relationship)
 		}
 	}
-	args := make([]any, 0, len(cols))
 	var attrs attributeEncoder
-	values := func(rs []*objects.Relationship) func(i int) []any {
-		return func(i int) []any {
+	values := func(rs []*objects.Relationship) func(i int, f *fields) {
+		return func(i int, f *fields) {
 			r := rs[i]
-			args = append(args[:0], r.CioID, r.ObjectType, r.ObjectID, attrs.encode(r.Attributes), r.CreatedAt, r.UpdatedAt, r.Removed)
-			return args
+			f.Text(r.CioID)
+			f.Text(r.ObjectType)
+			f.Text(r.ObjectID)
+			f.Bytes(attrs.json(r.Attributes))
+			f.Int(r.CreatedAt)
+			f.Int(r.UpdatedAt)
+			f.Bool(r.Removed)
 		}
 	}
-	if err := t.insert(ctx, "relationships", cols, "", len(inserts), values(inserts)); err != nil {
+	if err := t.insertRows(ctx, "relationships", cols, "", len(inserts), values(inserts)); err != nil {
 		return err
 	}
-	return t.insert(ctx, "relationships", cols, upsert, len(updates), values(updates))
+	return t.insertRows(ctx, "relationships", cols, upsert, len(updates), values(updates))
 }
 
 // lastRelationshipWrites keeps one write per relationship, the last, new when any was.
