@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 	"unsafe"
 
@@ -498,6 +499,9 @@ func (t *Tx) insertRows(ctx context.Context, table string, cols []string, suffix
 // copyChunk is about how many bytes of rows copyRows hands the driver at once.
 const copyChunk = 64 << 10
 
+// copyLines keeps copyRows' buffers from one COPY to the next (a batch runs several).
+var copyLines = sync.Pool{New: func() any { return new([]byte) }}
+
 // copyData is lib/pq's COPY statement taking rows already in COPY's text format.
 type copyData interface {
 	CopyData(ctx context.Context, line string) (driver.Result, error)
@@ -527,7 +531,14 @@ func (t *Tx) copyRows(ctx context.Context, table string, cols []string, n int, r
 		if !ok {
 			return fmt.Errorf("the driver's COPY (%T) takes no rows as text", stmt)
 		}
-		f := fields{copy: true, line: make([]byte, 0, copyChunk+copyChunk/4)}
+		buf := copyLines.Get().(*[]byte)
+		f := fields{copy: true, line: (*buf)[:0]}
+		defer func() {
+			if cap(f.line) <= 4*copyChunk { // a row of megabytes does not keep its buffer
+				*buf = f.line[:0]
+				copyLines.Put(buf)
+			}
+		}()
 		for i := 0; i < n; i++ {
 			row(i, &f)
 			f.end()
