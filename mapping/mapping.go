@@ -44,8 +44,9 @@ type Mapper struct {
 	columns             []value.Column
 	loc                 *time.Location // of zone-less date and time values (civil.DateTime)
 
-	scratch, block []byte // Map's: the row's encoded values, and the block they move to
-	ends           []int  // where each of the row's values ends in scratch
+	scratch, block []byte        // Map's: the row's encoded values, and the block they move to
+	ends           []int         // where each of the row's values ends in scratch
+	attrBlock      []record.Attr // Map's: the rows' Attrs are cut from it
 }
 
 type attrColumn struct {
@@ -214,7 +215,13 @@ func (m *Mapper) Map(values []any, rec *record.Record) {
 		}
 		return
 	}
-	rec.Attrs = make([]record.Attr, 0, len(m.attrs))
+	// The row's Attrs are cut from a block many rows share, capped at the row's own
+	// length: one allocation for many rows, not one a row.
+	if len(m.attrBlock) < len(m.attrs) {
+		m.attrBlock = make([]record.Attr, len(m.attrs)*attrsABlock)
+	}
+	rec.Attrs = m.attrBlock[:0:len(m.attrs)]
+	m.attrBlock = m.attrBlock[len(m.attrs):]
 	enc := m.scratch[:0] // the row's values, one after another
 	ends := m.ends[:0]
 	for _, a := range m.attrs {
@@ -256,6 +263,9 @@ func (m *Mapper) Map(values []any, rec *record.Record) {
 
 // valuesABlock is the size of the blocks Map keeps the rows' attribute values in.
 const valuesABlock = 64 << 10
+
+// attrsABlock is how many rows' Attrs Map allocates at once.
+const attrsABlock = 256
 
 // mapEvent fills in an event's id, name and timestamp (SPEC §9). A NULL leaves the
 // field empty, for the planner to refuse; a value that is not what the field takes

@@ -379,6 +379,7 @@ func (st *stream) scan(rows *sql.Rows, max, free int) (out [][]any, exhausted bo
 	}
 	var size int64
 	var block []any // rows are cut from it, rowsABlock at a time: one allocation, not one a row
+	out = make([][]any, 0, min(max, 1<<13))
 	for len(out) < max {
 		if st.bytes > 0 && len(out) > free && size >= st.bytes {
 			return out, false, nil
