@@ -2,6 +2,8 @@ package store
 
 import (
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 )
@@ -87,4 +89,27 @@ func BenchmarkDecodeAttributes(b *testing.B) {
 			}
 		}
 	})
+}
+
+// An encoder used row after row writes each row's attributes as encoding/json
+// would (keys sorted): the sorted names of the row before serve only when the row
+// has exactly those names (rows with the same count of other names, fewer, more,
+// none).
+func TestAttributeEncoderAfterOtherRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	names := []string{"plan", "seats", "a", "b", "Zoë", "x\"y", "", "plan2"}
+	var reused attributeEncoder
+	for i := 0; i < 5000; i++ {
+		attrs := map[string]json.RawMessage{}
+		for range rng.IntN(len(names) + 1) {
+			attrs[names[rng.IntN(len(names))]] = json.RawMessage(fmt.Sprint(rng.IntN(100)))
+		}
+		want, err := json.Marshal(attrs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(reused.json(attrs)); got != string(want) {
+			t.Fatalf("row %d: %s, encoding/json writes %s", i, got, want)
+		}
+	}
 }
