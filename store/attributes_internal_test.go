@@ -113,3 +113,17 @@ func TestAttributeEncoderAfterOtherRows(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAttributeEncoder writes a backfill's attributes, seven a row with the
+// same names:
+//
+//	go test ./store -run '^$' -bench AttributeEncoder
+func BenchmarkAttributeEncoder(b *testing.B) {
+	attrs := map[string]json.RawMessage{"first_name": json.RawMessage(`"First1"`), "last_name": json.RawMessage(`"Last1"`),
+		"plan": json.RawMessage(`"pro"`), "country": json.RawMessage(`"NZ"`), "seats": json.RawMessage(`3`),
+		"beta": json.RawMessage(`true`), "created_at": json.RawMessage(`1577836801`)}
+	var e attributeEncoder
+	for b.Loop() {
+		e.json(attrs)
+	}
+}
