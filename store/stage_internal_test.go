@@ -24,8 +24,10 @@ import (
 // none, compared table by table, sequences included.
 func TestStagedUpsertsMatchValues(t *testing.T) {
 	for seed := uint64(1); seed <= 3; seed++ {
+		// Not in parallel: each write sets stagedFrom, a package variable, which
+		// another seed's writes would read (the race detector saw it, and a run
+		// under load failed with the stores differing).
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			t.Parallel()
 			viaStage := writeRandomBatches(t, seed, 1)
 			viaValues := writeRandomBatches(t, seed, 1<<30)
 			if viaStage != viaValues {
