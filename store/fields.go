@@ -17,14 +17,35 @@ type fields struct {
 	copy bool
 	line []byte // COPY: the rows so far, each ended by a newline
 	open bool   // COPY: the current row has a value already
-	args []any  // otherwise: the current row's values
+	args []any  // otherwise: the rows' values, whole rows from args[0] on
 	err  error  // the first value Any could not take
+
+	width int   // statements: the columns of a row (0: no boxes kept)
+	boxes []any // statements: each column's last boxed value (argument)
+}
+
+// argument appends v to f.args, boxing it again only when it differs from the value
+// before it in the same column: a batch's rows repeat times, a sync's name, a few
+// kinds, and each boxing is an allocation.
+func argument[T comparable](f *fields, v T) {
+	if f.width == 0 {
+		f.args = append(f.args, v)
+		return
+	}
+	if f.boxes == nil {
+		f.boxes = make([]any, f.width)
+	}
+	i := len(f.args) % f.width
+	if last, ok := f.boxes[i].(T); !ok || last != v {
+		f.boxes[i] = v
+	}
+	f.args = append(f.args, f.boxes[i])
 }
 
 // Text is a text value.
 func (f *fields) Text(s string) {
 	if !f.copy {
-		f.args = append(f.args, s)
+		argument(f, s)
 		return
 	}
 	f.sep()
@@ -59,10 +80,23 @@ func (f *fields) JSON(v json.RawMessage) {
 	f.Bytes(v)
 }
 
+// NullTextAs is NullText(s) for a value that is usually the one back columns before
+// it (a key and the identifier it is made from): a statement gets that argument
+// again rather than a new box.
+func (f *fields) NullTextAs(s string, back int) {
+	if !f.copy && s != "" && len(f.args) >= back {
+		if prev, ok := f.args[len(f.args)-back].(string); ok && prev == s {
+			f.args = append(f.args, f.args[len(f.args)-back])
+			return
+		}
+	}
+	f.NullText(s)
+}
+
 // Int is an integer.
 func (f *fields) Int(n int64) {
 	if !f.copy {
-		f.args = append(f.args, n)
+		argument(f, n)
 		return
 	}
 	f.sep()

@@ -265,8 +265,8 @@ func (t *Tx) writePeople(ctx context.Context, writes []identity.Write, creations
 			f.Text(p.CioID)
 			f.NullText(p.ID)
 			f.NullText(p.Email)
-			f.NullText(w.IDKey)
-			f.NullText(w.EmailKey)
+			f.NullTextAs(w.IDKey, 2) // usually the id itself
+			f.NullTextAs(w.EmailKey, 2)
 			f.NullText(emailFold(w))
 			f.Bytes(attrs.json(p.Attributes))
 			f.Int(p.CreatedAt)
@@ -466,7 +466,7 @@ func (t *Tx) insertRows(ctx context.Context, table string, cols []string, suffix
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
 	head := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES "
 	var full string // the statement for a full chunk, built once
-	f := fields{args: make([]any, 0, per*len(cols))}
+	f := fields{args: make([]any, 0, per*len(cols)), width: len(cols)}
 	for start := 0; start < n; start += per {
 		end := min(start+per, n)
 		f.args = f.args[:0]
@@ -595,7 +595,7 @@ func (t *Tx) copyRowsSQL(ctx context.Context, table string, cols []string, n int
 		return fmt.Errorf("write %s: %w", table, err)
 	}
 	defer stmt.Close()
-	var f fields
+	f := fields{width: len(cols)}
 	for i := 0; i < n; i++ {
 		f.args = f.args[:0]
 		if row(i, &f); f.err != nil {
