@@ -11,7 +11,7 @@ import (
 // order. For a COPY (PostgreSQL) they go straight into COPY's text format in line,
 // unboxed; for a statement they are the row's arguments, args. A backfill writes a
 // dozen values a person: boxing each into an interface and handing the driver a row
-// at a time was a third of the COPY's CPU and a tenth of the process's allocations
+// at a time was a third of the COPY's CPU and a quarter of the process's allocations
 // (docs/benchmarks.md).
 type fields struct {
 	copy bool
